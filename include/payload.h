@@ -1,0 +1,87 @@
+/* payload.h: parse and normalise one post-call webhook body into a call. */
+#ifndef PHONELY_PAYLOAD_H
+#define PHONELY_PAYLOAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+#define PAYLOAD_CALL_ID_MAX 256 /* bytes; longer ids are not a call */
+#define PAYLOAD_TIME_UNKNOWN INT64_MIN
+
+/* A boolean that may be absent from the payload. */
+enum tristate { TRI_UNKNOWN = -1, TRI_FALSE = 0, TRI_TRUE = 1 };
+
+enum turn_role { TURN_AGENT, TURN_CALLER, TURN_OTHER };
+
+struct turn {
+    enum turn_role role;
+    char *role_text; /* the role as sent, e.g. "assistant" */
+    char *content;
+};
+
+/* A string list (keyPoints, actionItems, unansweredQuestions). */
+struct strlist {
+    char **items;
+    size_t len;
+};
+
+/*
+ * The normalised call. Every char * is either NULL (absent or empty in the
+ * payload) or a NUL-terminated, valid UTF-8 string owned by the struct.
+ * Text fields had invalid UTF-8 replaced with U+FFFD and NUL bytes removed.
+ */
+struct call {
+    char *call_id;
+    char *agent_id;
+    char *agent_name;
+    char *caller_name;
+    char *direction;        /* "inbound", "outbound", or the value as sent (lower case) */
+    char *started_at;       /* original text */
+    int64_t started_ms;     /* Unix ms, or PAYLOAD_TIME_UNKNOWN */
+    char *ended_at;
+    int64_t ended_ms;
+    double duration_s;      /* from duration or callDuration; < 0 when absent */
+    char *business_phone;   /* as sent */
+    char *business_digits;  /* phone_normalize() form, NULL when no digits */
+    char *customer_phone;
+    char *customer_digits;
+    char *mentioned_email;
+    char *mentioned_date;
+    char *mentioned_time;
+    char *transcript_text;  /* transcriptText as sent */
+    struct turn *turns;
+    size_t nturns;
+    char *summary;
+    char *long_summary;
+    char *purpose;
+    char *topic;
+    char *sentiment;        /* lower case */
+    struct strlist key_points;
+    struct strlist action_items;
+    struct strlist unanswered_questions;
+    enum tristate follow_up;
+    char *follow_up_reason;
+    enum tristate ai_success;
+    enum tristate call_transferred;
+    enum tristate workflow_triggered;
+    char *recording_url;
+    char *dashboard_url;
+    char *ended_reason;
+    char *call_outcome;
+};
+
+/*
+ * Parse body (len bytes, need not be NUL-terminated) into *call, which the
+ * function zeroes first. JSON syntax errors, trailing data after the value
+ * and non-finite numbers give ERR_INVALID (HTTP 400); a JSON value that is
+ * not an object, or an object with no usable call id under callId, call_id
+ * or id, gives ERR_NOT_A_CALL (HTTP 422). On failure *call holds nothing.
+ * On success the caller owns *call and releases it with payload_call_free().
+ * err->msg never quotes the input.
+ */
+int payload_parse(const char *body, size_t len, struct call *call, struct err *err);
+void payload_call_free(struct call *call);
+
+#endif
