@@ -48,14 +48,14 @@ size_t auth_secrets_count(const struct auth_secrets *secrets);
 /*
  * Verify a Standard Webhooks v1 signature over "id.timestamp.body".
  * id: 1..255 bytes of [A-Za-z0-9_-]; timestamp: 1..19 ASCII digits within
- * AUTH_SIG_TOLERANCE seconds of now (both directions); signature: a
+ * tolerance seconds of now (both directions; AUTH_SIG_TOLERANCE is the usual 300); signature: a
  * space-separated list of "version,base64"; entries other than v1 or not
  * decoding to 32 bytes are skipped. Every secret is tried. Returns 0 when
  * one signature matches, else -1 with ERR_AUTH (or ERR_INVALID for a
  * malformed header) and a reason that does not quote the headers.
  */
 int auth_verify_webhook(const struct auth_secrets *secrets, const char *id, const char *timestamp,
-    const char *signature, const void *body, size_t len, int64_t now, struct err *err);
+    const char *signature, const void *body, size_t len, int64_t now, int64_t tolerance, struct err *err);
 
 /* Produce "v1,<base64>" for the first secret (tests, and the import tool). */
 int auth_sign_webhook(const struct auth_secrets *secrets, const char *id, int64_t timestamp,
