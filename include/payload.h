@@ -74,8 +74,9 @@ struct call {
 
 /*
  * Parse body (len bytes, need not be NUL-terminated) into *call, which the
- * function zeroes first. JSON syntax errors, trailing data after the value
- * and non-finite numbers give ERR_INVALID (HTTP 400); a JSON value that is
+ * function zeroes first. JSON syntax errors, trailing data after the value,
+ * NUL bytes and an empty body give ERR_INVALID (HTTP 400); non-finite
+ * numbers (1e999) in extracted fields count as absent; a JSON value that is
  * not an object, or an object with no usable call id under callId, call_id
  * or id, gives ERR_NOT_A_CALL (HTTP 422). On failure *call holds nothing.
  * On success the caller owns *call and releases it with payload_call_free().
