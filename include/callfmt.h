@@ -9,8 +9,8 @@ char *callfmt_strlist_json(const struct strlist *list);
 /* JSON text of the turns: [{"role":"agent","content":"..."},...], NULL when none.
  * role is "agent", "caller" or the role as sent. Caller frees. */
 char *callfmt_turns_json(const struct call *call);
-/* Plain transcript for search: one "Agent: ..." / "Caller: ..." line per turn,
- * or transcript_text when there are no turns; NULL when neither. Caller frees. */
+/* Plain transcript for search: each turn's content on its own line (no speaker
+ * labels), or transcript_text when there are no turns; NULL when neither. Caller frees. */
 char *callfmt_transcript_plain(const struct call *call);
 
 #endif

@@ -69,7 +69,7 @@ struct delivery {
  * min_free_bytes), ERR_BUSY (lock timeout), ERR_STORAGE (anything else).
  */
 int store_put_deliveries(struct store *st, struct delivery *const *items, size_t n,
-    struct err *err);
+                         struct err *err);
 
 /* Cheap read to prove the database answers (healthz). */
 int store_check(struct store *st, struct err *err);
@@ -101,14 +101,15 @@ struct delivery_row {
  * filters ("rejected", "stored", ... or NULL for all). fn returning non-zero stops.
  */
 int store_list_deliveries(struct store *st, const char *outcome, unsigned limit,
-    int (*fn)(const struct delivery_row *row, void *arg), void *arg, struct err *err);
+                          int (*fn)(const struct delivery_row *row, void *arg), void *arg,
+                          struct err *err);
 
 /* The raw body kept for a delivery (for re-import). Caller frees *body. */
 int store_delivery_body(struct store *st, int64_t delivery_id, char **body, size_t *len,
-    struct err *err);
+                        struct err *err);
 
 /* The raw body of the delivery a call currently comes from. Caller frees *body. */
 int store_call_raw(struct store *st, const char *call_id, char **body, size_t *len,
-    struct err *err);
+                   struct err *err);
 
 #endif
