@@ -1,0 +1,60 @@
+/*
+ * ingest.h: the single writer. Deliveries from any thread are queued and
+ * committed in groups: while one transaction commits, the next ones queue,
+ * so many requests share one fsync and each is told its result only after
+ * its own transaction committed.
+ */
+#ifndef PHONELY_INGEST_H
+#define PHONELY_INGEST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "store.h"
+
+struct ingest;
+
+struct ingest_job;
+typedef void (*ingest_done_fn)(struct ingest_job *job, void *arg);
+
+/*
+ * One queued delivery. The submitter owns the job and everything d points
+ * to until done() runs (on the writer thread) with result 0 (committed,
+ * d.outcome and d.delivery_id set) or -1 (nothing stored, err says why).
+ */
+struct ingest_job {
+    struct delivery d;
+    int result;
+    struct err err;
+    ingest_done_fn done;
+    void *arg;
+    struct ingest_job *next; /* queue link, owned by the ingest */
+};
+
+struct ingest_stats {
+    uint64_t commits;
+    uint64_t deliveries;
+    uint64_t failed_commits;
+    uint64_t max_batch;
+};
+
+/*
+ * Start the writer thread on st, which the ingest then owns and closes in
+ * ingest_free. batch_max bounds deliveries per transaction (1 gives one
+ * commit per delivery).
+ */
+struct ingest *ingest_new(struct store *st, unsigned batch_max, struct err *err);
+
+/* Commit what is queued, stop the writer thread and close the store. NULL is fine. */
+void ingest_free(struct ingest *in);
+
+/* Queue job; job->done runs later on the writer thread. */
+void ingest_submit(struct ingest *in, struct ingest_job *job);
+
+/* Queue job and wait for its result (for callers that can block). */
+int ingest_submit_wait(struct ingest *in, struct ingest_job *job);
+
+void ingest_get_stats(struct ingest *in, struct ingest_stats *out);
+
+#endif

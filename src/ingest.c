@@ -1,0 +1,187 @@
+/*
+ * ingest.c: one writer thread that owns the read-write store. Jobs queue
+ * under a mutex; the writer takes everything queued (up to batch_max), puts
+ * it in one transaction, and only after COMMIT returns calls each job's
+ * done callback. No timer is involved: a batch is whatever arrived while
+ * the previous commit was running, so a lone request never waits for
+ * company and a busy server shares each fsync among many requests.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "ingest.h"
+#include "log.h"
+#include "xmalloc.h"
+
+struct ingest {
+    struct store *store;
+    unsigned batch_max;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    struct ingest_job *head, *tail;
+    bool stopping;
+    struct ingest_stats stats;
+};
+
+struct waiter {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool done;
+};
+
+/* Commit one batch and report each job's result. Runs on the writer thread. */
+static void ingest_commit(struct ingest *in, struct ingest_job *batch, size_t n)
+{
+    struct delivery **items = xcalloc(n, sizeof *items);
+    struct ingest_job *job;
+    struct err err = {0};
+    size_t i = 0;
+    int rc;
+
+    for (job = batch; job != NULL; job = job->next)
+        items[i++] = &job->d;
+    rc = store_put_deliveries(in->store, items, n, &err);
+    free(items);
+    if (rc == -1)
+        log_warnx("commit of %zu deliveries failed: %s", n, err.msg);
+
+    pthread_mutex_lock(&in->lock);
+    if (rc == 0) {
+        in->stats.commits++;
+        in->stats.deliveries += n;
+        if (n > in->stats.max_batch)
+            in->stats.max_batch = n;
+    } else {
+        in->stats.failed_commits++;
+    }
+    pthread_mutex_unlock(&in->lock);
+
+    /* Read next before done(): the callback may free the job. */
+    for (job = batch; job != NULL;) {
+        struct ingest_job *next = job->next;
+        job->result = rc;
+        job->err = err;
+        job->next = NULL;
+        job->done(job, job->arg);
+        job = next;
+    }
+}
+
+static void *ingest_main(void *arg)
+{
+    struct ingest *in = arg;
+
+    pthread_mutex_lock(&in->lock);
+    for (;;) {
+        while (in->head == NULL && !in->stopping)
+            pthread_cond_wait(&in->wake, &in->lock);
+        if (in->head == NULL && in->stopping)
+            break;
+        /* Detach up to batch_max jobs from the front of the queue. */
+        struct ingest_job *batch = in->head, *last = in->head;
+        size_t n = 1;
+        while (last->next != NULL && n < in->batch_max) {
+            last = last->next;
+            n++;
+        }
+        in->head = last->next;
+        if (in->head == NULL)
+            in->tail = NULL;
+        last->next = NULL;
+        pthread_mutex_unlock(&in->lock);
+        ingest_commit(in, batch, n);
+        pthread_mutex_lock(&in->lock);
+    }
+    pthread_mutex_unlock(&in->lock);
+    return NULL;
+}
+
+/*
+ * Start the writer. On success the ingest owns st; on failure st is still
+ * the caller's.
+ */
+struct ingest *ingest_new(struct store *st, unsigned batch_max, struct err *err)
+{
+    struct ingest *in = xcalloc(1, sizeof *in);
+    int rc;
+
+    in->store = st;
+    in->batch_max = batch_max == 0 ? 1 : batch_max;
+    pthread_mutex_init(&in->lock, NULL);
+    pthread_cond_init(&in->wake, NULL);
+    if ((rc = pthread_create(&in->thread, NULL, ingest_main, in)) != 0) {
+        pthread_mutex_destroy(&in->lock);
+        pthread_cond_destroy(&in->wake);
+        free(in);
+        return err_set(err, ERR_SYSTEM, "cannot start the writer thread (error %d)", rc), NULL;
+    }
+    return in;
+}
+
+/* Drain the queue, join the writer and close the store. */
+void ingest_free(struct ingest *in)
+{
+    if (in == NULL)
+        return;
+    pthread_mutex_lock(&in->lock);
+    in->stopping = true;
+    pthread_cond_signal(&in->wake);
+    pthread_mutex_unlock(&in->lock);
+    pthread_join(in->thread, NULL);
+    store_close(in->store);
+    pthread_mutex_destroy(&in->lock);
+    pthread_cond_destroy(&in->wake);
+    free(in);
+}
+
+/* Append job to the queue; its done callback runs on the writer thread. */
+void ingest_submit(struct ingest *in, struct ingest_job *job)
+{
+    job->next = NULL;
+    pthread_mutex_lock(&in->lock);
+    if (in->tail != NULL)
+        in->tail->next = job;
+    else
+        in->head = job;
+    in->tail = job;
+    pthread_cond_signal(&in->wake);
+    pthread_mutex_unlock(&in->lock);
+}
+
+static void ingest_wake_waiter(struct ingest_job *job, void *arg)
+{
+    struct waiter *w = arg;
+
+    (void)job;
+    pthread_mutex_lock(&w->lock);
+    w->done = true;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* Queue job and block until it committed or failed; returns job->result. */
+int ingest_submit_wait(struct ingest *in, struct ingest_job *job)
+{
+    struct waiter w = {.done = false};
+
+    pthread_mutex_init(&w.lock, NULL);
+    pthread_cond_init(&w.cond, NULL);
+    job->done = ingest_wake_waiter;
+    job->arg = &w;
+    ingest_submit(in, job);
+    pthread_mutex_lock(&w.lock);
+    while (!w.done)
+        pthread_cond_wait(&w.cond, &w.lock);
+    pthread_mutex_unlock(&w.lock);
+    pthread_mutex_destroy(&w.lock);
+    pthread_cond_destroy(&w.cond);
+    return job->result;
+}
+
+void ingest_get_stats(struct ingest *in, struct ingest_stats *out)
+{
+    pthread_mutex_lock(&in->lock);
+    *out = in->stats;
+    pthread_mutex_unlock(&in->lock);
+}
