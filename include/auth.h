@@ -8,10 +8,10 @@
 
 #include "err.h"
 
-#define AUTH_TOKEN_LEN 43    /* 32 random bytes, URL-safe base64, no padding */
-#define AUTH_TOKEN_MIN 22    /* configured tokens shorter than this (128 bits) are refused */
-#define AUTH_TOKEN_MAX 512
-#define AUTH_SHA256_HEX 65   /* 64 hex digits + NUL */
+#define AUTH_TOKEN_LEN     43 /* 32 random bytes, URL-safe base64, no padding */
+#define AUTH_TOKEN_MIN     22 /* configured tokens shorter than this (128 bits) are refused */
+#define AUTH_TOKEN_MAX     512
+#define AUTH_SHA256_HEX    65 /* 64 hex digits + NUL */
 #define AUTH_SIG_TOLERANCE 300
 
 /* Initialise libsodium; returns -1 when it cannot be initialised. */
@@ -55,10 +55,11 @@ size_t auth_secrets_count(const struct auth_secrets *secrets);
  * malformed header) and a reason that does not quote the headers.
  */
 int auth_verify_webhook(const struct auth_secrets *secrets, const char *id, const char *timestamp,
-    const char *signature, const void *body, size_t len, int64_t now, int64_t tolerance, struct err *err);
+                        const char *signature, const void *body, size_t len, int64_t now,
+                        int64_t tolerance, struct err *err);
 
 /* Produce "v1,<base64>" for the first secret (tests, and the import tool). */
 int auth_sign_webhook(const struct auth_secrets *secrets, const char *id, int64_t timestamp,
-    const void *body, size_t len, char *out, size_t outsz);
+                      const void *body, size_t len, char *out, size_t outsz);
 
 #endif

@@ -23,27 +23,27 @@ struct listen_addr {
  * value; they are never accepted as flags.
  */
 struct config {
-    char *db_path;                      /* db, default ./phonely-mcp.db */
-    struct listen_addr webhook_listen;  /* webhook_listen, default 127.0.0.1:8080 */
-    struct listen_addr private_listen;  /* private_listen, default 127.0.0.1:9090 */
-    char *webhook_token;                /* secret */
-    char *webhook_token_previous;       /* secret, still accepted during rotation */
-    char *webhook_signing_secret;       /* secret: whsec_ list, space separated */
+    char *db_path;                       /* db, default ./phonely-mcp.db */
+    struct listen_addr webhook_listen;   /* webhook_listen, default 127.0.0.1:8080 */
+    struct listen_addr private_listen;   /* private_listen, default 127.0.0.1:9090 */
+    char *webhook_token;                 /* secret */
+    char *webhook_token_previous;        /* secret, still accepted during rotation */
+    char *webhook_signing_secret;        /* secret: whsec_ list, space separated */
     int64_t webhook_signature_tolerance; /* seconds, default 300 */
-    size_t body_max;                    /* bytes, default 1 MiB */
-    size_t header_max;                  /* bytes of connection memory, default 32 KiB */
-    size_t rejected_body_max;           /* bytes of a rejected body kept, default 1 MiB */
-    unsigned connection_limit;          /* default 256 */
-    unsigned per_ip_limit;              /* default 64 */
-    unsigned connection_timeout;        /* seconds of inactivity, default 30 */
-    unsigned request_deadline;          /* seconds for a whole request, default 60 */
-    unsigned threads;                   /* HTTP worker threads, 0 = number of CPUs */
-    unsigned commit_batch_max;          /* deliveries per transaction, default 256 */
-    bool commit_grouping;               /* default true; false = one commit per request */
-    unsigned busy_timeout_ms;           /* default 5000 */
-    size_t min_free_bytes;              /* refuse ingest (503) below this free space, default 64 MiB */
-    int log_level;                      /* log_level: error|warn|info|debug */
-    char *source_file;                  /* the config file read, if any */
+    size_t body_max;                     /* bytes, default 1 MiB */
+    size_t header_max;                   /* bytes of connection memory, default 32 KiB */
+    size_t rejected_body_max;            /* bytes of a rejected body kept, default 1 MiB */
+    unsigned connection_limit;           /* default 256 */
+    unsigned per_ip_limit;               /* default 64 */
+    unsigned connection_timeout;         /* seconds of inactivity, default 30 */
+    unsigned request_deadline;           /* seconds for a whole request, default 60 */
+    unsigned threads;                    /* HTTP worker threads, 0 = number of CPUs */
+    unsigned commit_batch_max;           /* deliveries per transaction, default 256 */
+    bool commit_grouping;                /* default true; false = one commit per request */
+    unsigned busy_timeout_ms;            /* default 5000 */
+    size_t min_free_bytes; /* refuse ingest (503) below this free space, default 64 MiB */
+    int log_level;         /* log_level: error|warn|info|debug */
+    char *source_file;     /* the config file read, if any */
 };
 
 /* Fill cfg with defaults. */

@@ -354,8 +354,8 @@ static int check_webhook_timestamp(const char *ts, int64_t now, int64_t toleranc
  * or ERR_CONFIG (no secrets). Messages never quote header contents.
  */
 int auth_verify_webhook(const struct auth_secrets *secrets, const char *id, const char *timestamp,
-                        const char *signature, const void *body, size_t len, int64_t now, int64_t tolerance,
-                        struct err *err)
+                        const char *signature, const void *body, size_t len, int64_t now,
+                        int64_t tolerance, struct err *err)
 {
     unsigned char macs[SECRETS_MAX][MAC_LEN];
     unsigned char cand[MAC_LEN];

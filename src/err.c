@@ -28,12 +28,18 @@ void err_clear(struct err *err)
 const char *err_code_name(enum err_code code)
 {
     static const char *const names[] = {
-        [ERR_NONE] = "none",         [ERR_INVALID] = "invalid",
-        [ERR_NOT_A_CALL] = "not_a_call", [ERR_AUTH] = "unauthorized",
-        [ERR_NOT_FOUND] = "not_found",   [ERR_TOO_LARGE] = "too_large",
-        [ERR_UNSUPPORTED] = "unsupported", [ERR_FULL] = "storage_full",
-        [ERR_BUSY] = "storage_busy", [ERR_STORAGE] = "storage_error",
-        [ERR_CONFIG] = "config",     [ERR_SYSTEM] = "system",
+        [ERR_NONE] = "none",
+        [ERR_INVALID] = "invalid",
+        [ERR_NOT_A_CALL] = "not_a_call",
+        [ERR_AUTH] = "unauthorized",
+        [ERR_NOT_FOUND] = "not_found",
+        [ERR_TOO_LARGE] = "too_large",
+        [ERR_UNSUPPORTED] = "unsupported",
+        [ERR_FULL] = "storage_full",
+        [ERR_BUSY] = "storage_busy",
+        [ERR_STORAGE] = "storage_error",
+        [ERR_CONFIG] = "config",
+        [ERR_SYSTEM] = "system",
         [ERR_INTERNAL] = "internal",
     };
     if ((unsigned)code < sizeof names / sizeof names[0] && names[code] != NULL)

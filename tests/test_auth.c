@@ -75,7 +75,8 @@ static struct auth_secrets *parse_ok(const char *text)
 static int verify_v1(const struct auth_secrets *s, const char *ts, const char *sig, int64_t now,
                      struct err *err)
 {
-    return auth_verify_webhook(s, V1_ID, ts, sig, V1_BODY, strlen(V1_BODY), now, AUTH_SIG_TOLERANCE, err);
+    return auth_verify_webhook(s, V1_ID, ts, sig, V1_BODY, strlen(V1_BODY), now, AUTH_SIG_TOLERANCE,
+                               err);
 }
 
 static void test_v1_vector(void)
@@ -102,14 +103,15 @@ static void test_v2_vector(void)
     struct err err = {0};
     char sig[SIG_BUF];
 
-    CHECK_INT_EQ(
-        auth_verify_webhook(s, V2_ID, V2_TS_STR, V2_SIG, V2_BODY, strlen(V2_BODY), V2_TS, AUTH_SIG_TOLERANCE, &err), 0);
+    CHECK_INT_EQ(auth_verify_webhook(s, V2_ID, V2_TS_STR, V2_SIG, V2_BODY, strlen(V2_BODY), V2_TS,
+                                     AUTH_SIG_TOLERANCE, &err),
+                 0);
     CHECK_INT_EQ(auth_sign_webhook(s, V2_ID, V2_TS, V2_BODY, strlen(V2_BODY), sig, sizeof sig), 0);
     CHECK_STR_EQ(sig, V2_SIG);
     /* A body changed by one byte no longer verifies. */
-    CHECK_INT_EQ(
-        auth_verify_webhook(s, V2_ID, V2_TS_STR, V2_SIG, V2_BODY, strlen(V2_BODY) - 1, V2_TS, AUTH_SIG_TOLERANCE, &err),
-        -1);
+    CHECK_INT_EQ(auth_verify_webhook(s, V2_ID, V2_TS_STR, V2_SIG, V2_BODY, strlen(V2_BODY) - 1,
+                                     V2_TS, AUTH_SIG_TOLERANCE, &err),
+                 -1);
     CHECK_INT_EQ(err.code, ERR_AUTH);
     auth_secrets_free(s);
 }
@@ -173,9 +175,9 @@ static void test_v4_rust_rows(void)
                              "v1,Mm7xgUVICxZfQ3bgf0h0Dof65L/IFx+PnZvnDWPCX6Q= "
                              "v1,9DfC1c3eeOrXB6w/5dIDydLNQaEyww5KalE5jLBZucE=";
 
-    CHECK_INT_EQ(
-        auth_verify_webhook(s, V2_ID, V2_TS_STR, none_valid, V2_BODY, strlen(V2_BODY), V2_TS, AUTH_SIG_TOLERANCE, &err),
-        -1);
+    CHECK_INT_EQ(auth_verify_webhook(s, V2_ID, V2_TS_STR, none_valid, V2_BODY, strlen(V2_BODY),
+                                     V2_TS, AUTH_SIG_TOLERANCE, &err),
+                 -1);
     CHECK_INT_EQ(err.code, ERR_AUTH);
     CHECK_INT_EQ(auth_verify_webhook(s, V2_ID, V2_TS_STR,
                                      "v1,R3PTzyfHASBKHH98a7yexTwaJ4yNIcGhFQc1yuN+BPU=", V2_BODY,
@@ -183,12 +185,13 @@ static void test_v4_rust_rows(void)
                  -1);
     CHECK_INT_EQ(err.code, ERR_AUTH);
     /* Partial signature (rust test_verify_partial_signature): the valid one cut short. */
-    CHECK_INT_EQ(
-        auth_verify_webhook(s, V2_ID, V2_TS_STR, "v1,tZ1I4", V2_BODY, strlen(V2_BODY), V2_TS, AUTH_SIG_TOLERANCE, &err),
-        -1);
+    CHECK_INT_EQ(auth_verify_webhook(s, V2_ID, V2_TS_STR, "v1,tZ1I4", V2_BODY, strlen(V2_BODY),
+                                     V2_TS, AUTH_SIG_TOLERANCE, &err),
+                 -1);
     /* Control: the same inputs with the right signature pass. */
-    CHECK_INT_EQ(
-        auth_verify_webhook(s, V2_ID, V2_TS_STR, V2_SIG, V2_BODY, strlen(V2_BODY), V2_TS, AUTH_SIG_TOLERANCE, &err), 0);
+    CHECK_INT_EQ(auth_verify_webhook(s, V2_ID, V2_TS_STR, V2_SIG, V2_BODY, strlen(V2_BODY), V2_TS,
+                                     AUTH_SIG_TOLERANCE, &err),
+                 0);
     auth_secrets_free(s);
 }
 
@@ -275,20 +278,27 @@ static void test_missing_headers(void)
     const char *b = V1_BODY;
     size_t n = strlen(V1_BODY);
 
-    CHECK_INT_EQ(auth_verify_webhook(s, NULL, V1_TS_STR, V1_SIG, b, n, V1_TS, AUTH_SIG_TOLERANCE, &err), -1);
+    CHECK_INT_EQ(
+        auth_verify_webhook(s, NULL, V1_TS_STR, V1_SIG, b, n, V1_TS, AUTH_SIG_TOLERANCE, &err), -1);
     CHECK_INT_EQ(err.code, ERR_AUTH);
     CHECK_STR_EQ(err.msg, "missing webhook-id header");
-    CHECK_INT_EQ(auth_verify_webhook(s, V1_ID, NULL, V1_SIG, b, n, V1_TS, AUTH_SIG_TOLERANCE, &err), -1);
+    CHECK_INT_EQ(auth_verify_webhook(s, V1_ID, NULL, V1_SIG, b, n, V1_TS, AUTH_SIG_TOLERANCE, &err),
+                 -1);
     CHECK_INT_EQ(err.code, ERR_AUTH);
     CHECK_STR_EQ(err.msg, "missing webhook-timestamp header");
-    CHECK_INT_EQ(auth_verify_webhook(s, V1_ID, V1_TS_STR, NULL, b, n, V1_TS, AUTH_SIG_TOLERANCE, &err), -1);
+    CHECK_INT_EQ(
+        auth_verify_webhook(s, V1_ID, V1_TS_STR, NULL, b, n, V1_TS, AUTH_SIG_TOLERANCE, &err), -1);
     CHECK_INT_EQ(err.code, ERR_AUTH);
     CHECK_STR_EQ(err.msg, "missing webhook-signature header");
     /* No secrets at all is a configuration error, not a pass. */
-    CHECK_INT_EQ(auth_verify_webhook(NULL, V1_ID, V1_TS_STR, V1_SIG, b, n, V1_TS, AUTH_SIG_TOLERANCE, &err), -1);
+    CHECK_INT_EQ(
+        auth_verify_webhook(NULL, V1_ID, V1_TS_STR, V1_SIG, b, n, V1_TS, AUTH_SIG_TOLERANCE, &err),
+        -1);
     CHECK_INT_EQ(err.code, ERR_CONFIG);
     /* err may be NULL. */
-    CHECK_INT_EQ(auth_verify_webhook(s, V1_ID, V1_TS_STR, WRONG_SIG, b, n, V1_TS, AUTH_SIG_TOLERANCE, NULL), -1);
+    CHECK_INT_EQ(
+        auth_verify_webhook(s, V1_ID, V1_TS_STR, WRONG_SIG, b, n, V1_TS, AUTH_SIG_TOLERANCE, NULL),
+        -1);
     auth_secrets_free(s);
 }
 
@@ -302,32 +312,42 @@ static void test_webhook_id(void)
 
     /* A '.' would make "id.ts.body" ambiguous; the spec forbids it. */
     CHECK_INT_EQ(auth_sign_webhook(s, "msg.1", V1_TS, b, n, sig, sizeof sig), 0);
-    CHECK_INT_EQ(auth_verify_webhook(s, "msg.1", V1_TS_STR, sig, b, n, V1_TS, AUTH_SIG_TOLERANCE, &err), -1);
+    CHECK_INT_EQ(
+        auth_verify_webhook(s, "msg.1", V1_TS_STR, sig, b, n, V1_TS, AUTH_SIG_TOLERANCE, &err), -1);
     CHECK_INT_EQ(err.code, ERR_INVALID);
     CHECK_STR_CONTAINS(err.msg, "webhook-id");
     CHECK(strstr(err.msg, "msg.1") == NULL);
 
-    CHECK_INT_EQ(auth_verify_webhook(s, "", V1_TS_STR, V1_SIG, b, n, V1_TS, AUTH_SIG_TOLERANCE, &err), -1);
+    CHECK_INT_EQ(
+        auth_verify_webhook(s, "", V1_TS_STR, V1_SIG, b, n, V1_TS, AUTH_SIG_TOLERANCE, &err), -1);
     CHECK_INT_EQ(err.code, ERR_INVALID);
-    CHECK_INT_EQ(auth_verify_webhook(s, "msg 1", V1_TS_STR, V1_SIG, b, n, V1_TS, AUTH_SIG_TOLERANCE, &err), -1);
+    CHECK_INT_EQ(
+        auth_verify_webhook(s, "msg 1", V1_TS_STR, V1_SIG, b, n, V1_TS, AUTH_SIG_TOLERANCE, &err),
+        -1);
     CHECK_INT_EQ(err.code, ERR_INVALID);
-    CHECK_INT_EQ(auth_verify_webhook(s, "msg\xc3\xa9", V1_TS_STR, V1_SIG, b, n, V1_TS, AUTH_SIG_TOLERANCE, &err), -1);
+    CHECK_INT_EQ(auth_verify_webhook(s, "msg\xc3\xa9", V1_TS_STR, V1_SIG, b, n, V1_TS,
+                                     AUTH_SIG_TOLERANCE, &err),
+                 -1);
     CHECK_INT_EQ(err.code, ERR_INVALID);
 
     /* 255 bytes, correctly signed: accepted. 256 bytes: refused before any MAC. */
     memset(id, 'a', 255);
     id[255] = '\0';
     CHECK_INT_EQ(auth_sign_webhook(s, id, V1_TS, b, n, sig, sizeof sig), 0);
-    CHECK_INT_EQ(auth_verify_webhook(s, id, V1_TS_STR, sig, b, n, V1_TS, AUTH_SIG_TOLERANCE, &err), 0);
+    CHECK_INT_EQ(auth_verify_webhook(s, id, V1_TS_STR, sig, b, n, V1_TS, AUTH_SIG_TOLERANCE, &err),
+                 0);
     memset(id, 'a', 256);
     id[256] = '\0';
     CHECK_INT_EQ(auth_sign_webhook(s, id, V1_TS, b, n, sig, sizeof sig), 0);
-    CHECK_INT_EQ(auth_verify_webhook(s, id, V1_TS_STR, sig, b, n, V1_TS, AUTH_SIG_TOLERANCE, &err), -1);
+    CHECK_INT_EQ(auth_verify_webhook(s, id, V1_TS_STR, sig, b, n, V1_TS, AUTH_SIG_TOLERANCE, &err),
+                 -1);
     CHECK_INT_EQ(err.code, ERR_INVALID);
     CHECK_STR_CONTAINS(err.msg, "longer than 255");
     /* The V1 id with every allowed punctuation mark still verifies via a round trip. */
     CHECK_INT_EQ(auth_sign_webhook(s, "msg_A-z_0-9", V1_TS, b, n, sig, sizeof sig), 0);
-    CHECK_INT_EQ(auth_verify_webhook(s, "msg_A-z_0-9", V1_TS_STR, sig, b, n, V1_TS, AUTH_SIG_TOLERANCE, &err), 0);
+    CHECK_INT_EQ(auth_verify_webhook(s, "msg_A-z_0-9", V1_TS_STR, sig, b, n, V1_TS,
+                                     AUTH_SIG_TOLERANCE, &err),
+                 0);
     auth_secrets_free(s);
 }
 
@@ -338,12 +358,18 @@ static void test_empty_body(void)
     char sig[SIG_BUF];
 
     /* Signature computed independently (Python hmac) for an empty body. */
-    CHECK_INT_EQ(auth_verify_webhook(s, V1_ID, V1_TS_STR, EMPTY_BODY_SIG, "", 0, V1_TS, AUTH_SIG_TOLERANCE, &err), 0);
-    CHECK_INT_EQ(auth_verify_webhook(s, V1_ID, V1_TS_STR, EMPTY_BODY_SIG, NULL, 0, V1_TS, AUTH_SIG_TOLERANCE, &err), 0);
+    CHECK_INT_EQ(auth_verify_webhook(s, V1_ID, V1_TS_STR, EMPTY_BODY_SIG, "", 0, V1_TS,
+                                     AUTH_SIG_TOLERANCE, &err),
+                 0);
+    CHECK_INT_EQ(auth_verify_webhook(s, V1_ID, V1_TS_STR, EMPTY_BODY_SIG, NULL, 0, V1_TS,
+                                     AUTH_SIG_TOLERANCE, &err),
+                 0);
     CHECK_INT_EQ(auth_sign_webhook(s, V1_ID, V1_TS, NULL, 0, sig, sizeof sig), 0);
     CHECK_STR_EQ(sig, EMPTY_BODY_SIG);
     /* The V1 signature does not cover an empty body. */
-    CHECK_INT_EQ(auth_verify_webhook(s, V1_ID, V1_TS_STR, V1_SIG, "", 0, V1_TS, AUTH_SIG_TOLERANCE, &err), -1);
+    CHECK_INT_EQ(
+        auth_verify_webhook(s, V1_ID, V1_TS_STR, V1_SIG, "", 0, V1_TS, AUTH_SIG_TOLERANCE, &err),
+        -1);
     CHECK_INT_EQ(err.code, ERR_AUTH);
     auth_secrets_free(s);
 }
@@ -405,16 +431,16 @@ static void test_sign_round_trip(void)
     CHECK_INT_EQ(auth_sign_webhook(s, "evt_1", 1700000000, body, strlen(body), sig, sizeof sig), 0);
     CHECK_INT_EQ((long long)strlen(sig), 47);
     CHECK(strncmp(sig, "v1,", 3) == 0);
-    CHECK_INT_EQ(
-        auth_verify_webhook(s, "evt_1", "1700000000", sig, body, strlen(body), 1700000000, AUTH_SIG_TOLERANCE, &err),
-        0);
+    CHECK_INT_EQ(auth_verify_webhook(s, "evt_1", "1700000000", sig, body, strlen(body), 1700000000,
+                                     AUTH_SIG_TOLERANCE, &err),
+                 0);
     /* Any change to id, timestamp or body breaks it. */
-    CHECK_INT_EQ(
-        auth_verify_webhook(s, "evt_2", "1700000000", sig, body, strlen(body), 1700000000, AUTH_SIG_TOLERANCE, &err),
-        -1);
-    CHECK_INT_EQ(
-        auth_verify_webhook(s, "evt_1", "1700000001", sig, body, strlen(body), 1700000000, AUTH_SIG_TOLERANCE, &err),
-        -1);
+    CHECK_INT_EQ(auth_verify_webhook(s, "evt_2", "1700000000", sig, body, strlen(body), 1700000000,
+                                     AUTH_SIG_TOLERANCE, &err),
+                 -1);
+    CHECK_INT_EQ(auth_verify_webhook(s, "evt_1", "1700000001", sig, body, strlen(body), 1700000000,
+                                     AUTH_SIG_TOLERANCE, &err),
+                 -1);
     CHECK_INT_EQ(auth_verify_webhook(s, "evt_1", "1700000000", sig, body, strlen(body) - 1,
                                      1700000000, AUTH_SIG_TOLERANCE, &err),
                  -1);
@@ -444,14 +470,23 @@ static void test_rotation(void)
     CHECK_INT_EQ(auth_sign_webhook(fresh, V1_ID, V1_TS, b, n, sig_new, sizeof sig_new), 0);
     CHECK(strcmp(sig_old, sig_new) != 0);
     /* The receiver holding both secrets takes either signature. */
-    CHECK_INT_EQ(auth_verify_webhook(both, V1_ID, V1_TS_STR, sig_old, b, n, V1_TS, AUTH_SIG_TOLERANCE, &err), 0);
-    CHECK_INT_EQ(auth_verify_webhook(both, V1_ID, V1_TS_STR, sig_new, b, n, V1_TS, AUTH_SIG_TOLERANCE, &err), 0);
+    CHECK_INT_EQ(
+        auth_verify_webhook(both, V1_ID, V1_TS_STR, sig_old, b, n, V1_TS, AUTH_SIG_TOLERANCE, &err),
+        0);
+    CHECK_INT_EQ(
+        auth_verify_webhook(both, V1_ID, V1_TS_STR, sig_new, b, n, V1_TS, AUTH_SIG_TOLERANCE, &err),
+        0);
     /* The sender signing with both keys: a receiver with either one accepts. */
     snprintf(pair, sizeof pair, "%s %s", sig_new, sig_old);
-    CHECK_INT_EQ(auth_verify_webhook(old, V1_ID, V1_TS_STR, pair, b, n, V1_TS, AUTH_SIG_TOLERANCE, &err), 0);
-    CHECK_INT_EQ(auth_verify_webhook(fresh, V1_ID, V1_TS_STR, pair, b, n, V1_TS, AUTH_SIG_TOLERANCE, &err), 0);
+    CHECK_INT_EQ(
+        auth_verify_webhook(old, V1_ID, V1_TS_STR, pair, b, n, V1_TS, AUTH_SIG_TOLERANCE, &err), 0);
+    CHECK_INT_EQ(
+        auth_verify_webhook(fresh, V1_ID, V1_TS_STR, pair, b, n, V1_TS, AUTH_SIG_TOLERANCE, &err),
+        0);
     /* A receiver with only the new secret refuses the old signature. */
-    CHECK_INT_EQ(auth_verify_webhook(fresh, V1_ID, V1_TS_STR, sig_old, b, n, V1_TS, AUTH_SIG_TOLERANCE, &err), -1);
+    CHECK_INT_EQ(auth_verify_webhook(fresh, V1_ID, V1_TS_STR, sig_old, b, n, V1_TS,
+                                     AUTH_SIG_TOLERANCE, &err),
+                 -1);
     /* auth_sign_webhook uses the first secret of the list. */
     CHECK_INT_EQ(auth_sign_webhook(both, V1_ID, V1_TS, b, n, sig_both, sizeof sig_both), 0);
     CHECK_STR_EQ(sig_both, sig_new);

@@ -1,0 +1,70 @@
+/*
+ * http.h: the HTTP layer's private interface. The only header that names
+ * libmicrohttpd types; included by the files that serve HTTP.
+ */
+#ifndef PHONELY_HTTP_H
+#define PHONELY_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <microhttpd.h>
+
+#include "config.h"
+#include "err.h"
+
+/*
+ * A request handler: libmicrohttpd's access handler with the listener's
+ * context first. *req_cls starts NULL; a handler that sets it must free it
+ * in its completed() callback.
+ */
+typedef enum MHD_Result (*http_handler_fn)(void *ctx, struct MHD_Connection *conn, const char *url,
+                                           const char *method, const char *upload,
+                                           size_t *upload_size, void **req_cls);
+typedef void (*http_completed_fn)(void *ctx, void *req);
+
+struct http_listener_opts {
+    const char *name; /* "webhook", "private": for logs */
+    struct listen_addr addr;
+    unsigned threads;
+    unsigned connection_limit;
+    unsigned per_ip_limit;
+    unsigned connection_timeout;
+    size_t header_max;
+    http_handler_fn handler;
+    http_completed_fn completed;
+    void *ctx;
+};
+
+struct http_listener;
+
+/* Bind, listen and start serving. The caller owns the result. */
+struct http_listener *http_listener_start(const struct http_listener_opts *opts, struct err *err);
+/* Stop accepting, finish what is running, free. NULL is fine. */
+void http_listener_stop(struct http_listener *l);
+/* The port actually bound (useful with port 0). */
+uint16_t http_listener_port(const struct http_listener *l);
+
+/*
+ * Queue a JSON response; json is copied. extra_name/extra_value add one
+ * header (NULL for none). Returns MHD_YES or MHD_NO like MHD_queue_response.
+ */
+enum MHD_Result http_reply_json(struct MHD_Connection *conn, unsigned status, const char *json,
+                                const char *extra_name, const char *extra_value);
+/* {"error": code, "message": message}: never carries request data. */
+enum MHD_Result http_reply_error(struct MHD_Connection *conn, unsigned status, const char *code,
+                                 const char *message);
+
+/* The same, naming the allowed methods when status is 405 (else "POST"). */
+enum MHD_Result http_reply_error_allow(struct MHD_Connection *conn, unsigned status,
+                                       const char *code, const char *message, const char *allow);
+
+/* "addr:port" of the peer into out. */
+void http_peer(struct MHD_Connection *conn, char *out, size_t outsz);
+/* How many request headers are called name (case-insensitive). */
+unsigned http_header_count(struct MHD_Connection *conn, const char *name);
+/* The first value of header name, or NULL. */
+const char *http_header(struct MHD_Connection *conn, const char *name);
+
+#endif

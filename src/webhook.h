@@ -1,0 +1,28 @@
+/* webhook.h: the webhook listener's request handling (HTTP layer). */
+#ifndef PHONELY_WEBHOOK_H
+#define PHONELY_WEBHOOK_H
+
+#include "auth.h"
+#include "config.h"
+#include "http.h"
+#include "ingest.h"
+
+#define WEBHOOK_PATH "/phonely/webhook"
+
+struct webhook_ctx {
+    const struct config *cfg;
+    struct ingest *ingest;
+    const struct auth_secrets *secrets; /* NULL: signatures not checked */
+    const char *tokens[2];              /* NULL entries: not configured */
+    size_t ntokens;
+    /* GET /healthz, answered by the owner of the store. */
+    enum MHD_Result (*healthz)(void *arg, struct MHD_Connection *conn);
+    void *healthz_arg;
+};
+
+enum MHD_Result webhook_handle(void *ctx, struct MHD_Connection *conn, const char *url,
+                               const char *method, const char *upload, size_t *upload_size,
+                               void **req_cls);
+void webhook_completed(void *ctx, void *req);
+
+#endif
