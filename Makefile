@@ -3,6 +3,7 @@
 #   make run     build, then start `phonely-mcp serve` on ./phonely-mcp.db
 #   make test    ASan+UBSan build in build-test/, every test with CTest
 #   make deps    install missing Debian packages (apt-get; sudo when not root)
+#   make bench   release build, then the ingest benchmark (numbers, no assertions)
 #   make format  clang-format every source file
 
 BUILD      ?= build
@@ -19,7 +20,7 @@ TEST_PKGS  = nodejs npm ca-certificates
 
 SUDO = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build run test deps test-deps install-pkgs format clean
+.PHONY: all build run test deps test-deps install-pkgs bench format clean
 
 all: build
 
@@ -59,13 +60,21 @@ run: build
 	echo ""
 	PHONELY_MCP_WEBHOOK_TOKEN_FILE=$(STATE)/webhook-token exec $(BUILD)/phonely-mcp serve
 
+# Release build of the daemon and the benchmark programs; prints numbers only.
+BENCH_BUILD   ?= build-bench
+BENCH_SECONDS ?= 5
+bench: deps
+	cmake -S . -B $(BENCH_BUILD) -DCMAKE_BUILD_TYPE=Release -DPHONELY_WERROR=$(WERROR)
+	cmake --build $(BENCH_BUILD) -j $(JOBS)
+	PHONELY_TEST_BIN=$(BENCH_BUILD)/phonely-mcp $(BENCH_BUILD)/tests/bench_ingest $(BENCH_SECONDS)
+
 test: test-deps
 	cmake -S . -B $(TEST_BUILD) -DCMAKE_BUILD_TYPE=Debug -DPHONELY_SANITIZE=ON -DPHONELY_WERROR=$(WERROR)
 	cmake --build $(TEST_BUILD) -j $(JOBS)
 	cd $(TEST_BUILD) && ctest --output-on-failure -j $(JOBS)
 
 format:
-	clang-format -i src/*.c include/*.h tests/*.c tests/*.h
+	clang-format -i src/*.c src/*.h include/*.h tests/*.c tests/*.h
 
 clean:
 	rm -rf $(BUILD) $(TEST_BUILD)

@@ -13,7 +13,7 @@ extern const char *check_current;
 #define CHECK_FAIL_(...)                                                                           \
     do {                                                                                           \
         check_failures++;                                                                          \
-        fprintf(stderr, "%s:%d: %s: ", __FILE__, __LINE__, check_current);                        \
+        fprintf(stderr, "%s:%d: %s: ", __FILE__, __LINE__, check_current);                         \
         fprintf(stderr, __VA_ARGS__);                                                              \
         fputc('\n', stderr);                                                                       \
     } while (0)
@@ -49,7 +49,7 @@ extern const char *check_current;
         check_count++;                                                                             \
         if (a_ == NULL || b_ == NULL ? a_ != b_ : strcmp(a_, b_) != 0)                             \
             CHECK_FAIL_("%s == %s: \"%s\" vs \"%s\"", #a, #b, a_ ? a_ : "(null)",                  \
-                b_ ? b_ : "(null)");                                                               \
+                        b_ ? b_ : "(null)");                                                       \
     } while (0)
 
 #define CHECK_STR_CONTAINS(hay, needle)                                                            \
@@ -58,7 +58,7 @@ extern const char *check_current;
         check_count++;                                                                             \
         if (h_ == NULL || strstr(h_, n_) == NULL)                                                  \
             CHECK_FAIL_("%s contains %s: \"%.300s\" lacks \"%s\"", #hay, #needle,                  \
-                h_ ? h_ : "(null)", n_);                                                           \
+                        h_ ? h_ : "(null)", n_);                                                   \
     } while (0)
 
 /* Run one test function, naming it in failure messages. */

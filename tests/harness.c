@@ -20,24 +20,31 @@ int check_report(void)
     return check_failures == 0 ? 0 : 1;
 }
 
-char *fixture_read(const char *name, size_t *len)
+char *file_read(const char *path, size_t *len)
 {
-    const char *dir = getenv("PHONELY_TEST_FIXTURES");
-    char *path = xasprintf("%s/%s", dir ? dir : "tests/fixtures", name);
     FILE *f = fopen(path, "rb");
     struct buf b = {0};
     char chunk[8192];
     size_t n;
 
     if (f == NULL) {
-        fprintf(stderr, "fixture %s: cannot open\n", path);
+        fprintf(stderr, "%s: cannot open\n", path);
         abort();
     }
     while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
         buf_append(&b, chunk, n);
     fclose(f);
-    free(path);
     return buf_steal(&b, len);
+}
+
+char *fixture_read(const char *name, size_t *len)
+{
+    const char *dir = getenv("PHONELY_TEST_FIXTURES");
+    char *path = xasprintf("%s/%s", dir ? dir : "tests/fixtures", name);
+    char *data = file_read(path, len);
+
+    free(path);
+    return data;
 }
 
 char *tmpdir_make(const char *tag)
@@ -71,4 +78,325 @@ void tmpdir_remove(const char *path)
     }
     closedir(d);
     rmdir(path);
+}
+
+/* ---- daemon control ---- */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <poll.h>
+#include <signal.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+
+static const char *test_bin(void)
+{
+    const char *bin = getenv("PHONELY_TEST_BIN");
+    return bin ? bin : "./phonely-mcp";
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static uint16_t log_port(const char *log, const char *what)
+{
+    const char *p = strstr(log, what);
+    if (p == NULL)
+        return 0;
+    p = strstr(p, "http://");
+    if (p == NULL)
+        return 0;
+    p = strchr(p + 7, ']') ? strchr(p + 7, ']') + 1 : p + 7;
+    p = strchr(p, ':');
+    return p ? (uint16_t)atoi(p + 1) : 0;
+}
+
+/* Set each "NAME=value" of env in this (child) process. */
+static void env_apply(const char *const *env)
+{
+    for (size_t i = 0; env != NULL && env[i] != NULL; i++) {
+        const char *eq = strchr(env[i], '=');
+        if (eq == NULL)
+            continue;
+        char *name = xstrndup(env[i], (size_t)(eq - env[i]));
+        setenv(name, eq + 1, 1);
+        free(name);
+    }
+}
+
+void daemon_start(struct daemon *d, const char *const *env)
+{
+    memset(d, 0, sizeof *d);
+    d->dir = tmpdir_make("daemon");
+    d->db = xasprintf("%s/calls.db", d->dir);
+    d->log = xasprintf("%s/daemon.log", d->dir);
+    d->pid = fork();
+    if (d->pid == -1) {
+        perror("fork");
+        abort();
+    }
+    if (d->pid == 0) {
+        int fd = open(d->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(fd, 2);
+        close(fd);
+        setenv("PHONELY_MCP_DB", d->db, 1);
+        setenv("PHONELY_MCP_WEBHOOK_LISTEN", "127.0.0.1:0", 1);
+        setenv("PHONELY_MCP_PRIVATE_LISTEN", "127.0.0.1:0", 1);
+        env_apply(env);
+        execl(test_bin(), "phonely-mcp", "serve", (char *)NULL);
+        perror("exec");
+        _exit(127);
+    }
+    for (int i = 0; i < 3000; i++) {
+        size_t len;
+        FILE *f = fopen(d->log, "r");
+        char *text;
+        int status;
+        struct buf b = {0};
+        char chunk[4096];
+        size_t n;
+        if (f != NULL) {
+            while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+                buf_append(&b, chunk, n);
+            fclose(f);
+        }
+        text = buf_steal(&b, &len);
+        d->webhook_port = log_port(text, "webhook listener ready");
+        d->private_port = log_port(text, "private listener ready");
+        if (d->webhook_port && d->private_port) {
+            free(text);
+            return;
+        }
+        if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
+            fprintf(stderr, "daemon exited during start-up:\n%s\n", text);
+            free(text);
+            abort();
+        }
+        free(text);
+        sleep_ms(10);
+    }
+    fprintf(stderr, "daemon did not become ready\n");
+    kill(d->pid, SIGKILL);
+    abort();
+}
+
+int daemon_stop(struct daemon *d)
+{
+    int status = 0;
+
+    if (d->pid <= 0)
+        return 0;
+    kill(d->pid, SIGTERM);
+    for (int i = 0; i < 3000; i++) {
+        if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
+            d->pid = 0;
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        }
+        sleep_ms(10);
+    }
+    kill(d->pid, SIGKILL);
+    waitpid(d->pid, &status, 0);
+    d->pid = 0;
+    return 128 + SIGKILL;
+}
+
+void daemon_cleanup(struct daemon *d)
+{
+    daemon_stop(d);
+    if (d->dir != NULL)
+        tmpdir_remove(d->dir);
+    free(d->dir);
+    free(d->db);
+    free(d->log);
+    memset(d, 0, sizeof *d);
+}
+
+static char *read_fd_all(int fd)
+{
+    struct buf b = {0};
+    char chunk[4096];
+    ssize_t n;
+
+    while ((n = read(fd, chunk, sizeof chunk)) > 0 || (n == -1 && errno == EINTR))
+        if (n > 0)
+            buf_append(&b, chunk, (size_t)n);
+    return buf_steal(&b, NULL);
+}
+
+int run_cli(const char *const *argv, const char *const *env, const char *stdin_data, char **out,
+            char **errout)
+{
+    char *dir = tmpdir_make("cli");
+    char *outp = xasprintf("%s/out", dir), *errp = xasprintf("%s/err", dir),
+         *inp = xasprintf("%s/in", dir);
+    int status = 0, fd;
+    pid_t pid;
+    size_t argc = 0;
+
+    while (argv[argc])
+        argc++;
+    fd = open(inp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (stdin_data != NULL && write(fd, stdin_data, strlen(stdin_data)) < 0)
+        abort();
+    close(fd);
+    pid = fork();
+    if (pid == 0) {
+        char **args = xcalloc(argc + 2, sizeof *args);
+        args[0] = (char *)"phonely-mcp";
+        for (size_t i = 0; i < argc; i++)
+            args[i + 1] = (char *)argv[i];
+        fd = open(inp, O_RDONLY);
+        dup2(fd, 0);
+        fd = open(outp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(fd, 1);
+        fd = open(errp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(fd, 2);
+        env_apply(env);
+        execv(test_bin(), args);
+        _exit(127);
+    }
+    waitpid(pid, &status, 0);
+    fd = open(outp, O_RDONLY);
+    *out = read_fd_all(fd);
+    close(fd);
+    fd = open(errp, O_RDONLY);
+    if (errout != NULL)
+        *errout = read_fd_all(fd);
+    close(fd);
+    tmpdir_remove(dir);
+    free(dir);
+    free(outp);
+    free(errp);
+    free(inp);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* ---- HTTP client over raw sockets ---- */
+
+/*
+ * Send and receive at once (poll), so that a server that answers early and
+ * closes (413 on a long upload) is heard before its close resets us.
+ */
+int http_raw(uint16_t port, const char *req, size_t len, struct http_resp *out)
+{
+    struct sockaddr_in sa = {0};
+    struct buf b = {0};
+    char chunk[16384];
+    ssize_t n;
+    size_t off = 0;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    char *hdr_end, *raw;
+    size_t rawlen;
+
+    memset(out, 0, sizeof *out);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == -1) {
+        close(fd);
+        return -1;
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    for (;;) {
+        struct pollfd pfd = {fd, POLLIN | (off < len ? POLLOUT : 0), 0};
+        if (poll(&pfd, 1, 30000) <= 0)
+            break;
+        if (pfd.revents & (POLLIN | POLLHUP | POLLERR)) {
+            n = recv(fd, chunk, sizeof chunk, 0);
+            if (n > 0) {
+                buf_append(&b, chunk, (size_t)n);
+                continue;
+            }
+            if (n == -1 && (errno == EAGAIN || errno == EINTR))
+                continue;
+            break; /* EOF or reset */
+        }
+        if ((pfd.revents & POLLOUT) && off < len) {
+            n = send(fd, req + off, len - off, MSG_NOSIGNAL);
+            if (n > 0)
+                off += (size_t)n;
+            else if (n == -1 && errno != EAGAIN && errno != EINTR)
+                off = len; /* the server stopped reading; keep listening */
+        }
+    }
+    close(fd);
+    raw = buf_steal(&b, &rawlen);
+    if (sscanf(raw, "HTTP/1.%*d %d", &out->status) != 1) {
+        free(raw);
+        return -1;
+    }
+    hdr_end = strstr(raw, "\r\n\r\n");
+    if (hdr_end == NULL) {
+        out->headers = raw;
+        out->body = xstrdup("");
+        return 0;
+    }
+    out->headers = xstrndup(raw, (size_t)(hdr_end - raw) + 2);
+    out->body_len = rawlen - (size_t)(hdr_end + 4 - raw);
+    out->body = xmalloc(out->body_len + 1);
+    memcpy(out->body, hdr_end + 4, out->body_len);
+    out->body[out->body_len] = '\0';
+    free(raw);
+    return 0;
+}
+
+int http_post(uint16_t port, const char *path, const char *headers, const char *body, size_t len,
+              struct http_resp *out)
+{
+    char *req = xasprintf("POST %s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\nConnection: close\r\n"
+                          "Content-Type: application/json\r\nContent-Length: %zu\r\n%s\r\n",
+                          path, port, len, headers ? headers : "");
+    struct buf b = {0};
+    int rc;
+
+    buf_puts(&b, req);
+    buf_append(&b, body, len);
+    rc = http_raw(port, b.data, b.len, out);
+    buf_free(&b);
+    free(req);
+    return rc;
+}
+
+int http_get(uint16_t port, const char *path, struct http_resp *out)
+{
+    char *req =
+        xasprintf("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\nConnection: close\r\n\r\n", path, port);
+    int rc = http_raw(port, req, strlen(req), out);
+    free(req);
+    return rc;
+}
+
+const char *http_resp_header(const struct http_resp *r, const char *name, char *out, size_t outsz)
+{
+    size_t nlen = strlen(name);
+    const char *p = r->headers;
+
+    while (p != NULL && *p) {
+        const char *eol = strstr(p, "\r\n");
+        if (eol == NULL)
+            break;
+        if (strncasecmp(p, name, nlen) == 0 && p[nlen] == ':') {
+            const char *v = p + nlen + 1;
+            while (*v == ' ')
+                v++;
+            snprintf(out, outsz, "%.*s", (int)(eol - v), v);
+            return out;
+        }
+        p = eol + 2;
+    }
+    return NULL;
+}
+
+void http_resp_free(struct http_resp *r)
+{
+    free(r->headers);
+    free(r->body);
+    memset(r, 0, sizeof *r);
 }

@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* Read a whole file (NUL-terminated); aborts when it cannot be read. */
+char *file_read(const char *path, size_t *len);
 /* Read tests/fixtures/NAME into a NUL-terminated buffer; aborts when missing. */
 char *fixture_read(const char *name, size_t *len);
 
@@ -15,3 +17,46 @@ char *tmpdir_make(const char *tag);
 void tmpdir_remove(const char *path);
 
 #endif
+
+/* A running phonely-mcp daemon started by a test. */
+struct daemon {
+    pid_t pid;
+    char *dir; /* its temporary directory (database, log) */
+    char *db;  /* dir/calls.db */
+    char *log; /* dir/daemon.log: everything it wrote to stderr */
+    uint16_t webhook_port;
+    uint16_t private_port;
+};
+
+/*
+ * Start `phonely-mcp serve` on 127.0.0.1 with kernel-chosen ports and a
+ * fresh database in a new temporary directory (or db when not NULL). env is a
+ * NULL-terminated list of extra "NAME=value" settings. Waits until both
+ * listeners are ready; aborts the test program when it does not start.
+ */
+void daemon_start(struct daemon *d, const char *const *env);
+/* SIGTERM, wait for exit; returns the exit status (or 128+signal). */
+int daemon_stop(struct daemon *d);
+/* Stop if running and remove the temporary directory. */
+void daemon_cleanup(struct daemon *d);
+/* Run `phonely-mcp ARGS...` to completion with extra env; capture stdout and stderr. */
+int run_cli(const char *const *argv, const char *const *env, const char *stdin_data, char **out,
+            char **errout);
+
+/* A parsed HTTP response. */
+struct http_resp {
+    int status;
+    char *headers; /* raw header block */
+    char *body;
+    size_t body_len;
+};
+
+/* Send raw bytes to 127.0.0.1:port and read the response until close. */
+int http_raw(uint16_t port, const char *req, size_t len, struct http_resp *out);
+/* POST body to path with the extra header lines (each ending "\r\n", or NULL). */
+int http_post(uint16_t port, const char *path, const char *headers, const char *body, size_t len,
+              struct http_resp *out);
+int http_get(uint16_t port, const char *path, struct http_resp *out);
+/* Value of a response header (case-insensitive), copied into out; NULL when absent. */
+const char *http_resp_header(const struct http_resp *r, const char *name, char *out, size_t outsz);
+void http_resp_free(struct http_resp *r);

@@ -1,0 +1,243 @@
+/*
+ * bench_ingest.c: durable webhook ingest throughput and latency. Starts the
+ * real daemon (release build, default durable settings) on loopback, drives
+ * it with C connections that each keep one HTTP/1.1 connection alive and
+ * POST ~5 KB generated calls with unique ids, and prints requests/s and
+ * p50/p99 latency; then does the same with one commit per request
+ * (commit_grouping no) and prints the ratio.
+ *
+ * usage: bench_ingest [SECONDS] [CONNECTIONS...]   (default 5 s; 1 8 32 128)
+ * Numbers are printed, never asserted.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "xmalloc.h"
+
+struct worker {
+    uint16_t port;
+    int id;
+    double seconds;
+    uint64_t done, errors;
+    double *lat; /* ms */
+    size_t nlat, caplat;
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int conn_open(uint16_t port)
+{
+    struct sockaddr_in sa = {0};
+    int one = 1, fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == -1) {
+        close(fd);
+        return -1;
+    }
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return fd;
+}
+
+/* A plausible ~5 KB call: 20 turns, summary, analysis, E.164 numbers. */
+static void make_body(struct buf *b, int worker, uint64_t seq)
+{
+    static const char *names[] = {"Maria Hernandez", "James Okafor", "Li Wei",       "Sofia Rossi",
+                                  "Ahmed Khan",      "Emma Dubois",  "Noah Schmidt", "Aiko Tanaka"};
+    static const char *lines[] = {
+        "Hi, I'd like to reschedule my appointment for next week if that is possible.",
+        "Of course. Could you confirm your full name and the phone number on file?",
+        "Sure, it's the number I'm calling from. I also wanted to ask about the cancellation fee.",
+        "The cancellation fee applies only when you cancel less than twenty-four hours ahead.",
+        "Great, that makes sense. Do you have anything on Thursday morning around ten?",
+        "I have ten thirty on Thursday available. Shall I book that for you right now?"};
+    buf_reset(b);
+    buf_printf(
+        b,
+        "{\"callId\":\"bench_%d_%llu_%ld\",\"agentName\":\"Front Desk\",\"callerName\":\"%s\","
+        "\"callDirection\":\"inbound\",\"callStarted\":\"2026-05-24T18:02:14Z\","
+        "\"callEnded\":\"2026-05-24T18:05:51Z\",\"duration\":217,"
+        "\"businessPhoneNumber\":\"+14155551212\",\"customerPhoneNumber\":\"+1415555%04llu\","
+        "\"transcript\":[",
+        worker, (unsigned long long)seq, (long)time(NULL), names[seq % 8],
+        (unsigned long long)(seq % 10000));
+    for (int i = 0; i < 20; i++)
+        buf_printf(b, "%s{\"role\":\"%s\",\"content\":\"%s\"}", i ? "," : "",
+                   i % 2 ? "agent" : "user", lines[(seq + (uint64_t)i) % 6]);
+    buf_printf(b,
+               "],\"summary\":\"The caller asked to reschedule and about the cancellation fee; an "
+               "appointment was offered for Thursday at 10:30.\",\"longSummary\":\"%s %s %s\","
+               "\"purpose\":\"Reschedule appointment\",\"topic\":\"Scheduling\",\"sentiment\":"
+               "\"positive\",\"keyPoints\":[\"Reschedule requested\",\"Fee explained\"],"
+               "\"actionItems\":[\"Confirm Thursday 10:30\"],\"unansweredQuestions\":[],"
+               "\"followUp\":\"%s\",\"followUpReason\":\"%s\",\"ai_success\":\"true\","
+               "\"dashboardUrl\":\"https://app.phonely.ai/calls/x\"}",
+               lines[0], lines[2], lines[3], seq % 3 == 0 ? "yes" : "no",
+               seq % 3 == 0 ? "Caller wants a confirmation text" : "");
+}
+
+/* Send one request and read one response; returns the status or -1. */
+static int roundtrip(int fd, const struct buf *req)
+{
+    char resp[4096];
+    size_t got = 0, off = 0;
+    ssize_t n;
+
+    while (off < req->len) {
+        n = send(fd, req->data + off, req->len - off, MSG_NOSIGNAL);
+        if (n <= 0)
+            return -1;
+        off += (size_t)n;
+    }
+    for (;;) {
+        n = recv(fd, resp + got, sizeof resp - 1 - got, 0);
+        if (n <= 0)
+            return -1;
+        got += (size_t)n;
+        resp[got] = '\0';
+        char *end = strstr(resp, "\r\n\r\n");
+        if (end == NULL)
+            continue;
+        char *cl = strstr(resp, "Content-Length:");
+        if (cl == NULL)
+            cl = strstr(resp, "content-length:");
+        size_t want = cl ? strtoul(cl + 15, NULL, 10) : 0;
+        if (got >= (size_t)(end + 4 - resp) + want)
+            return atoi(resp + 9);
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    struct buf body = {0}, req = {0};
+    int fd = conn_open(w->port);
+    double end = now_s() + w->seconds;
+
+    while (fd != -1 && now_s() < end) {
+        make_body(&body, w->id, w->done + w->errors);
+        buf_reset(&req);
+        buf_printf(&req,
+                   "POST /phonely/webhook HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+                   "application/json\r\nContent-Length: %zu\r\n\r\n",
+                   body.len);
+        buf_append(&req, body.data, body.len);
+        double t0 = now_s();
+        int status = roundtrip(fd, &req);
+        double ms = (now_s() - t0) * 1000.0;
+        if (status == 200) {
+            w->done++;
+            if (w->nlat == w->caplat) {
+                w->caplat = w->caplat ? w->caplat * 2 : 4096;
+                w->lat = xreallocarray(w->lat, w->caplat, sizeof *w->lat);
+            }
+            w->lat[w->nlat++] = ms;
+        } else {
+            w->errors++;
+            close(fd);
+            fd = conn_open(w->port);
+        }
+    }
+    if (fd != -1)
+        close(fd);
+    buf_free(&body);
+    buf_free(&req);
+    return NULL;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Run one load level; returns requests/s. */
+static double run_level(uint16_t port, int conns, double seconds, const char *label)
+{
+    pthread_t *th = xcalloc((size_t)conns, sizeof *th);
+    struct worker *w = xcalloc((size_t)conns, sizeof *w);
+    double t0 = now_s(), elapsed;
+    uint64_t done = 0, errors = 0;
+    size_t nlat = 0;
+    double *lat;
+
+    for (int i = 0; i < conns; i++) {
+        w[i] = (struct worker){.port = port, .id = i, .seconds = seconds};
+        pthread_create(&th[i], NULL, worker_main, &w[i]);
+    }
+    for (int i = 0; i < conns; i++) {
+        pthread_join(th[i], NULL);
+        done += w[i].done;
+        errors += w[i].errors;
+        nlat += w[i].nlat;
+    }
+    elapsed = now_s() - t0;
+    lat = xcalloc(nlat ? nlat : 1, sizeof *lat);
+    nlat = 0;
+    for (int i = 0; i < conns; i++) {
+        memcpy(lat + nlat, w[i].lat, w[i].nlat * sizeof *lat);
+        nlat += w[i].nlat;
+        free(w[i].lat);
+    }
+    qsort(lat, nlat, sizeof *lat, cmp_double);
+    double rps = (double)done / elapsed;
+    printf("ingest %-9s conns=%-4d requests/s=%8.0f p50_ms=%6.2f p99_ms=%7.2f ok=%llu "
+           "errors=%llu\n",
+           label, conns, rps, nlat ? lat[nlat / 2] : 0.0, nlat ? lat[nlat * 99 / 100] : 0.0,
+           (unsigned long long)done, (unsigned long long)errors);
+    fflush(stdout);
+    free(lat);
+    free(w);
+    free(th);
+    return rps;
+}
+
+int main(int argc, char **argv)
+{
+    double seconds = argc > 1 ? atof(argv[1]) : 5.0;
+    int levels[16] = {1, 8, 32, 128}, nlevels = 4;
+    double grouped[16], single[16];
+
+    if (argc > 2) {
+        nlevels = 0;
+        for (int i = 2; i < argc && nlevels < 16; i++)
+            levels[nlevels++] = atoi(argv[i]);
+    }
+    for (int mode = 0; mode < 2; mode++) {
+        const char *env_grouped[] = {"PHONELY_MCP_COMMIT_GROUPING=yes",
+                                     "PHONELY_MCP_CONNECTION_LIMIT=1024",
+                                     "PHONELY_MCP_PER_IP_LIMIT=0", NULL};
+        const char *env_single[] = {"PHONELY_MCP_COMMIT_GROUPING=no",
+                                    "PHONELY_MCP_CONNECTION_LIMIT=1024",
+                                    "PHONELY_MCP_PER_IP_LIMIT=0", NULL};
+        struct daemon d;
+        daemon_start(&d, mode == 0 ? env_grouped : env_single);
+        for (int i = 0; i < nlevels; i++) {
+            double r =
+                run_level(d.webhook_port, levels[i], seconds, mode == 0 ? "grouped" : "single");
+            (mode == 0 ? grouped : single)[i] = r;
+        }
+        daemon_cleanup(&d);
+    }
+    for (int i = 0; i < nlevels; i++)
+        printf("ingest grouping_gain conns=%-4d ratio=%.2fx\n", levels[i],
+               single[i] > 0 ? grouped[i] / single[i] : 0.0);
+    return 0;
+}
