@@ -7,7 +7,7 @@
 
 #include "err.h"
 
-#define PAYLOAD_CALL_ID_MAX 256 /* bytes; longer ids are not a call */
+#define PAYLOAD_CALL_ID_MAX  256 /* bytes; longer ids are not a call */
 #define PAYLOAD_TIME_UNKNOWN INT64_MIN
 
 /* A boolean that may be absent from the payload. */
@@ -37,27 +37,27 @@ struct call {
     char *agent_id;
     char *agent_name;
     char *caller_name;
-    char *direction;        /* "inbound", "outbound", or the value as sent (lower case) */
-    char *started_at;       /* original text */
-    int64_t started_ms;     /* Unix ms, or PAYLOAD_TIME_UNKNOWN */
+    char *direction;    /* "inbound", "outbound", or the value as sent (lower case) */
+    char *started_at;   /* original text */
+    int64_t started_ms; /* Unix ms, or PAYLOAD_TIME_UNKNOWN */
     char *ended_at;
     int64_t ended_ms;
-    double duration_s;      /* from duration or callDuration; < 0 when absent */
-    char *business_phone;   /* as sent */
-    char *business_digits;  /* phone_normalize() form, NULL when no digits */
+    double duration_s;     /* from duration or callDuration; < 0 when absent */
+    char *business_phone;  /* as sent */
+    char *business_digits; /* phone_normalize() form, NULL when no digits */
     char *customer_phone;
     char *customer_digits;
     char *mentioned_email;
     char *mentioned_date;
     char *mentioned_time;
-    char *transcript_text;  /* transcriptText as sent */
+    char *transcript_text; /* transcriptText as sent */
     struct turn *turns;
     size_t nturns;
     char *summary;
     char *long_summary;
     char *purpose;
     char *topic;
-    char *sentiment;        /* lower case */
+    char *sentiment; /* lower case */
     struct strlist key_points;
     struct strlist action_items;
     struct strlist unanswered_questions;
