@@ -7,6 +7,7 @@
  * (commit_grouping no) and prints the ratio.
  *
  * usage: bench_ingest [SECONDS] [CONNECTIONS...]   (default 5 s; 1 8 32 128)
+ * With PHONELY_BENCH_PORT set, drives the daemon already listening there.
  * Numbers are printed, never asserted.
  */
 #include <arpa/inet.h>
@@ -219,6 +220,12 @@ int main(int argc, char **argv)
         nlevels = 0;
         for (int i = 2; i < argc && nlevels < 16; i++)
             levels[nlevels++] = atoi(argv[i]);
+    }
+    /* PHONELY_BENCH_PORT: drive a daemon that is already running (e.g. under perf). */
+    if (getenv("PHONELY_BENCH_PORT") != NULL) {
+        for (int i = 0; i < nlevels; i++)
+            run_level((uint16_t)atoi(getenv("PHONELY_BENCH_PORT")), levels[i], seconds, "external");
+        return 0;
     }
     for (int mode = 0; mode < 2; mode++) {
         const char *env_grouped[] = {"PHONELY_MCP_COMMIT_GROUPING=yes",
