@@ -33,6 +33,17 @@ bool auth_token_match(const char *given, size_t len, const char *const *tokens, 
 /* Lower-case hex SHA-256 of data. */
 void auth_sha256_hex(const void *data, size_t len, char out[AUTH_SHA256_HEX]);
 
+/* Fill buf with len random bytes. */
+void auth_random(void *buf, size_t len);
+/* HMAC-SHA256 of data under a 32-byte key. */
+void auth_mac(const unsigned char key[32], const void *data, size_t len, unsigned char out[32]);
+/* Constant-time equality of two len-byte buffers. */
+bool auth_equal(const void *a, const void *b, size_t len);
+/* URL-safe base64 without padding; the caller frees the result. */
+char *auth_b64url_encode(const void *data, size_t len);
+/* Decode URL-safe base64 without padding; NULL when malformed. Caller frees *out. */
+int auth_b64url_decode(const char *text, unsigned char **out, size_t *len);
+
 /* A set of Standard Webhooks secrets ("whsec_..." or bare base64), for rotation. */
 struct auth_secrets;
 

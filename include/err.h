@@ -19,6 +19,7 @@ enum err_code {
     ERR_STORAGE,     /* any other storage failure (I/O, corruption) */
     ERR_CONFIG,      /* configuration problem */
     ERR_SYSTEM,      /* an OS call failed */
+    ERR_CANCELLED,   /* the caller gave up (MCP cancellation) */
     ERR_INTERNAL     /* a bug */
 };
 

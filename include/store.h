@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <cjson/cJSON.h>
+
 #include "err.h"
 #include "payload.h"
 
@@ -111,5 +113,135 @@ int store_delivery_body(struct store *st, int64_t delivery_id, char **body, size
 /* The raw body of the delivery a call currently comes from. Caller frees *body. */
 int store_call_raw(struct store *st, const char *call_id, char **body, size_t *len,
                    struct err *err);
+
+/* ---- reading calls (MCP tools) ---- */
+
+enum call_sort {
+    CALL_SORT_NEWEST = 0, /* sort_ms DESC, id DESC */
+    CALL_SORT_OLDEST,     /* sort_ms ASC, id ASC */
+    CALL_SORT_RELEVANCE   /* bm25 rank (needs fts), then newest */
+};
+
+/* Which fields a listed call carries. */
+enum call_detail {
+    CALL_DETAIL_COMPACT = 0, /* search results */
+    CALL_DETAIL_FOLLOW_UP    /* + reason, action items, unanswered questions, mentions, links */
+};
+
+/*
+ * A search. Every filter is optional (NULL / -1 / INT64_MIN..INT64_MAX /
+ * negative durations mean "any"). Text filters (direction, sentiment,
+ * topic, agent) compare exactly but case-insensitively.
+ */
+struct call_query {
+    const char *fts;          /* an FTS5 expression from search_fts_query(), or NULL */
+    const char *phone_digits; /* phone_normalize() form; matches customer or business */
+    const char *direction;    /* "inbound", "outbound" */
+    const char *sentiment;
+    const char *topic;
+    const char *agent;            /* agent name */
+    int follow_up;                /* -1 any, 0 not flagged, 1 flagged */
+    const char *follow_up_status; /* "pending", "resolved", "none", or NULL */
+    int64_t from_ms;              /* sort_ms >= from_ms (INT64_MIN: open) */
+    int64_t to_ms;                /* sort_ms < to_ms (INT64_MAX: open) */
+    double min_duration_s;        /* < 0: open */
+    double max_duration_s;        /* < 0: open */
+    enum call_sort sort;
+    enum call_detail detail;
+    unsigned limit; /* 1..100 */
+    /* Continuation: the keyset of the last row of the previous page
+     * (newest/oldest), or a row offset (relevance). */
+    bool has_after;
+    int64_t after_sort_ms;
+    int64_t after_id;
+    unsigned offset;
+};
+
+/*
+ * One page of results. calls is an array of objects (caller owns, cJSON_Delete):
+ *   compact: callId, startedAt, endedAt, direction, callerName, customerPhone,
+ *     businessPhone, agentName, durationSeconds, summary, sentiment, topic,
+ *     followUp {flagged, status, reason}, and snippet (with fts: matched text
+ *     with the hits in [brackets], from the column that matched best)
+ *   follow_up adds: followUp.{reason, resolvedAt, resolvedBy, note},
+ *     actionItems, unansweredQuestions, mentionedEmail, mentionedDate,
+ *     mentionedTime, dashboardUrl, recordingUrl, ageSeconds (from now_ms)
+ * Absent values are left out, not null. total counts every match up to
+ * STORE_TOTAL_CAP (total_exact false beyond). more says whether a next page
+ * exists; last_sort_ms/last_id are the keyset of the page's last row.
+ */
+#define STORE_TOTAL_CAP 10000
+struct call_page {
+    cJSON *calls;
+    int64_t total;
+    bool total_exact;
+    bool more;
+    int64_t last_sort_ms;
+    int64_t last_id;
+};
+
+int store_search_calls(struct store *st, const struct call_query *q, int64_t now_ms,
+                       struct call_page *page, struct err *err);
+
+/*
+ * Everything stored about one call, or NULL with ERR_NOT_FOUND: the compact
+ * and follow-up fields plus agentId, longSummary, purpose, keyPoints,
+ * aiSuccess, callTransferred, workflowTriggered, endedReason, callOutcome,
+ * mentioned*, links, transcript (turns [{role, content}], or transcriptText
+ * when no turns; left out when !with_transcript), extra (the raw body's
+ * fields we do not extract, as sent), and deliveries (history: id,
+ * receivedAt, source, status, outcome). Caller owns the result.
+ */
+cJSON *store_get_call(struct store *st, const char *call_id, bool with_transcript, struct err *err);
+
+/* A readable transcript of a call ("Agent: ..." / "Caller: ..." lines, from the
+ * turns; transcriptText when there are none), for text resources. Caller frees;
+ * NULL with ERR_NOT_FOUND for an unknown call or one without a transcript. */
+char *store_call_transcript_text(struct store *st, const char *call_id, struct err *err);
+
+/*
+ * Mark a call's follow-up resolved (resolved = true) or pending again.
+ * Idempotent: resolving a resolved call keeps the first resolution time
+ * unless note/by change. A call never flagged can be resolved too (it then
+ * counts as handled). ERR_NOT_FOUND for an unknown id; needs a read-write
+ * store. On success *out (caller owns, may be NULL) is the call's followUp
+ * object afterwards.
+ */
+int store_set_follow_up(struct store *st, const char *call_id, bool resolved, const char *note,
+                        const char *by, int64_t now_ms, cJSON **out, struct err *err);
+
+/*
+ * Statistics over sort_ms in [from_ms, to_ms): {calls, byDay: [{date,
+ * calls}], byDirection: {...}, bySentiment: {...}, byTopic: [{topic,
+ * calls}], byAgent: [{agent, calls}], duration: {totalSeconds, average,
+ * min, max, median}, followUps: {flagged, pending, resolved, rate}}. Days
+ * are UTC. Top lists are capped at top_n. Caller owns the result.
+ */
+cJSON *store_call_stats(struct store *st, int64_t from_ms, int64_t to_ms, unsigned top_n,
+                        struct err *err);
+
+/*
+ * The most frequent entries of a list column ("unanswered_questions" or
+ * "action_items") over [from_ms, to_ms), grouped case-insensitively after
+ * trimming: [{text, calls, lastCallId, lastAt}], most frequent first. With
+ * open_only, only calls whose follow-up is not resolved count.
+ */
+cJSON *store_top_list_items(struct store *st, const char *column, int64_t from_ms, int64_t to_ms,
+                            bool open_only, unsigned limit, struct err *err);
+
+/*
+ * Values for argument completion: field "call_id" (ids starting with
+ * prefix, newest first) or "phone" (customer numbers whose digits start
+ * with the digits of prefix, as sent). Appends up to limit strings.
+ */
+int store_complete(struct store *st, const char *field, const char *prefix, unsigned limit,
+                   cJSON *values, bool *has_more, struct err *err);
+
+/*
+ * Interrupt long queries on this store when fn(arg) returns true (checked
+ * every few thousand SQLite steps); the query then fails with
+ * ERR_CANCELLED. NULL fn clears it.
+ */
+void store_set_interrupt(struct store *st, bool (*fn)(void *arg), void *arg);
 
 #endif

@@ -14,12 +14,14 @@
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <sodium.h>
 
 #include "auth.h"
 #include "log.h"
+#include "xmalloc.h"
 
 #define SECRETS_MAX      8
 #define SECRET_KEY_MIN   24
@@ -448,5 +450,45 @@ int auth_sign_webhook(const struct auth_secrets *secrets, const char *id, int64_
     memcpy(out, "v1,", 3);
     sodium_bin2base64(out + 3, outsz - 3, mac, sizeof mac, sodium_base64_VARIANT_ORIGINAL);
     sodium_memzero(mac, sizeof mac);
+    return 0;
+}
+
+void auth_random(void *buf, size_t len)
+{
+    randombytes_buf(buf, len);
+}
+
+/* HMAC-SHA256 with a 32-byte key (the one-shot API's fixed key size). */
+void auth_mac(const unsigned char key[32], const void *data, size_t len, unsigned char out[32])
+{
+    crypto_auth_hmacsha256(out, data, len, key);
+}
+
+bool auth_equal(const void *a, const void *b, size_t len)
+{
+    return sodium_memcmp(a, b, len) == 0;
+}
+
+char *auth_b64url_encode(const void *data, size_t len)
+{
+    size_t cap = sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    char *out = xmalloc(cap);
+
+    sodium_bin2base64(out, cap, data, len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    return out;
+}
+
+int auth_b64url_decode(const char *text, unsigned char **out, size_t *len)
+{
+    size_t tlen = strlen(text), cap = tlen * 3 / 4 + 3;
+    unsigned char *bin = xmalloc(cap);
+
+    if (sodium_base642bin(bin, cap, text, tlen, NULL, len, NULL,
+                          sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0) {
+        free(bin);
+        *out = NULL;
+        return -1;
+    }
+    *out = bin;
     return 0;
 }
