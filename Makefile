@@ -13,10 +13,13 @@ WERROR     ?= $(if $(CI),ON,OFF)
 STATE      ?= .phonely-mcp
 
 # Debian packages, by name. BUILD_PKGS are needed to build and run,
-# TEST_PKGS only to run the test suite.
+# TEST_PKGS only to run the test suite. Node.js and npm (for the official
+# MCP test clients) are installed from Debian only when the commands are
+# missing, so a Node.js installed another way is left alone.
 BUILD_PKGS = make cmake gcc libc6-dev pkg-config libmicrohttpd-dev libcjson-dev \
              libsqlite3-dev libsodium-dev
-TEST_PKGS  = nodejs npm ca-certificates
+TEST_PKGS  = ca-certificates
+NODE_PKGS  = $(shell command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || echo nodejs npm)
 
 SUDO = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -28,7 +31,7 @@ deps:
 	@$(MAKE) --no-print-directory install-pkgs PKGS="$(BUILD_PKGS)"
 
 test-deps:
-	@$(MAKE) --no-print-directory install-pkgs PKGS="$(BUILD_PKGS) $(TEST_PKGS)"
+	@$(MAKE) --no-print-directory install-pkgs PKGS="$(BUILD_PKGS) $(TEST_PKGS) $(NODE_PKGS)"
 
 # Install only what dpkg says is missing; `apt-get update` only when needed.
 install-pkgs:
