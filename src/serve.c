@@ -102,12 +102,18 @@ static struct http_listener *serve_listen(struct serve *s, const char *name,
 
 static void serve_teardown(struct serve *s)
 {
-    /* Listeners first: no new work; then the writer commits what is queued. */
+    /*
+     * Let every request waiting on a commit be answered, then stop the
+     * listeners (no new work), then let the writer commit what is left
+     * (refusals queued without waiting) and close the store.
+     */
+    webhook_quiesce(&s->webhook);
     http_listener_stop(s->webhook_listener);
     http_listener_stop(s->private_listener);
     ingest_free(s->ingest);
     store_close(s->reader);
     auth_secrets_free(s->secrets);
+    webhook_ctx_destroy(&s->webhook);
     pthread_mutex_destroy(&s->reader_lock);
 }
 
@@ -125,6 +131,7 @@ int serve_run(const struct config *cfg)
     int sig = 0;
 
     pthread_mutex_init(&s.reader_lock, NULL);
+    webhook_ctx_init(&s.webhook);
     /* Block the stop signals in every thread; this one waits for them. */
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
@@ -145,13 +152,11 @@ int serve_run(const struct config *cfg)
         (s.secrets = auth_secrets_parse(cfg->webhook_signing_secret, &err)) == NULL)
         goto fail;
 
-    s.webhook = (struct webhook_ctx){
-        .cfg = cfg,
-        .ingest = s.ingest,
-        .secrets = s.secrets,
-        .healthz = serve_healthz,
-        .healthz_arg = &s,
-    };
+    s.webhook.cfg = cfg;
+    s.webhook.ingest = s.ingest;
+    s.webhook.secrets = s.secrets;
+    s.webhook.healthz = serve_healthz;
+    s.webhook.healthz_arg = &s;
     if (cfg->webhook_token != NULL)
         s.webhook.tokens[s.webhook.ntokens++] = cfg->webhook_token;
     if (cfg->webhook_token_previous != NULL)

@@ -152,14 +152,46 @@ static bool wh_json_media_type(const char *ct)
            strncasecmp(ct + n - 5, "+json", 5) == 0;
 }
 
-/* Writer callback: the commit finished; wake the connection to answer. */
+/*
+ * Writer callback: the commit finished; wake the connection to answer.
+ * req may be freed as soon as the connection is resumed, so ctx is read
+ * first and req is not touched afterwards.
+ */
 static void wh_committed(struct ingest_job *job, void *arg)
 {
     struct wh_req *req = arg;
+    struct webhook_ctx *ctx = req->ctx;
 
     (void)job;
     req->state = WH_COMMITTED;
     MHD_resume_connection(req->conn);
+    pthread_mutex_lock(&ctx->lock);
+    if (--ctx->waiting == 0)
+        pthread_cond_broadcast(&ctx->idle);
+    pthread_mutex_unlock(&ctx->lock);
+}
+
+void webhook_ctx_init(struct webhook_ctx *ctx)
+{
+    pthread_mutex_init(&ctx->lock, NULL);
+    pthread_cond_init(&ctx->idle, NULL);
+    ctx->waiting = 0;
+    ctx->stopping = false;
+}
+
+void webhook_ctx_destroy(struct webhook_ctx *ctx)
+{
+    pthread_mutex_destroy(&ctx->lock);
+    pthread_cond_destroy(&ctx->idle);
+}
+
+void webhook_quiesce(struct webhook_ctx *ctx)
+{
+    pthread_mutex_lock(&ctx->lock);
+    ctx->stopping = true;
+    while (ctx->waiting > 0)
+        pthread_cond_wait(&ctx->idle, &ctx->lock);
+    pthread_mutex_unlock(&ctx->lock);
 }
 
 static enum MHD_Result wh_answer_commit(struct wh_req *req)
@@ -254,6 +286,15 @@ static enum MHD_Result wh_finish_body(struct wh_req *req)
     }
     req->job.done = wh_committed;
     req->job.arg = req;
+    pthread_mutex_lock(&ctx->lock);
+    if (ctx->stopping) {
+        pthread_mutex_unlock(&ctx->lock);
+        req->state = WH_ANSWERED;
+        return http_reply_error(req->conn, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting_down",
+                                "the server is shutting down; retry later");
+    }
+    ctx->waiting++;
+    pthread_mutex_unlock(&ctx->lock);
     req->state = WH_COMMITTING;
     /* Suspend before submitting: the writer may finish before we return. */
     MHD_suspend_connection(req->conn);

@@ -2,6 +2,9 @@
 #ifndef PHONELY_WEBHOOK_H
 #define PHONELY_WEBHOOK_H
 
+#include <pthread.h>
+#include <stdbool.h>
+
 #include "auth.h"
 #include "config.h"
 #include "http.h"
@@ -18,7 +21,23 @@ struct webhook_ctx {
     /* GET /healthz, answered by the owner of the store. */
     enum MHD_Result (*healthz)(void *arg, struct MHD_Connection *conn);
     void *healthz_arg;
+    /* Requests waiting on the writer with a suspended connection; see webhook_quiesce. */
+    pthread_mutex_t lock;
+    pthread_cond_t idle;
+    unsigned waiting;
+    bool stopping;
 };
+
+/* Set up and tear down the shutdown bookkeeping of a context. */
+void webhook_ctx_init(struct webhook_ctx *ctx);
+void webhook_ctx_destroy(struct webhook_ctx *ctx);
+
+/*
+ * Stop handing new bodies to the writer (they are answered 503) and wait
+ * until every connection suspended on a commit has been resumed. After
+ * this the listener can be stopped safely, then the writer freed.
+ */
+void webhook_quiesce(struct webhook_ctx *ctx);
 
 enum MHD_Result webhook_handle(void *ctx, struct MHD_Connection *conn, const char *url,
                                const char *method, const char *upload, size_t *upload_size,

@@ -3,6 +3,7 @@
  * deliveries, check-config, serve's refusal to start unsafely, signed
  * webhooks, and 503 (never 2xx) when storage refuses a write.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -261,6 +262,62 @@ static void test_storage_failure_is_503(void)
     daemon_cleanup(&d);
 }
 
+struct load_arg {
+    uint16_t port;
+    int worker;
+    int acked[200];
+    int nacked;
+};
+
+static void *load_worker(void *p)
+{
+    struct load_arg *a = p;
+    for (int i = 0; i < 200; i++) {
+        char body[128];
+        struct http_resp r;
+        snprintf(body, sizeof body, "{\"callId\":\"term-%d-%d\",\"summary\":\"load\"}", a->worker,
+                 i);
+        if (http_post(a->port, "/phonely/webhook", NULL, body, strlen(body), &r) != 0)
+            break; /* the listener is gone */
+        if (r.status == 200)
+            a->acked[a->nacked++] = i;
+        http_resp_free(&r);
+    }
+    return NULL;
+}
+
+/* SIGTERM in the middle of a load: a clean exit, and every 200 is stored. */
+static void test_sigterm_under_load(void)
+{
+    struct daemon d;
+    enum { N = 16 };
+    pthread_t th[N];
+    struct load_arg args[N];
+    int acked = 0, missing = 0;
+
+    daemon_start(&d, NULL);
+    for (int i = 0; i < N; i++) {
+        args[i] = (struct load_arg){.port = d.webhook_port, .worker = i};
+        pthread_create(&th[i], NULL, load_worker, &args[i]);
+    }
+    nanosleep(&(struct timespec){0, 300000000L}, NULL);
+    CHECK_INT_EQ(daemon_stop(&d), 0);
+    for (int i = 0; i < N; i++)
+        pthread_join(th[i], NULL);
+    for (int i = 0; i < N; i++) {
+        for (int j = 0; j < args[i].nacked; j++) {
+            char sql[128];
+            snprintf(sql, sizeof sql, "SELECT count(*) FROM calls WHERE call_id = 'term-%d-%d'", i,
+                     args[i].acked[j]);
+            acked++;
+            missing += db_count(d.db, sql) != 1;
+        }
+    }
+    CHECK(acked > 0);
+    CHECK_INT_EQ(missing, 0);
+    daemon_cleanup(&d);
+}
+
 int main(void)
 {
     dir = tmpdir_make("cli");
@@ -272,6 +329,7 @@ int main(void)
     RUN(test_refuses_public_listener_without_token);
     RUN(test_signed_webhooks);
     RUN(test_storage_failure_is_503);
+    RUN(test_sigterm_under_load);
     tmpdir_remove(dir);
     free(dir);
     return check_report();
