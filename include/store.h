@@ -167,8 +167,13 @@ struct call_query {
  *     actionItems, unansweredQuestions, mentionedEmail, mentionedDate,
  *     mentionedTime, dashboardUrl, recordingUrl, ageSeconds (from now_ms)
  * Absent values are left out, not null. total counts every match up to
- * STORE_TOTAL_CAP (total_exact false beyond). more says whether a next page
- * exists; last_sort_ms/last_id are the keyset of the page's last row.
+ * STORE_TOTAL_CAP (total_exact false beyond). A search that must check
+ * each candidate (text or a phone number combined with other filters)
+ * stops counting after a fixed amount of work; total is then a lower bound
+ * and total_exact false too. With more than STORE_TOTAL_CAP text matches,
+ * relevance ranks the newest STORE_TOTAL_CAP of them. more says whether a
+ * next page exists; last_sort_ms/last_id are the keyset of the page's last
+ * row.
  */
 #define STORE_TOTAL_CAP 10000
 struct call_page {

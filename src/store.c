@@ -6,8 +6,18 @@
  * Statements are prepared on first use from the static table below, kept
  * for the life of the store, and reset (bindings cleared) right after each
  * use, so no statement ever holds a read snapshot or a borrowed pointer
- * between calls. SQL takes values only through bound parameters; the
- * only text ever formatted into SQL is the schema version number.
+ * between calls. SQL takes values only through bound parameters. Searches
+ * are assembled from the fixed fragments in this file (which filters are
+ * present decides which fragments, never what they contain) and kept in a
+ * small cache keyed by their text; the only other text formatted into SQL
+ * is the schema version number.
+ *
+ * Search: every call carries a search_rowid whose order is (sort_ms, id)
+ * order, and calls_fts is keyed by it, so full-text results come newest
+ * first straight off the FTS5 doclists, and times and keysets become rowid
+ * bounds by one index lookup each. store_search_calls() picks the index to
+ * walk per query (text, phone number, compact filter index, or plain
+ * SQL); reads that take several statements run in one read transaction.
  *
  * Durability: WAL with synchronous=FULL (set and read back at open), every
  * write in one BEGIN IMMEDIATE transaction, and a free-space check before a
@@ -15,11 +25,13 @@
  *
  * Ownership: strings in struct delivery and struct call are borrowed for the
  * duration of the call. Bodies handed out by store_delivery_body() and
- * store_call_raw() belong to the caller. Strings in struct delivery_row are
- * borrowed for the callback's duration.
+ * store_call_raw(), page->calls and every cJSON tree or string returned by
+ * the reading functions belong to the caller. Strings in struct
+ * delivery_row are borrowed for the callback's duration.
  */
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,8 +41,20 @@
 #include <sqlite3.h>
 
 #include "callfmt.h"
+#include "log.h"
 #include "store.h"
+#include "textutil.h"
 #include "xmalloc.h"
+
+/*
+ * search_rowid = slot << SEARCH_SLOT_BITS | n: the call's sort time in ms
+ * (clamped to 0..SEARCH_SLOT_MAX, so it stays far below 2^63) and a number
+ * within that millisecond, chosen so that search_rowid order is always
+ * (sort_ms, id) order. FTS5 keeps its doclists in rowid order, so newest
+ * first is a backward walk with no sort and a date range is a rowid range.
+ */
+#define SEARCH_SLOT_BITS 12
+#define SEARCH_SLOT_MAX  ((INT64_C(1) << 50) - 1)
 
 /* Truncate the WAL to at most 64 MiB after a checkpoint. */
 #define STORE_JOURNAL_LIMIT_SQL "PRAGMA journal_size_limit = 67108864"
@@ -60,17 +84,20 @@ static const char *const migrations[] = {
     "CREATE INDEX deliveries_outcome ON deliveries (outcome, received_ms);"
     "CREATE INDEX deliveries_call ON deliveries (call_id);"
     "CREATE INDEX deliveries_sha ON deliveries (body_sha256);"
+    /* Small columns first, long text last, so that reading a filter column
+     * rarely has to follow a row onto its overflow pages. */
     "CREATE TABLE calls ("
     "  id INTEGER PRIMARY KEY,"
     "  call_id TEXT NOT NULL UNIQUE,"
     "  delivery_id INTEGER NOT NULL REFERENCES deliveries (id),"
     "  first_seen_ms INTEGER NOT NULL,"
     "  updated_ms INTEGER NOT NULL,"
+    "  sort_ms INTEGER NOT NULL,"
+    "  search_rowid INTEGER NOT NULL UNIQUE,"
     "  started_ms INTEGER,"
     "  ended_ms INTEGER,"
     "  started_at TEXT,"
     "  ended_at TEXT,"
-    "  sort_ms INTEGER NOT NULL,"
     "  duration_s REAL,"
     "  direction TEXT,"
     "  agent_id TEXT,"
@@ -80,51 +107,64 @@ static const char *const migrations[] = {
     "  business_digits TEXT,"
     "  customer_phone TEXT,"
     "  customer_digits TEXT,"
-    "  mentioned_email TEXT,"
-    "  mentioned_date TEXT,"
-    "  mentioned_time TEXT,"
-    "  transcript TEXT,"
-    "  turns TEXT,"
-    "  summary TEXT,"
-    "  long_summary TEXT,"
-    "  purpose TEXT,"
     "  topic TEXT,"
     "  sentiment TEXT,"
-    "  key_points TEXT,"
-    "  action_items TEXT,"
-    "  unanswered_questions TEXT,"
     "  follow_up INTEGER,"
-    "  follow_up_reason TEXT,"
-    "  ai_success INTEGER,"
-    "  call_transferred INTEGER,"
-    "  workflow_triggered INTEGER,"
-    "  recording_url TEXT,"
-    "  dashboard_url TEXT,"
-    "  ended_reason TEXT,"
-    "  call_outcome TEXT,"
     "  follow_up_status TEXT NOT NULL DEFAULT 'none'"
     "    CHECK (follow_up_status IN ('none', 'pending', 'resolved')),"
     "  resolved_ms INTEGER,"
     "  resolved_by TEXT,"
-    "  resolution_note TEXT"
+    "  resolution_note TEXT,"
+    "  ai_success INTEGER,"
+    "  call_transferred INTEGER,"
+    "  workflow_triggered INTEGER,"
+    "  ended_reason TEXT,"
+    "  call_outcome TEXT,"
+    "  mentioned_email TEXT,"
+    "  mentioned_date TEXT,"
+    "  mentioned_time TEXT,"
+    "  recording_url TEXT,"
+    "  dashboard_url TEXT,"
+    "  follow_up_reason TEXT,"
+    "  action_items TEXT,"
+    "  unanswered_questions TEXT,"
+    "  key_points TEXT,"
+    "  purpose TEXT,"
+    "  summary TEXT,"
+    "  long_summary TEXT,"
+    "  transcript TEXT,"
+    "  turns TEXT"
     ");"
-    "CREATE INDEX calls_recent ON calls (sort_ms DESC, id DESC);"
+    /* Each filter index ends in sort_ms (and the implicit id), so it hands
+     * rows over newest first without sorting. */
+    "CREATE INDEX calls_recent ON calls (sort_ms);"
     "CREATE INDEX calls_customer ON calls (customer_digits, sort_ms);"
     "CREATE INDEX calls_business ON calls (business_digits, sort_ms);"
     "CREATE INDEX calls_follow_up ON calls (follow_up_status, sort_ms);"
-    "CREATE INDEX calls_direction ON calls (direction, sort_ms);"
-    "CREATE INDEX calls_sentiment ON calls (sentiment);"
-    "CREATE INDEX calls_topic ON calls (topic);"
-    "CREATE INDEX calls_agent ON calls (agent_name);"
-    "CREATE VIEW call_search AS SELECT id, transcript,"
-    "  trim(coalesce(summary, '') || ' ' || coalesce(long_summary, '')) AS summary,"
-    "  purpose, topic, key_points, action_items, unanswered_questions,"
-    "  trim(coalesce(caller_name, '') || ' ' || coalesce(agent_name, '')) AS names"
-    "  FROM calls;"
+    "CREATE INDEX calls_direction ON calls (direction COLLATE NOCASE, sort_ms);"
+    "CREATE INDEX calls_sentiment ON calls (sentiment COLLATE NOCASE, sort_ms);"
+    "CREATE INDEX calls_topic ON calls (topic COLLATE NOCASE, sort_ms);"
+    "CREATE INDEX calls_agent ON calls (agent_name COLLATE NOCASE, sort_ms);"
+    /* Every filterable column in search_rowid (= recency) order: searches
+     * with several filters, full-text joins and statistics read this
+     * compact index instead of the wide rows. */
+    "CREATE INDEX calls_scan ON calls (search_rowid, sort_ms, follow_up_status, follow_up,"
+    "  direction, sentiment, topic, agent_name, duration_s, customer_digits, business_digits);"
+    /* What the index sees: lists as one item per line, names together. */
+    "CREATE VIEW call_search AS SELECT c.id, c.search_rowid, c.transcript,"
+    "  trim(coalesce(c.summary, '') || ' ' || coalesce(c.long_summary, '')) AS summary,"
+    "  c.purpose, c.topic,"
+    "  (SELECT group_concat(j.value, char(10)) FROM json_each(c.key_points) j) AS key_points,"
+    "  (SELECT group_concat(j.value, char(10)) FROM json_each(c.action_items) j)"
+    "    AS action_items,"
+    "  (SELECT group_concat(j.value, char(10)) FROM json_each(c.unanswered_questions) j)"
+    "    AS unanswered_questions,"
+    "  trim(coalesce(c.caller_name, '') || ' ' || coalesce(c.agent_name, '')) AS names"
+    "  FROM calls c;"
     "CREATE VIRTUAL TABLE calls_fts USING fts5("
     "  transcript, summary, purpose, topic, key_points, action_items,"
     "  unanswered_questions, names,"
-    "  content='call_search', content_rowid='id',"
+    "  content='call_search', content_rowid='search_rowid',"
     "  tokenize='unicode61 remove_diacritics 2');"
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);",
 };
@@ -151,6 +191,79 @@ static const char *const migrations[] = {
     "follow_up_reason, ai_success, call_transferred, workflow_triggered, recording_url, "          \
     "dashboard_url, ended_reason, call_outcome"
 
+/*
+ * The columns a listed call is built from (alias o), in enum out_col order,
+ * and the further ones store_get_call() reads (enum full_col order).
+ */
+#define OUT_COLUMNS                                                                                \
+    "o.id, o.sort_ms, o.search_rowid, o.call_id, o.started_ms, o.started_at, o.ended_ms, "         \
+    "o.ended_at, o.direction, o.caller_name, o.customer_phone, o.business_phone, o.agent_name, "   \
+    "o.duration_s, o.summary, o.sentiment, o.topic, o.follow_up, o.follow_up_status, "             \
+    "o.follow_up_reason, o.resolved_ms, o.resolved_by, o.resolution_note, o.action_items, "        \
+    "o.unanswered_questions, o.mentioned_email, o.mentioned_date, o.mentioned_time, "              \
+    "o.dashboard_url, o.recording_url"
+#define OUT_COLUMNS_FULL                                                                           \
+    "o.agent_id, o.long_summary, o.purpose, o.key_points, o.ai_success, o.call_transferred, "      \
+    "o.workflow_triggered, o.ended_reason, o.call_outcome, o.turns, o.transcript"
+
+enum out_col {
+    OC_ID,
+    OC_SORT_MS,
+    OC_SEARCH_ROWID,
+    OC_CALL_ID,
+    OC_STARTED_MS,
+    OC_STARTED_AT,
+    OC_ENDED_MS,
+    OC_ENDED_AT,
+    OC_DIRECTION,
+    OC_CALLER_NAME,
+    OC_CUSTOMER_PHONE,
+    OC_BUSINESS_PHONE,
+    OC_AGENT_NAME,
+    OC_DURATION_S,
+    OC_SUMMARY,
+    OC_SENTIMENT,
+    OC_TOPIC,
+    OC_FOLLOW_UP,
+    OC_FOLLOW_UP_STATUS,
+    OC_FOLLOW_UP_REASON,
+    OC_RESOLVED_MS,
+    OC_RESOLVED_BY,
+    OC_RESOLUTION_NOTE,
+    OC_ACTION_ITEMS,
+    OC_UNANSWERED_QUESTIONS,
+    OC_MENTIONED_EMAIL,
+    OC_MENTIONED_DATE,
+    OC_MENTIONED_TIME,
+    OC_DASHBOARD_URL,
+    OC_RECORDING_URL,
+    OC_COUNT_
+};
+
+enum full_col {
+    FC_AGENT_ID = OC_COUNT_,
+    FC_LONG_SUMMARY,
+    FC_PURPOSE,
+    FC_KEY_POINTS,
+    FC_AI_SUCCESS,
+    FC_CALL_TRANSFERRED,
+    FC_WORKFLOW_TRIGGERED,
+    FC_ENDED_REASON,
+    FC_CALL_OUTCOME,
+    FC_TURNS,
+    FC_TRANSCRIPT,
+    FC_BODY
+};
+
+#define LIST_ROWS(col)                                                                             \
+    "SELECT c.id, c.call_id, c.sort_ms, c." col " FROM calls c"                                    \
+    " WHERE c.sort_ms >= ?1 AND c.sort_ms < ?2 AND c." col " IS NOT NULL"                          \
+    " AND (?3 = 0 OR c.follow_up_status <> 'resolved')"
+/* Customer digits in [?1, ?2) or [?3, ?4). */
+#define PHONE_PREFIX                                                                               \
+    "((customer_digits >= ?1 AND customer_digits < ?2)"                                            \
+    " OR (customer_digits >= ?3 AND customer_digits < ?4))"
+
 enum stmt_id {
     STMT_BEGIN,
     STMT_COMMIT,
@@ -161,6 +274,32 @@ enum stmt_id {
     STMT_CALL_UPDATE,
     STMT_FTS_DELETE,
     STMT_FTS_INSERT,
+    STMT_CALL_KEY,
+    STMT_PLACE_PRED,
+    STMT_PLACE_SUCC,
+    STMT_PLACE_GAP,
+    STMT_PLACE_RUN,
+    STMT_SET_ROWID,
+    STMT_BEGIN_READ,
+    STMT_BOUND_GE,
+    STMT_BOUND_LT,
+    STMT_PHONE_COUNT,
+    STMT_FTS_COUNT,
+    STMT_SNIPPET,
+    STMT_GET_CALL,
+    STMT_CALL_DELIVERIES,
+    STMT_TRANSCRIPT,
+    STMT_FOLLOW_UP_GET,
+    STMT_FOLLOW_UP_SET,
+    STMT_STATS_ROWS,
+    STMT_LIST_ACTION_ITEMS,
+    STMT_LIST_UNANSWERED,
+    STMT_COMPLETE_ID_COUNT,
+    STMT_COMPLETE_ID_RANGE,
+    STMT_COMPLETE_ID_SCAN,
+    STMT_COMPLETE_PHONE_COUNT,
+    STMT_COMPLETE_PHONE_RANGE,
+    STMT_COMPLETE_PHONE_SCAN,
     STMT_CHECK,
     STMT_COUNTS,
     STMT_LIST_ALL,
@@ -182,9 +321,8 @@ static const char *const stmt_sql[STMT_COUNT_] = {
         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     [STMT_CALL_INSERT] =
         "INSERT INTO calls (call_id, delivery_id, first_seen_ms, updated_ms, sort_ms,"
-        " follow_up_status, " CALL_COLUMNS_INSERT ")"
-        " VALUES (:call_id, :delivery_id, :received_ms, :received_ms,"
-        " coalesce(:started_ms, :ended_ms, :received_ms),"
+        " search_rowid, follow_up_status, " CALL_COLUMNS_INSERT ")"
+        " VALUES (:call_id, :delivery_id, :received_ms, :received_ms, :sort_ms, :search_rowid,"
         " CASE WHEN :follow_up = 1 THEN 'pending' ELSE 'none' END, " CALL_PARAMS_INSERT ")",
     /* first_seen_ms and the resolution fields stay; a resolved follow-up stays resolved. */
     [STMT_CALL_UPDATE] =
@@ -208,10 +346,72 @@ static const char *const stmt_sql[STMT_COUNT_] = {
         " dashboard_url = :dashboard_url, ended_reason = :ended_reason,"
         " call_outcome = :call_outcome"
         " WHERE id = :id",
-    [STMT_FTS_DELETE] = "INSERT INTO calls_fts (calls_fts, rowid, " FTS_COLUMNS ")"
-                        " SELECT 'delete', id, " FTS_COLUMNS " FROM call_search WHERE id = ?1",
+    [STMT_FTS_DELETE] =
+        "INSERT INTO calls_fts (calls_fts, rowid, " FTS_COLUMNS ")"
+        " SELECT 'delete', search_rowid, " FTS_COLUMNS " FROM call_search WHERE id = ?1",
     [STMT_FTS_INSERT] = "INSERT INTO calls_fts (rowid, " FTS_COLUMNS ")"
-                        " SELECT id, " FTS_COLUMNS " FROM call_search WHERE id = ?1",
+                        " SELECT search_rowid, " FTS_COLUMNS " FROM call_search WHERE id = ?1",
+    [STMT_CALL_KEY] = "SELECT sort_ms, search_rowid FROM calls WHERE id = ?1",
+    [STMT_PLACE_PRED] = "SELECT search_rowid FROM calls WHERE (sort_ms, id) < (?1, ?2)"
+                        " ORDER BY sort_ms DESC, id DESC LIMIT 1",
+    [STMT_PLACE_SUCC] = "SELECT search_rowid FROM calls WHERE (sort_ms, id) > (?1, ?2)"
+                        " ORDER BY sort_ms, id LIMIT 1",
+    /* The first free number above the unbroken run of numbers that starts at ?1. */
+    [STMT_PLACE_GAP] = "SELECT a.search_rowid + 1 FROM calls a WHERE a.search_rowid >= ?1"
+                       " AND NOT EXISTS (SELECT 1 FROM calls b"
+                       " WHERE b.search_rowid = a.search_rowid + 1)"
+                       " ORDER BY a.search_rowid LIMIT 1",
+    [STMT_PLACE_RUN] = "SELECT id FROM calls WHERE search_rowid >= ?1"
+                       " AND search_rowid < ?2 ORDER BY search_rowid DESC",
+    [STMT_SET_ROWID] = "UPDATE calls SET search_rowid = ?2 WHERE id = ?1",
+    [STMT_BEGIN_READ] = "BEGIN",
+    /* Times to search numbers: exact, because number order is (sort_ms, id) order. */
+    [STMT_BOUND_GE] = "SELECT search_rowid FROM calls WHERE sort_ms >= ?1"
+                      " ORDER BY sort_ms, id LIMIT 1",
+    [STMT_BOUND_LT] = "SELECT search_rowid FROM calls WHERE sort_ms < ?1"
+                      " ORDER BY sort_ms DESC, id DESC LIMIT 1",
+    [STMT_PHONE_COUNT] = "SELECT count(*) FROM (SELECT 1 FROM calls"
+                         " WHERE customer_digits = ?1 OR business_digits = ?1 LIMIT ?2)",
+    [STMT_FTS_COUNT] = "SELECT count(*) FROM (SELECT 1 FROM calls_fts"
+                       " WHERE calls_fts MATCH ?1 LIMIT ?2)",
+    [STMT_SNIPPET] = "SELECT snippet(calls_fts, -1, '[', ']', '\xe2\x80\xa6', 12) FROM calls_fts"
+                     " WHERE calls_fts MATCH ?1 AND rowid >= ?2 AND rowid <= ?2",
+    [STMT_GET_CALL] = "SELECT " OUT_COLUMNS ", " OUT_COLUMNS_FULL ", d.body"
+                      " FROM calls o JOIN deliveries d ON d.id = o.delivery_id"
+                      " WHERE o.call_id = ?1",
+    [STMT_CALL_DELIVERIES] = "SELECT id, received_ms, source, status, outcome FROM deliveries"
+                             " WHERE call_id = ?1 ORDER BY id",
+    [STMT_TRANSCRIPT] = "SELECT turns, transcript FROM calls WHERE call_id = ?1",
+    [STMT_FOLLOW_UP_GET] = "SELECT id, follow_up, follow_up_status, follow_up_reason,"
+                           " resolved_ms, resolved_by, resolution_note FROM calls"
+                           " WHERE call_id = ?1",
+    [STMT_FOLLOW_UP_SET] = "UPDATE calls SET follow_up_status = ?2, resolved_ms = ?3,"
+                           " resolved_by = ?4, resolution_note = ?5 WHERE id = ?1",
+    /* Statistics read the compact calls_scan index over a search-number range,
+     * in (sort_ms, id) order, and add up in C: one pass, no sorting. */
+    [STMT_STATS_ROWS] = "SELECT c.sort_ms, c.direction, c.sentiment, c.topic, c.agent_name,"
+                        " c.duration_s, c.follow_up, c.follow_up_status"
+                        " FROM calls c INDEXED BY calls_scan"
+                        " WHERE c.search_rowid >= ?1 AND c.search_rowid <= ?2",
+    /* The list column of each call in [?1, ?2); with ?3 only unresolved ones. */
+    [STMT_LIST_ACTION_ITEMS] = LIST_ROWS("action_items"),
+    [STMT_LIST_UNANSWERED] = LIST_ROWS("unanswered_questions"),
+    /* Completion: a range on an index when it is small, else newest calls first. */
+    [STMT_COMPLETE_ID_COUNT] = "SELECT count(*) FROM (SELECT 1 FROM calls"
+                               " WHERE call_id >= ?1 AND call_id < ?2 LIMIT ?3)",
+    [STMT_COMPLETE_ID_RANGE] = "SELECT call_id FROM calls WHERE call_id >= ?1 AND call_id < ?2"
+                               " ORDER BY sort_ms DESC, id DESC LIMIT ?3",
+    [STMT_COMPLETE_ID_SCAN] = "SELECT call_id FROM calls INDEXED BY calls_recent"
+                              " WHERE call_id >= ?1 AND call_id < ?2"
+                              " ORDER BY sort_ms DESC, id DESC LIMIT ?3",
+    [STMT_COMPLETE_PHONE_COUNT] = "SELECT count(*) FROM (SELECT 1 FROM calls"
+                                  " WHERE " PHONE_PREFIX " LIMIT ?5)",
+    [STMT_COMPLETE_PHONE_RANGE] =
+        "SELECT customer_digits, customer_phone, max(sort_ms) AS last"
+        " FROM calls WHERE " PHONE_PREFIX " GROUP BY customer_digits ORDER BY last DESC LIMIT ?5",
+    [STMT_COMPLETE_PHONE_SCAN] =
+        "SELECT customer_digits, customer_phone FROM calls"
+        " INDEXED BY calls_recent WHERE " PHONE_PREFIX " ORDER BY sort_ms DESC, id DESC",
     [STMT_CHECK] = "SELECT max(id) FROM deliveries",
     [STMT_COUNTS] = "SELECT (SELECT count(*) FROM calls), (SELECT count(*) FROM deliveries),"
                     " (SELECT count(*) FROM deliveries WHERE outcome = 'rejected')",
@@ -227,9 +427,21 @@ static const char *const stmt_sql[STMT_COUNT_] = {
                       " WHERE c.call_id = ?1",
 };
 
+/* Search statements, built from fragments, kept by their SQL text. */
+#define QUERY_CACHE_SIZE 24
+
+struct cached_query {
+    char *sql;
+    sqlite3_stmt *stmt;
+};
+
 struct store {
     sqlite3 *db;
     sqlite3_stmt *stmt[STMT_COUNT_];
+    struct cached_query cache[QUERY_CACHE_SIZE];
+    unsigned cache_next; /* the slot to reuse next, round robin */
+    bool (*interrupt_fn)(void *arg);
+    void *interrupt_arg;
     bool read_only;
     unsigned busy_timeout_ms;
     uint64_t min_free_bytes;
@@ -269,6 +481,14 @@ static int db_fail(struct store *st, struct err *err, int rc, const char *what)
          * -shm file or hitting a quota shows up as an I/O error. */
         if (sqlite3_system_errno(st->db) == ENOSPC || sqlite3_system_errno(st->db) == EDQUOT)
             code = ERR_FULL;
+        break;
+    case SQLITE_INTERRUPT:
+        return err_set(err, ERR_CANCELLED, "%s: cancelled", what);
+    case SQLITE_ERROR:
+        /* Only reachable with an expression search_fts_query() did not make. */
+        if (strncmp(sqlite3_errmsg(st->db), "fts5:", 5) == 0 ||
+            strcmp(sqlite3_errmsg(st->db), "unterminated string") == 0)
+            return err_set(err, ERR_INVALID, "%s: the text query is not valid", what);
         break;
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
@@ -559,6 +779,145 @@ static int fts_sync(struct store *st, enum stmt_id id, int64_t call_rowid, struc
 }
 
 /*
+ * Step s once and release it: 1 with *out set to column 0 when there is a
+ * row (and the column is not NULL), 0 when there is none, -1 on error.
+ */
+static int step_int64(struct store *st, sqlite3_stmt *s, const char *what, int64_t *out,
+                      struct err *err)
+{
+    int rc = sqlite3_step(s), found = 0;
+
+    if (rc == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL) {
+        *out = sqlite3_column_int64(s, 0);
+        found = 1;
+    } else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        db_fail(st, err, rc, what);
+        found = -1;
+    }
+    stmt_release(s);
+    return found;
+}
+
+/* Run a kept statement with two integer parameters that returns at most one integer. */
+static int query_int64(struct store *st, enum stmt_id id, int64_t a, int64_t b, const char *what,
+                       int64_t *out, struct err *err)
+{
+    sqlite3_stmt *s = stmt_get(st, id, err);
+
+    if (s == NULL)
+        return -1;
+    if (sqlite3_bind_parameter_count(s) >= 1)
+        sqlite3_bind_int64(s, 1, a);
+    if (sqlite3_bind_parameter_count(s) >= 2)
+        sqlite3_bind_int64(s, 2, b);
+    return step_int64(st, s, what, out, err);
+}
+
+/* The millisecond slot of a sort time in search_rowid: clamped to 0..SLOT_MAX. */
+static int64_t search_slot(int64_t sort_ms)
+{
+    return sort_ms < 0 ? 0 : sort_ms > SEARCH_SLOT_MAX ? SEARCH_SLOT_MAX : sort_ms;
+}
+
+/* Give call id the search number rowid (its index entry must be out at the time). */
+static int search_set(struct store *st, int64_t id, int64_t rowid, struct err *err)
+{
+    sqlite3_stmt *s = stmt_get(st, STMT_SET_ROWID, err);
+
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, id);
+    sqlite3_bind_int64(s, 2, rowid);
+    return stmt_run(st, s, "place call", err);
+}
+
+/*
+ * Move the unbroken run of search numbers that starts at from up by one, so
+ * that from becomes free. Each moved call is taken out of the index under
+ * its old number and put back under the new one, top first so numbers
+ * never collide. Order is kept. A call can be pushed past the end of its
+ * millisecond's numbers (only when more than 4096 calls share one); that
+ * is harmless, because readers turn times into numbers by looking the
+ * numbers up (see search_bound), never by arithmetic.
+ */
+static int search_shift(struct store *st, int64_t from, struct err *err)
+{
+    sqlite3_stmt *s;
+    int64_t *run = NULL;
+    size_t n = 0, cap = 0, i;
+    int64_t gap = 0;
+    int rc;
+
+    rc = query_int64(st, STMT_PLACE_GAP, from, 0, "place call", &gap, err);
+    if (rc != 1)
+        return rc == -1 ? -1 : err_set(err, ERR_INTERNAL, "no search number to move");
+    if ((s = stmt_get(st, STMT_PLACE_RUN, err)) == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, from);
+    sqlite3_bind_int64(s, 2, gap);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            run = xreallocarray(run, cap, sizeof *run);
+        }
+        run[n++] = sqlite3_column_int64(s, 0); /* highest number first */
+    }
+    if (rc != SQLITE_DONE) {
+        db_fail(st, err, rc, "place call");
+        stmt_release(s);
+        goto fail;
+    }
+    stmt_release(s);
+    for (i = 0; i < n; i++) {
+        if (fts_sync(st, STMT_FTS_DELETE, run[i], err) == -1 ||
+            search_set(st, run[i], gap - (int64_t)i, err) == -1 ||
+            fts_sync(st, STMT_FTS_INSERT, run[i], err) == -1)
+            goto fail;
+    }
+    free(run);
+    return 0;
+
+fail:
+    free(run);
+    return -1;
+}
+
+/*
+ * Choose the search number of the call with key (sort_ms, id) so that
+ * number order stays (sort_ms, id) order: the smallest number that is at
+ * least the call's slot base and above its predecessor's number, moving the
+ * following run up by one when that number is taken. cur is the call's
+ * number now (-1 for a call not yet inserted; id is then INT64_MAX, as a
+ * new row's id is larger than every other). A current number that already
+ * fits is kept. The call's own index entry must be out when this runs.
+ */
+static int search_place(struct store *st, int64_t sort_ms, int64_t id, int64_t cur, int64_t *out,
+                        struct err *err)
+{
+    int64_t base = search_slot(sort_ms) << SEARCH_SLOT_BITS, pred = 0, succ = 0, r;
+    int has_pred, has_succ;
+
+    has_pred = query_int64(st, STMT_PLACE_PRED, sort_ms, id, "place call", &pred, err);
+    if (has_pred == -1)
+        return -1;
+    has_succ = query_int64(st, STMT_PLACE_SUCC, sort_ms, id, "place call", &succ, err);
+    if (has_succ == -1)
+        return -1;
+    r = has_pred && pred + 1 > base ? pred + 1 : base;
+    if (cur >= r && (!has_succ || cur < succ)) {
+        *out = cur;
+        return 0;
+    }
+    /* Park a row being moved below every real number, so the shift never meets it. */
+    if (cur >= 0 && search_set(st, id, -1, err) == -1)
+        return -1;
+    if (has_succ && succ == r && search_shift(st, r, err) == -1)
+        return -1;
+    *out = r;
+    return 0;
+}
+
+/*
  * Look up call_id: 1 and *rowid set when the call exists (*same set when its
  * current delivery has the digest sha), 0 when unknown, -1 on error.
  */
@@ -594,16 +953,31 @@ static int call_find(struct store *st, const char *call_id, const char *sha, int
     return 1;
 }
 
+/* The time a call sorts by: when it started, else when it ended, else when it arrived. */
+static int64_t call_sort_ms(const struct call *c, int64_t received_ms)
+{
+    if (c->started_ms != PAYLOAD_TIME_UNKNOWN)
+        return c->started_ms;
+    if (c->ended_ms != PAYLOAD_TIME_UNKNOWN)
+        return c->ended_ms;
+    return received_ms;
+}
+
 /* Insert a new call row from d, coming from delivery delivery_id; *rowid gets its id. */
 static int call_insert(struct store *st, const struct delivery *d, const struct call_text *ct,
                        int64_t delivery_id, int64_t *rowid, struct err *err)
 {
-    sqlite3_stmt *s = stmt_get(st, STMT_CALL_INSERT, err);
+    sqlite3_stmt *s;
+    int64_t sort_ms = call_sort_ms(d->call, d->received_ms), search_rowid;
 
-    if (s == NULL)
+    if (search_place(st, sort_ms, INT64_MAX, -1, &search_rowid, err) == -1)
+        return -1;
+    if ((s = stmt_get(st, STMT_CALL_INSERT, err)) == NULL)
         return -1;
     if (bind_call(s, d->call, ct, delivery_id, d->received_ms, err) == -1 ||
-        bind_text(s, ":call_id", d->call->call_id, err) == -1) {
+        bind_text(s, ":call_id", d->call->call_id, err) == -1 ||
+        bind_int64(s, ":sort_ms", sort_ms, err) == -1 ||
+        bind_int64(s, ":search_rowid", search_rowid, err) == -1) {
         stmt_release(s);
         return -1;
     }
@@ -627,6 +1001,32 @@ static int call_update(struct store *st, const struct delivery *d, const struct 
         return -1;
     }
     return stmt_run(st, s, "update call", err);
+}
+
+/* After an update (index entry out): renumber the call if its sort time moved it. */
+static int call_replace(struct store *st, int64_t rowid, struct err *err)
+{
+    sqlite3_stmt *s = stmt_get(st, STMT_CALL_KEY, err);
+    int64_t sort_ms, cur, want;
+    int rc;
+
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, rowid);
+    rc = sqlite3_step(s);
+    if (rc != SQLITE_ROW) {
+        db_fail(st, err, rc == SQLITE_DONE ? SQLITE_ERROR : rc, "place call");
+        stmt_release(s);
+        return -1;
+    }
+    sort_ms = sqlite3_column_int64(s, 0);
+    cur = sqlite3_column_int64(s, 1);
+    stmt_release(s);
+    if (search_place(st, sort_ms, rowid, cur, &want, err) == -1)
+        return -1;
+    if (want != cur && search_set(st, rowid, want, err) == -1)
+        return -1;
+    return 0;
 }
 
 /* Record one delivery inside the open transaction and set its outcome and id. */
@@ -660,8 +1060,10 @@ static int put_one(struct store *st, struct delivery *d, struct err *err)
     d->delivery_id = sqlite3_last_insert_rowid(st->db);
     call_text_make(&ct, d->call);
     if (found) {
+        /* Out of the index under the old text and number, then back in under the new. */
         if (fts_sync(st, STMT_FTS_DELETE, rowid, err) == -1 ||
-            call_update(st, d, &ct, d->delivery_id, rowid, err) == -1)
+            call_update(st, d, &ct, d->delivery_id, rowid, err) == -1 ||
+            call_replace(st, rowid, err) == -1)
             goto fail;
     } else if (call_insert(st, d, &ct, d->delivery_id, &rowid, err) == -1) {
         goto fail;
@@ -940,6 +1342,10 @@ void store_close(struct store *st)
         return;
     for (i = 0; i < STMT_COUNT_; i++)
         sqlite3_finalize(st->stmt[i]);
+    for (i = 0; i < QUERY_CACHE_SIZE; i++) {
+        sqlite3_finalize(st->cache[i].stmt);
+        free(st->cache[i].sql);
+    }
     sqlite3_close(st->db);
     free(st->file);
     free(st->dir);
@@ -1140,4 +1546,1986 @@ int store_call_raw(struct store *st, const char *call_id, char **body, size_t *l
         return err_set(err, ERR_NOT_FOUND, "no such call");
     }
     return fetch_body(st, s, "call", body, len, err);
+}
+
+/* ---- reading calls (MCP tools) ---- */
+
+/*
+ * How a search with a phone number is driven. Measured on 100k generated
+ * calls: probing the text index for one call costs 70-250 us, walking text
+ * matches and checking the number in calls_scan ~1 us a match. A number
+ * with few calls is cheapest walked and probed; a number on many calls is
+ * cheapest checked as a column.
+ */
+#define PHONE_FEW       50   /* at most this many calls: walk them, probe the text */
+#define PHONE_PROBE_MAX 1000 /* ... or this many when the text matches most calls */
+#define PHONE_MANY      2500 /* above this, with other filters: check it in calls_scan */
+/*
+ * Counting stops after examining this many rows of the driving index
+ * (about 5 ms each at 100k calls); total is then a lower bound
+ * (total_exact false).
+ */
+#define COUNT_WORK_JOIN  5000             /* text matches checked against calls_scan */
+#define COUNT_WORK_SCAN  25000            /* calls_scan entries */
+#define COUNT_WORK_PROBE (PHONE_FEW + 1)  /* text probes of a number's calls */
+#define COUNT_WORK_PHONE (PHONE_MANY + 1) /* a number's calls checked in the table */
+/* Relevance ranks at most this many text matches, the newest (bm25 costs ~2.5 us each). */
+#define RELEVANCE_WINDOW   STORE_TOTAL_CAP
+#define SEARCH_LIMIT_MAX   100
+#define COMPLETE_LIMIT_MAX 100
+#define COMPLETE_RANGE_MAX 2000 /* a prefix range this small is sorted; larger ones are scanned */
+#define STATS_VALUES_MAX   50   /* distinct directions or sentiments listed */
+#define PROGRESS_OPS       4000 /* SQLite VM steps between interrupt checks */
+#define MS_PER_DAY         INT64_C(86400000)
+
+/* bm25 weights in column order: transcript, summary, purpose, topic, key
+ * points, action items, unanswered questions, names. */
+#define BM25_WEIGHTS "1.0, 2.0, 2.0, 2.0, 1.5, 1.0, 1.0, 3.0"
+
+/* An upper bound above every valid UTF-8 string (no lead byte exceeds 0xF4). */
+#define TEXT_TOP "\xF4\x90"
+
+/*
+ * Top-level keys payload.c reads, one field's names per line: store_get_call()
+ * reports every other key of the raw body under "extra".
+ */
+/* clang-format off */
+static const char *const known_keys[] = {
+    "callId", "call_id", "id",
+    "agentId", "agent_id",
+    "agentName", "agent_name",
+    "callerName", "caller_name",
+    "callDirection", "call_direction", "direction",
+    "callStarted", "call_started",
+    "callEnded", "call_ended",
+    "duration", "callDuration", "call_duration",
+    "businessPhoneNumber", "business_phone_number", "business_phone",
+    "customerPhoneNumber", "customer_phone_number", "customer_phone",
+    "mentionedEmail", "mentioned_email",
+    "mentionedDate", "mentioned_date",
+    "mentionedTime", "mentioned_time",
+    "transcript", "transcriptText", "transcript_text",
+    "summary",
+    "longSummary", "long_summary",
+    "purpose",
+    "topic",
+    "sentiment",
+    "keyPoints", "key_points",
+    "actionItems", "action_items",
+    "unansweredQuestions", "unanswered_questions",
+    "followUp", "follow_up",
+    "followUpReason", "follow_up_reason",
+    "ai_success", "aiSuccess",
+    "callTransferred", "call_transferred",
+    "workflowTriggered", "workflow_triggered",
+    "recordingUrl", "recording_url",
+    "dashboardUrl", "dashboard_url",
+    "endedReason", "ended_reason",
+    "callOutcome", "call_outcome", "outcome",
+};
+/* clang-format on */
+
+/* ---- JSON building; out-of-memory is fatal, like every other allocation ---- */
+
+static cJSON *json_new(cJSON *item)
+{
+    if (item == NULL)
+        fatalx("out of memory building JSON");
+    return item;
+}
+
+static void json_put(cJSON *obj, const char *name, cJSON *item)
+{
+    if (!cJSON_AddItemToObject(obj, name, json_new(item)))
+        fatalx("out of memory building JSON");
+}
+
+static void json_push(cJSON *arr, cJSON *item)
+{
+    if (!cJSON_AddItemToArray(arr, json_new(item)))
+        fatalx("out of memory building JSON");
+}
+
+static void json_put_string(cJSON *obj, const char *name, const char *value)
+{
+    if (value != NULL && value[0] != '\0')
+        json_put(obj, name, cJSON_CreateString(value));
+}
+
+static void json_put_iso(cJSON *obj, const char *name, int64_t ms)
+{
+    char iso[40];
+
+    time_format_iso8601(ms, iso, sizeof iso);
+    json_put(obj, name, cJSON_CreateString(iso));
+}
+
+static const char *col_text(sqlite3_stmt *s, int col)
+{
+    return (const char *)sqlite3_column_text(s, col);
+}
+
+static bool col_null(sqlite3_stmt *s, int col)
+{
+    return sqlite3_column_type(s, col) == SQLITE_NULL;
+}
+
+static void put_text(cJSON *obj, const char *name, sqlite3_stmt *s, int col)
+{
+    json_put_string(obj, name, col_text(s, col));
+}
+
+/* A time as ISO 8601 from its milliseconds, else the text as sent, else nothing. */
+static void put_time(cJSON *obj, const char *name, sqlite3_stmt *s, int ms_col, int text_col)
+{
+    if (!col_null(s, ms_col))
+        json_put_iso(obj, name, sqlite3_column_int64(s, ms_col));
+    else
+        put_text(obj, name, s, text_col);
+}
+
+static void put_number(cJSON *obj, const char *name, sqlite3_stmt *s, int col)
+{
+    if (!col_null(s, col))
+        json_put(obj, name, cJSON_CreateNumber(sqlite3_column_double(s, col)));
+}
+
+static void put_bool(cJSON *obj, const char *name, sqlite3_stmt *s, int col)
+{
+    if (!col_null(s, col))
+        json_put(obj, name, cJSON_CreateBool(sqlite3_column_int(s, col) != 0));
+}
+
+/* A column holding a JSON array written by callfmt.c. */
+static void put_json_array(cJSON *obj, const char *name, sqlite3_stmt *s, int col)
+{
+    const char *text = col_text(s, col);
+    cJSON *arr;
+
+    if (text == NULL)
+        return;
+    arr = cJSON_Parse(text);
+    if (cJSON_IsArray(arr))
+        json_put(obj, name, arr);
+    else
+        cJSON_Delete(arr);
+}
+
+/* A call's follow-up state, borrowed from a statement row or a caller. */
+struct follow_up {
+    bool flagged;
+    const char *status;
+    const char *reason;
+    bool resolved_known;
+    int64_t resolved_ms;
+    const char *by;
+    const char *note;
+};
+
+/* followUp: {flagged, status, reason} and, with detail, {resolvedAt, resolvedBy, note}. */
+static cJSON *follow_up_json(const struct follow_up *f, bool detail)
+{
+    cJSON *obj = json_new(cJSON_CreateObject());
+
+    json_put(obj, "flagged", cJSON_CreateBool(f->flagged));
+    json_put_string(obj, "status", f->status);
+    json_put_string(obj, "reason", f->reason);
+    if (detail) {
+        if (f->resolved_known)
+            json_put_iso(obj, "resolvedAt", f->resolved_ms);
+        json_put_string(obj, "resolvedBy", f->by);
+        json_put_string(obj, "note", f->note);
+    }
+    return obj;
+}
+
+/*
+ * One call as JSON from a row of OUT_COLUMNS (plus OUT_COLUMNS_FULL when
+ * full): the compact fields, the follow-up ones for CALL_DETAIL_FOLLOW_UP
+ * or full, and everything else stored when full. ageSeconds is relative
+ * to now_ms and only listed calls carry it.
+ */
+static cJSON *call_json(sqlite3_stmt *s, enum call_detail detail, bool full, int64_t now_ms)
+{
+    bool more = full || detail == CALL_DETAIL_FOLLOW_UP;
+    struct follow_up fu = {
+        .flagged = sqlite3_column_int(s, OC_FOLLOW_UP) == 1,
+        .status = col_text(s, OC_FOLLOW_UP_STATUS),
+        .reason = col_text(s, OC_FOLLOW_UP_REASON),
+        .resolved_known = !col_null(s, OC_RESOLVED_MS),
+        .resolved_ms = sqlite3_column_int64(s, OC_RESOLVED_MS),
+        .by = col_text(s, OC_RESOLVED_BY),
+        .note = col_text(s, OC_RESOLUTION_NOTE),
+    };
+    cJSON *obj = json_new(cJSON_CreateObject());
+
+    put_text(obj, "callId", s, OC_CALL_ID);
+    put_time(obj, "startedAt", s, OC_STARTED_MS, OC_STARTED_AT);
+    put_time(obj, "endedAt", s, OC_ENDED_MS, OC_ENDED_AT);
+    put_text(obj, "direction", s, OC_DIRECTION);
+    put_text(obj, "callerName", s, OC_CALLER_NAME);
+    put_text(obj, "customerPhone", s, OC_CUSTOMER_PHONE);
+    put_text(obj, "businessPhone", s, OC_BUSINESS_PHONE);
+    put_text(obj, "agentName", s, OC_AGENT_NAME);
+    if (full)
+        put_text(obj, "agentId", s, FC_AGENT_ID);
+    put_number(obj, "durationSeconds", s, OC_DURATION_S);
+    put_text(obj, "summary", s, OC_SUMMARY);
+    if (full) {
+        put_text(obj, "longSummary", s, FC_LONG_SUMMARY);
+        put_text(obj, "purpose", s, FC_PURPOSE);
+    }
+    put_text(obj, "sentiment", s, OC_SENTIMENT);
+    put_text(obj, "topic", s, OC_TOPIC);
+    if (full)
+        put_json_array(obj, "keyPoints", s, FC_KEY_POINTS);
+    json_put(obj, "followUp", follow_up_json(&fu, more));
+    if (more) {
+        put_json_array(obj, "actionItems", s, OC_ACTION_ITEMS);
+        put_json_array(obj, "unansweredQuestions", s, OC_UNANSWERED_QUESTIONS);
+        put_text(obj, "mentionedEmail", s, OC_MENTIONED_EMAIL);
+        put_text(obj, "mentionedDate", s, OC_MENTIONED_DATE);
+        put_text(obj, "mentionedTime", s, OC_MENTIONED_TIME);
+    }
+    if (full) {
+        put_bool(obj, "aiSuccess", s, FC_AI_SUCCESS);
+        put_bool(obj, "callTransferred", s, FC_CALL_TRANSFERRED);
+        put_bool(obj, "workflowTriggered", s, FC_WORKFLOW_TRIGGERED);
+        put_text(obj, "endedReason", s, FC_ENDED_REASON);
+        put_text(obj, "callOutcome", s, FC_CALL_OUTCOME);
+    }
+    if (more) {
+        put_text(obj, "dashboardUrl", s, OC_DASHBOARD_URL);
+        put_text(obj, "recordingUrl", s, OC_RECORDING_URL);
+    }
+    if (!full && detail == CALL_DETAIL_FOLLOW_UP) {
+        int64_t age = (now_ms - sqlite3_column_int64(s, OC_SORT_MS)) / 1000;
+        json_put(obj, "ageSeconds", cJSON_CreateNumber((double)(age > 0 ? age : 0)));
+    }
+    return obj;
+}
+
+/* ---- read transactions ---- */
+
+/* One snapshot for every statement of a read (totals agree with the page). */
+static int read_begin(struct store *st, struct err *err)
+{
+    return stmt_exec(st, STMT_BEGIN_READ, "begin read", err);
+}
+
+static int read_end(struct store *st, struct err *err)
+{
+    return stmt_exec(st, STMT_COMMIT, "end read", err);
+}
+
+static void read_abort(struct store *st)
+{
+    if (!sqlite3_get_autocommit(st->db))
+        stmt_exec(st, STMT_ROLLBACK, "rollback", NULL);
+}
+
+/* Run a kept count statement: ?1 text, ?2 the cap. */
+static int capped_count(struct store *st, enum stmt_id id, const char *text, int64_t cap,
+                        int64_t *out, struct err *err)
+{
+    sqlite3_stmt *s = stmt_get(st, id, err);
+
+    *out = 0;
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_text(s, 1, text, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, cap);
+    return step_int64(st, s, "count", out, err) == -1 ? -1 : 0;
+}
+
+/* ---- search statements built from fragments ---- */
+
+enum param_type { PARAM_TEXT, PARAM_INT, PARAM_REAL };
+
+struct param {
+    const char *name;
+    enum param_type type;
+    const char *text;
+    int64_t i;
+    double d;
+};
+
+/* SQL made only of the fixed fragments below, and the values for its parameters. */
+struct sql_build {
+    struct buf sql;
+    struct param params[24];
+    size_t n;
+};
+
+static void sb_add(struct sql_build *b, const char *fragment)
+{
+    buf_puts(&b->sql, fragment);
+}
+
+static struct param *sb_param(struct sql_build *b, const char *name, enum param_type type)
+{
+    size_t i;
+
+    for (i = 0; i < b->n; i++)
+        if (strcmp(b->params[i].name, name) == 0)
+            break;
+    if (i == b->n) {
+        if (b->n == sizeof b->params / sizeof b->params[0])
+            fatalx("store: too many search parameters");
+        b->n++;
+    }
+    b->params[i].name = name;
+    b->params[i].type = type;
+    return &b->params[i];
+}
+
+static void sb_text(struct sql_build *b, const char *name, const char *value)
+{
+    sb_param(b, name, PARAM_TEXT)->text = value;
+}
+
+static void sb_int(struct sql_build *b, const char *name, int64_t value)
+{
+    sb_param(b, name, PARAM_INT)->i = value;
+}
+
+static void sb_real(struct sql_build *b, const char *name, double value)
+{
+    sb_param(b, name, PARAM_REAL)->d = value;
+}
+
+/*
+ * The statement for sql, from the cache of built searches or freshly
+ * prepared into the next slot (round robin). Reset after every use, like
+ * the kept statements.
+ */
+static sqlite3_stmt *query_get(struct store *st, const char *sql, struct err *err)
+{
+    struct cached_query *slot;
+    size_t i;
+    int rc;
+
+    for (i = 0; i < QUERY_CACHE_SIZE; i++)
+        if (st->cache[i].sql != NULL && strcmp(st->cache[i].sql, sql) == 0)
+            return st->cache[i].stmt;
+    slot = &st->cache[st->cache_next];
+    st->cache_next = (st->cache_next + 1) % QUERY_CACHE_SIZE;
+    sqlite3_finalize(slot->stmt);
+    free(slot->sql);
+    slot->stmt = NULL;
+    slot->sql = NULL;
+    rc = sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &slot->stmt, NULL);
+    if (rc != SQLITE_OK) {
+        sqlite3_finalize(slot->stmt);
+        slot->stmt = NULL;
+        db_fail(st, err, rc, "prepare search");
+        return NULL;
+    }
+    slot->sql = xstrdup(sql);
+    return slot->stmt;
+}
+
+/* Prepare (or reuse) b's statement and bind every parameter its fragments named. */
+static sqlite3_stmt *sb_statement(struct store *st, const struct sql_build *b, struct err *err)
+{
+    sqlite3_stmt *s = query_get(st, b->sql.data, err);
+    size_t i;
+    int rc = SQLITE_OK;
+
+    if (s == NULL)
+        return NULL;
+    for (i = 0; i < b->n && rc == SQLITE_OK; i++) {
+        const struct param *p = &b->params[i];
+        int idx = sqlite3_bind_parameter_index(s, p->name);
+
+        if (idx == 0) {
+            stmt_release(s);
+            err_set(err, ERR_INTERNAL, "search has no parameter %s", p->name);
+            return NULL;
+        }
+        if (p->type == PARAM_TEXT)
+            rc = sqlite3_bind_text(s, idx, p->text, -1, SQLITE_STATIC);
+        else if (p->type == PARAM_INT)
+            rc = sqlite3_bind_int64(s, idx, p->i);
+        else
+            rc = sqlite3_bind_double(s, idx, p->d);
+    }
+    if (rc != SQLITE_OK) {
+        db_fail(st, err, rc, "bind search");
+        stmt_release(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* Which index a search walks. */
+enum drive {
+    DRIVE_FTS,   /* calls_fts in rowid (= recency) or rank order, filters in calls_scan */
+    DRIVE_PHONE, /* the customer and business number indexes, merged newest first */
+    DRIVE_SCAN,  /* calls_scan in recency order, every filter checked in the index */
+    DRIVE_INDEX  /* plain SQL on calls: SQLite picks calls_recent or one filter's index */
+};
+
+/* An inclusive search_rowid range; empty when no call can match. */
+struct rowid_range {
+    bool empty;
+    bool has_lo, has_hi;
+    int64_t lo, hi;
+};
+
+struct plan {
+    enum drive drive;
+    bool newest;                    /* newest first (and relevance ties) rather than oldest */
+    bool relevance;                 /* bm25 order with offset paging */
+    bool probe_fts;                 /* DRIVE_PHONE: each call must also match the text */
+    bool phone_filter;              /* DRIVE_FTS, DRIVE_SCAN: the number is checked as a column */
+    bool column_filter;             /* DRIVE_FTS: some filter needs calls_scan */
+    bool column_other;              /* DRIVE_PHONE: filters besides the number */
+    struct rowid_range count_range; /* the dates */
+    struct rowid_range page_range;  /* the dates and the continuation keyset */
+};
+
+/* Filters on columns other than the phone numbers and the time. */
+static unsigned column_filters(const struct call_query *q, bool *unindexed)
+{
+    unsigned n = (q->direction != NULL) + (q->sentiment != NULL) + (q->topic != NULL) +
+                 (q->agent != NULL) + (q->follow_up_status != NULL);
+
+    *unindexed = q->follow_up != -1 || q->min_duration_s >= 0 || q->max_duration_s >= 0;
+    return n;
+}
+
+/* AND the column filters (and the number, with phone) on alias c. */
+static void add_filters(struct sql_build *b, const struct call_query *q, bool phone)
+{
+    if (q->direction != NULL) {
+        sb_add(b, " AND c.direction = :direction COLLATE NOCASE");
+        sb_text(b, ":direction", q->direction);
+    }
+    if (q->sentiment != NULL) {
+        sb_add(b, " AND c.sentiment = :sentiment COLLATE NOCASE");
+        sb_text(b, ":sentiment", q->sentiment);
+    }
+    if (q->topic != NULL) {
+        sb_add(b, " AND c.topic = :topic COLLATE NOCASE");
+        sb_text(b, ":topic", q->topic);
+    }
+    if (q->agent != NULL) {
+        sb_add(b, " AND c.agent_name = :agent COLLATE NOCASE");
+        sb_text(b, ":agent", q->agent);
+    }
+    if (q->follow_up == 1)
+        sb_add(b, " AND c.follow_up = 1");
+    else if (q->follow_up == 0)
+        sb_add(b, " AND coalesce(c.follow_up, 0) = 0");
+    if (q->follow_up_status != NULL) {
+        sb_add(b, " AND c.follow_up_status = :status");
+        sb_text(b, ":status", q->follow_up_status);
+    }
+    if (q->min_duration_s >= 0) {
+        sb_add(b, " AND c.duration_s >= :min_duration");
+        sb_real(b, ":min_duration", q->min_duration_s);
+    }
+    if (q->max_duration_s >= 0) {
+        sb_add(b, " AND c.duration_s <= :max_duration");
+        sb_real(b, ":max_duration", q->max_duration_s);
+    }
+    if (phone && q->phone_digits != NULL) {
+        sb_add(b, " AND (c.customer_digits = :phone OR c.business_digits = :phone)");
+        sb_text(b, ":phone", q->phone_digits);
+    }
+}
+
+/* AND the date range on c.sort_ms (drivers that walk sort_ms). */
+static void add_times(struct sql_build *b, const struct call_query *q)
+{
+    if (q->from_ms != INT64_MIN) {
+        sb_add(b, " AND c.sort_ms >= :from_ms");
+        sb_int(b, ":from_ms", q->from_ms);
+    }
+    if (q->to_ms != INT64_MAX) {
+        sb_add(b, " AND c.sort_ms < :to_ms");
+        sb_int(b, ":to_ms", q->to_ms);
+    }
+}
+
+/* AND "after the previous page's last row" on (sort_ms, id). */
+static void add_keyset(struct sql_build *b, const struct call_query *q, bool newest)
+{
+    if (!q->has_after)
+        return;
+    sb_add(b, newest ? " AND (c.sort_ms, c.id) < (:after_sort_ms, :after_id)"
+                     : " AND (c.sort_ms, c.id) > (:after_sort_ms, :after_id)");
+    sb_int(b, ":after_sort_ms", q->after_sort_ms);
+    sb_int(b, ":after_id", q->after_id);
+}
+
+/* AND a search_rowid range on col ("f.rowid" or "c.search_rowid"). */
+static void add_range(struct sql_build *b, const char *col, const struct rowid_range *r)
+{
+    if (r->has_lo) {
+        sb_add(b, " AND ");
+        sb_add(b, col);
+        sb_add(b, " >= :lo");
+        sb_int(b, ":lo", r->lo);
+    }
+    if (r->has_hi) {
+        sb_add(b, " AND ");
+        sb_add(b, col);
+        sb_add(b, " <= :hi");
+        sb_int(b, ":hi", r->hi);
+    }
+}
+
+/*
+ * AND "the call matches the text", one probe of calls_fts. FTS5 serves a
+ * rowid range about twice as fast as rowid equality (measured), hence >=
+ * and <= on the same value.
+ */
+static void add_fts_probe(struct sql_build *b, const struct call_query *q)
+{
+    sb_add(b, " AND EXISTS (SELECT 1 FROM calls_fts WHERE calls_fts MATCH :fts"
+              " AND rowid >= c.search_rowid AND rowid <= c.search_rowid)");
+    sb_text(b, ":fts", q->fts);
+}
+
+/* The rows of calls_fts that match, joined to calls_scan when a filter needs it. */
+static void add_fts_source(struct sql_build *b, const struct call_query *q, const struct plan *pl,
+                           const struct rowid_range *r)
+{
+    sb_add(b, " FROM calls_fts f");
+    if (pl->column_filter)
+        sb_add(b, " CROSS JOIN calls c INDEXED BY calls_scan ON c.search_rowid = f.rowid");
+    sb_add(b, " WHERE f.calls_fts MATCH :fts");
+    sb_text(b, ":fts", q->fts);
+    add_range(b, "f.rowid", r);
+    if (pl->column_filter)
+        add_filters(b, q, pl->phone_filter);
+}
+
+/* The two number indexes as one walk: a call on both sides is taken from the first. */
+static void add_phone_branch(struct sql_build *b, const struct call_query *q, int branch)
+{
+    sb_add(b, branch == 0 ? " FROM calls c INDEXED BY calls_customer"
+                            " WHERE c.customer_digits = :phone"
+                          : " FROM calls c INDEXED BY calls_business"
+                            " WHERE c.business_digits = :phone"
+                            " AND c.customer_digits IS NOT :phone");
+    sb_text(b, ":phone", q->phone_digits);
+}
+
+/* The snippet: the best passage of the best matching column, hits in [brackets]. */
+#define SNIPPET(fts) "snippet(" fts ", -1, '[', ']', '\xe2\x80\xa6', 12)"
+
+/*
+ * The page: an inner query walks the chosen index and yields at most
+ * limit + 1 keys; the outer one reads the wide rows of those calls only.
+ * Walking calls_fts in rowid order, the inner query also makes each
+ * snippet, for the returned rows only.
+ */
+static void build_page(struct sql_build *b, const struct call_query *q, const struct plan *pl)
+{
+    const char *desc = pl->newest ? " DESC" : "";
+    bool inline_snippet = pl->drive == DRIVE_FTS && !pl->relevance;
+    int branch;
+
+    sb_add(b, "SELECT " OUT_COLUMNS);
+    sb_add(b, inline_snippet ? ", p.snip FROM (" : ", NULL FROM (");
+    switch (pl->drive) {
+    case DRIVE_FTS:
+        sb_add(b, pl->relevance ? "SELECT f.rowid AS r, bm25(f.calls_fts, " BM25_WEIGHTS
+                                  ") AS score"
+                                : "SELECT f.rowid AS r, " SNIPPET("f.calls_fts") " AS snip");
+        add_fts_source(b, q, pl, &pl->page_range);
+        sb_add(b, pl->relevance ? " ORDER BY score, f.rowid DESC LIMIT :limit OFFSET :offset"
+                  : pl->newest  ? " ORDER BY f.rowid DESC LIMIT :limit"
+                                : " ORDER BY f.rowid LIMIT :limit");
+        if (pl->relevance)
+            sb_int(b, ":offset", q->offset);
+        sb_add(b, ") AS p CROSS JOIN calls o ON o.search_rowid = p.r");
+        break;
+    case DRIVE_SCAN:
+        sb_add(b, "SELECT c.id AS i FROM calls c INDEXED BY calls_scan WHERE 1");
+        add_range(b, "c.search_rowid", &pl->page_range);
+        add_filters(b, q, pl->phone_filter);
+        sb_add(b, " ORDER BY c.search_rowid");
+        sb_add(b, desc);
+        sb_add(b, " LIMIT :limit) AS p CROSS JOIN calls o ON o.id = p.i");
+        break;
+    case DRIVE_INDEX:
+        sb_add(b, "SELECT c.id AS i FROM calls c WHERE 1");
+        add_filters(b, q, false);
+        add_times(b, q);
+        add_keyset(b, q, pl->newest);
+        sb_add(b, pl->newest ? " ORDER BY c.sort_ms DESC, c.id DESC" : " ORDER BY c.sort_ms, c.id");
+        sb_add(b, " LIMIT :limit) AS p CROSS JOIN calls o ON o.id = p.i");
+        break;
+    case DRIVE_PHONE:
+        /* Two ordered index walks merged by the compound's ORDER BY. */
+        for (branch = 0; branch < 2; branch++) {
+            sb_add(b, branch == 0 ? "SELECT c.id AS i, c.sort_ms AS s"
+                                  : " UNION ALL SELECT c.id, c.sort_ms");
+            add_phone_branch(b, q, branch);
+            add_filters(b, q, false);
+            add_times(b, q);
+            add_keyset(b, q, pl->newest);
+            if (pl->probe_fts)
+                add_fts_probe(b, q);
+        }
+        sb_add(b, pl->newest ? " ORDER BY 2 DESC, 1 DESC" : " ORDER BY 2, 1");
+        sb_add(b, " LIMIT :limit) AS p CROSS JOIN calls o ON o.id = p.i");
+        break;
+    }
+    sb_int(b, ":limit", (int64_t)q->limit + 1);
+    sb_add(b, pl->relevance ? " ORDER BY p.score, o.sort_ms DESC, o.id DESC"
+              : pl->newest  ? " ORDER BY o.sort_ms DESC, o.id DESC"
+                            : " ORDER BY o.sort_ms, o.id");
+}
+
+/* The per-row test of a budgeted count: 1 when the examined row matches. */
+static void add_hit(struct sql_build *b, const struct call_query *q, bool phone, bool probe)
+{
+    sb_add(b, "SELECT (1");
+    add_filters(b, q, phone);
+    if (probe)
+        add_fts_probe(b, q);
+    sb_add(b, ") AS hit");
+}
+
+/*
+ * The total: SELECT examined, matched. Drivers whose index answers the
+ * query alone count matches up to the cap plus one. Drivers that must
+ * check each row examine at most a work budget of rows, testing each in
+ * the select list; if the budget runs out the count is a lower bound.
+ * Returns the number of rows the count may examine.
+ */
+static int64_t build_count(struct sql_build *b, const struct call_query *q, const struct plan *pl)
+{
+    int64_t work = STORE_TOTAL_CAP + 1;
+    int branch;
+
+    sb_add(b, "SELECT count(*), coalesce(sum(hit), 0) FROM (");
+    switch (pl->drive) {
+    case DRIVE_FTS:
+        if (pl->column_filter) {
+            add_hit(b, q, pl->phone_filter, false);
+            work = COUNT_WORK_JOIN;
+        } else {
+            sb_add(b, "SELECT 1 AS hit");
+        }
+        sb_add(b, " FROM calls_fts f");
+        if (pl->column_filter)
+            sb_add(b, " CROSS JOIN calls c INDEXED BY calls_scan ON c.search_rowid = f.rowid");
+        sb_add(b, " WHERE f.calls_fts MATCH :fts");
+        sb_text(b, ":fts", q->fts);
+        add_range(b, "f.rowid", &pl->count_range);
+        break;
+    case DRIVE_SCAN:
+        add_hit(b, q, pl->phone_filter, false);
+        sb_add(b, " FROM calls c INDEXED BY calls_scan WHERE 1");
+        add_range(b, "c.search_rowid", &pl->count_range);
+        work = COUNT_WORK_SCAN;
+        break;
+    case DRIVE_INDEX:
+        sb_add(b, "SELECT 1 AS hit FROM calls c WHERE 1");
+        add_filters(b, q, false);
+        add_times(b, q);
+        break;
+    case DRIVE_PHONE:
+        if (!pl->probe_fts && !pl->column_other) {
+            /* The two number indexes OR-ed answer it alone. */
+            sb_add(b, "SELECT 1 AS hit FROM calls c WHERE 1");
+            add_filters(b, q, true);
+            add_times(b, q);
+            break;
+        }
+        for (branch = 0; branch < 2; branch++) {
+            if (branch == 1)
+                sb_add(b, " UNION ALL ");
+            add_hit(b, q, false, pl->probe_fts);
+            add_phone_branch(b, q, branch);
+            add_times(b, q);
+        }
+        /* Only numbers with few calls get here (see plan_choose). */
+        work = pl->probe_fts ? COUNT_WORK_PROBE : COUNT_WORK_PHONE;
+        break;
+    }
+    sb_add(b, " LIMIT :work)");
+    sb_int(b, ":work", work);
+    return work;
+}
+
+/* Narrow r to search numbers >= lo (has = 1) or note that nothing qualifies (has = 0). */
+static void range_lo(struct rowid_range *r, int has, int64_t lo)
+{
+    if (has == 0)
+        r->empty = true;
+    else if (!r->has_lo || lo > r->lo) {
+        r->has_lo = true;
+        r->lo = lo;
+    }
+}
+
+static void range_hi(struct rowid_range *r, int has, int64_t hi)
+{
+    if (has == 0)
+        r->empty = true;
+    else if (!r->has_hi || hi < r->hi) {
+        r->has_hi = true;
+        r->hi = hi;
+    }
+}
+
+/*
+ * Turn the dates and the keyset into search_rowid ranges for the drivers
+ * that walk search numbers. Each bound is the number of the first or last
+ * call on the right side of it, found on calls_recent: exact, because
+ * number order is (sort_ms, id) order, however numbers were assigned.
+ */
+static int plan_ranges(struct store *st, const struct call_query *q, struct plan *pl,
+                       struct err *err)
+{
+    struct rowid_range *r = &pl->count_range;
+    int64_t v = 0;
+    int has;
+
+    if (q->from_ms != INT64_MIN) {
+        if ((has = query_int64(st, STMT_BOUND_GE, q->from_ms, 0, "search", &v, err)) == -1)
+            return -1;
+        range_lo(r, has, v);
+    }
+    if (q->to_ms != INT64_MAX) {
+        if ((has = query_int64(st, STMT_BOUND_LT, q->to_ms, 0, "search", &v, err)) == -1)
+            return -1;
+        range_hi(r, has, v);
+    }
+    pl->page_range = *r;
+    r = &pl->page_range;
+    if (q->has_after && !pl->relevance) {
+        has = query_int64(st, pl->newest ? STMT_PLACE_PRED : STMT_PLACE_SUCC, q->after_sort_ms,
+                          q->after_id, "search", &v, err);
+        if (has == -1)
+            return -1;
+        if (pl->newest)
+            range_hi(r, has, v);
+        else
+            range_lo(r, has, v);
+    }
+    if (pl->count_range.has_lo && pl->count_range.has_hi && pl->count_range.lo > pl->count_range.hi)
+        pl->count_range.empty = true;
+    if (r->has_lo && r->has_hi && r->lo > r->hi)
+        r->empty = true;
+    if (pl->count_range.empty)
+        r->empty = true;
+    return 0;
+}
+
+/*
+ * Relevance ranks the newest RELEVANCE_WINDOW text matches at most, so its
+ * cost does not grow with the database: narrow the page range to start at
+ * the oldest of them. Fewer matches leave the range as it is.
+ */
+static int plan_relevance_window(struct store *st, const struct call_query *q, struct plan *pl,
+                                 struct err *err)
+{
+    struct sql_build b = {0};
+    sqlite3_stmt *s;
+    int64_t v = 0;
+    int has;
+
+    if (!pl->relevance || pl->page_range.empty)
+        return 0;
+    sb_add(&b, "SELECT f.rowid FROM calls_fts f WHERE f.calls_fts MATCH :fts");
+    sb_text(&b, ":fts", q->fts);
+    add_range(&b, "f.rowid", &pl->page_range);
+    sb_add(&b, " ORDER BY f.rowid DESC LIMIT 1 OFFSET :skip");
+    sb_int(&b, ":skip", RELEVANCE_WINDOW - 1);
+    s = sb_statement(st, &b, err);
+    buf_free(&b.sql);
+    if (s == NULL || (has = step_int64(st, s, "search", &v, err)) == -1)
+        return -1;
+    if (has == 1)
+        range_lo(&pl->page_range, 1, v);
+    return 0;
+}
+
+/*
+ * Choose the driver. Text drives unless a phone number with few calls
+ * (or a common text with a number that is not on most calls) makes the
+ * number's own calls the shorter walk; see PHONE_FEW and PHONE_MANY.
+ */
+static int plan_choose(struct store *st, const struct call_query *q, struct plan *pl,
+                       struct err *err)
+{
+    bool unindexed;
+    unsigned indexed = column_filters(q, &unindexed);
+    int64_t phones = 0, matches = 0;
+
+    memset(pl, 0, sizeof *pl);
+    pl->newest = q->sort != CALL_SORT_OLDEST;
+    pl->relevance = q->sort == CALL_SORT_RELEVANCE;
+    if (q->fts != NULL) {
+        pl->drive = DRIVE_FTS;
+        pl->phone_filter = q->phone_digits != NULL;
+        pl->column_filter = indexed > 0 || unindexed || pl->phone_filter;
+        if (q->phone_digits == NULL || pl->relevance)
+            return 0;
+        if (capped_count(st, STMT_PHONE_COUNT, q->phone_digits, PHONE_MANY + 1, &phones, err) == -1)
+            return -1;
+        if (phones > PHONE_FEW) {
+            if (capped_count(st, STMT_FTS_COUNT, q->fts, STORE_TOTAL_CAP + 1, &matches, err) == -1)
+                return -1;
+            if (matches <= STORE_TOTAL_CAP || phones > PHONE_PROBE_MAX)
+                return 0;
+        }
+        pl->drive = DRIVE_PHONE;
+        pl->probe_fts = true;
+        pl->phone_filter = false;
+        pl->column_other = indexed > 0 || unindexed;
+        return 0;
+    }
+    if (q->phone_digits != NULL) {
+        pl->drive = DRIVE_PHONE;
+        pl->column_other = indexed > 0 || unindexed;
+        if (!pl->column_other)
+            return 0;
+        if (capped_count(st, STMT_PHONE_COUNT, q->phone_digits, PHONE_MANY + 1, &phones, err) == -1)
+            return -1;
+        if (phones > PHONE_MANY) {
+            pl->drive = DRIVE_SCAN;
+            pl->phone_filter = true;
+        }
+        return 0;
+    }
+    pl->drive = indexed <= 1 && !unindexed ? DRIVE_INDEX : DRIVE_SCAN;
+    return 0;
+}
+
+static bool status_known(const char *status)
+{
+    return strcmp(status, "pending") == 0 || strcmp(status, "resolved") == 0 ||
+           strcmp(status, "none") == 0;
+}
+
+/* Reject a query the tools should never build, with messages a model can act on. */
+static int query_check(const struct call_query *q, struct err *err)
+{
+    if (q->limit < 1 || q->limit > SEARCH_LIMIT_MAX)
+        return err_set(err, ERR_INVALID, "limit must be from 1 to %d", SEARCH_LIMIT_MAX);
+    if (q->sort != CALL_SORT_NEWEST && q->sort != CALL_SORT_OLDEST &&
+        q->sort != CALL_SORT_RELEVANCE)
+        return err_set(err, ERR_INVALID, "sort must be newest, oldest or relevance");
+    if (q->detail != CALL_DETAIL_COMPACT && q->detail != CALL_DETAIL_FOLLOW_UP)
+        return err_set(err, ERR_INTERNAL, "unknown detail level");
+    if (q->fts != NULL && q->fts[0] == '\0')
+        return err_set(err, ERR_INVALID, "query has no words to search for");
+    if (q->sort == CALL_SORT_RELEVANCE && q->fts == NULL)
+        return err_set(err, ERR_INVALID,
+                       "sorting by relevance needs a text query; sort by newest instead");
+    if (q->phone_digits != NULL && q->phone_digits[0] == '\0')
+        return err_set(err, ERR_INVALID, "phone must contain digits");
+    if (q->follow_up < -1 || q->follow_up > 1)
+        return err_set(err, ERR_INTERNAL, "follow_up must be -1, 0 or 1");
+    if (q->follow_up_status != NULL && !status_known(q->follow_up_status))
+        return err_set(err, ERR_INVALID, "follow-up status must be pending, resolved or none");
+    if (q->offset > STORE_TOTAL_CAP)
+        return err_set(err, ERR_INVALID, "cannot page past the first %d results; narrow the search",
+                       STORE_TOTAL_CAP);
+    return 0;
+}
+
+/* Add the snippet of each listed call: the best matching passage, hits in [brackets]. */
+static int add_snippets(struct store *st, const char *fts, cJSON *calls, const int64_t *rowids,
+                        size_t n, struct err *err)
+{
+    sqlite3_stmt *s = stmt_get(st, STMT_SNIPPET, err);
+    cJSON *item = calls->child;
+    size_t i;
+    int rc;
+
+    if (s == NULL)
+        return -1;
+    for (i = 0; i < n && item != NULL; i++, item = item->next) {
+        sqlite3_bind_text(s, 1, fts, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 2, rowids[i]);
+        rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW)
+            json_put_string(item, "snippet", col_text(s, 0));
+        else if (rc != SQLITE_DONE) {
+            db_fail(st, err, rc, "snippet");
+            stmt_release(s);
+            return -1;
+        }
+        stmt_release(s);
+    }
+    return 0;
+}
+
+/*
+ * One page of calls matching q (see store.h). The search runs in one read
+ * snapshot: choose a driver, turn dates and keyset into bounds, read at
+ * most limit + 1 calls, add snippets, then count (skipped when the first
+ * page already holds everything; within a work budget when every examined
+ * row needs a check, see build_count). page->calls belongs to the caller. On -1
+ * page->calls is NULL: ERR_INVALID for a query no tool should build,
+ * ERR_CANCELLED when interrupted, ERR_BUSY or ERR_STORAGE otherwise.
+ */
+int store_search_calls(struct store *st, const struct call_query *q, int64_t now_ms,
+                       struct call_page *page, struct err *err)
+{
+    struct sql_build b = {0};
+    struct plan pl;
+    sqlite3_stmt *s = NULL;
+    int64_t rowids[SEARCH_LIMIT_MAX], n = 0, work;
+    size_t rows = 0;
+    bool exact;
+    cJSON *item;
+    int rc;
+
+    memset(page, 0, sizeof *page);
+    if (query_check(q, err) == -1)
+        return -1;
+    page->calls = json_new(cJSON_CreateArray());
+    if (read_begin(st, err) == -1)
+        goto fail;
+    if (plan_choose(st, q, &pl, err) == -1 || plan_ranges(st, q, &pl, err) == -1 ||
+        plan_relevance_window(st, q, &pl, err) == -1)
+        goto fail;
+    if (!pl.page_range.empty) {
+        build_page(&b, q, &pl);
+        if ((s = sb_statement(st, &b, err)) == NULL)
+            goto fail;
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+            if (rows == q->limit) {
+                page->more = true;
+                break;
+            }
+            item = call_json(s, q->detail, false, now_ms);
+            json_put_string(item, "snippet", col_text(s, OC_COUNT_));
+            json_push(page->calls, item);
+            rowids[rows++] = sqlite3_column_int64(s, OC_SEARCH_ROWID);
+            page->last_sort_ms = sqlite3_column_int64(s, OC_SORT_MS);
+            page->last_id = sqlite3_column_int64(s, OC_ID);
+        }
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+            db_fail(st, err, rc, "search");
+            goto fail;
+        }
+        stmt_release(s);
+        s = NULL;
+        buf_free(&b.sql);
+        memset(&b, 0, sizeof b);
+    }
+    /* Pages not walked in text order get their snippets one probe per call. */
+    if (q->fts != NULL && (pl.relevance || pl.drive != DRIVE_FTS) &&
+        add_snippets(st, q->fts, page->calls, rowids, rows, err) == -1)
+        goto fail;
+    exact = true;
+    if (pl.count_range.empty) {
+        n = 0;
+    } else if ((pl.relevance ? q->offset == 0 : !q->has_after) && !page->more) {
+        n = (int64_t)rows; /* the first page holds every match */
+    } else {
+        work = build_count(&b, q, &pl);
+        if ((s = sb_statement(st, &b, err)) == NULL)
+            goto fail;
+        if ((rc = sqlite3_step(s)) != SQLITE_ROW) {
+            db_fail(st, err, rc, "count");
+            goto fail;
+        }
+        n = sqlite3_column_int64(s, 1);
+        exact = sqlite3_column_int64(s, 0) < work;
+        stmt_release(s);
+        s = NULL;
+    }
+    page->total = n > STORE_TOTAL_CAP ? STORE_TOTAL_CAP : n;
+    page->total_exact = exact && n <= STORE_TOTAL_CAP;
+    buf_free(&b.sql);
+    if (read_end(st, err) == -1)
+        goto fail;
+    return 0;
+
+fail:
+    if (s != NULL)
+        stmt_release(s);
+    buf_free(&b.sql);
+    read_abort(st);
+    cJSON_Delete(page->calls);
+    memset(page, 0, sizeof *page);
+    return -1;
+}
+
+static bool key_known(const char *key)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof known_keys / sizeof known_keys[0]; i++)
+        if (strcmp(key, known_keys[i]) == 0)
+            return true;
+    return false;
+}
+
+/* The top-level members of the raw body that payload.c does not read, as sent; NULL if none. */
+static cJSON *body_extra(const void *body, size_t len)
+{
+    cJSON *root, *item, *next, *extra = NULL;
+
+    if (body == NULL || len == 0)
+        return NULL;
+    root = cJSON_ParseWithLength(body, len);
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return NULL;
+    }
+    for (item = root->child; item != NULL; item = next) {
+        next = item->next;
+        if (item->string == NULL || key_known(item->string))
+            continue;
+        if (extra == NULL)
+            extra = json_new(cJSON_CreateObject());
+        json_put(extra, item->string, cJSON_DetachItemViaPointer(root, item));
+    }
+    cJSON_Delete(root);
+    return extra;
+}
+
+/* deliveries: [{id, receivedAt, source, status, outcome}] for call_id, oldest first. */
+static cJSON *call_deliveries(struct store *st, const char *call_id, struct err *err)
+{
+    sqlite3_stmt *s = stmt_get(st, STMT_CALL_DELIVERIES, err);
+    cJSON *arr, *obj;
+    int rc;
+
+    if (s == NULL)
+        return NULL;
+    arr = json_new(cJSON_CreateArray());
+    sqlite3_bind_text(s, 1, call_id, -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        obj = json_new(cJSON_CreateObject());
+        json_put(obj, "id", cJSON_CreateNumber((double)sqlite3_column_int64(s, 0)));
+        json_put_iso(obj, "receivedAt", sqlite3_column_int64(s, 1));
+        put_text(obj, "source", s, 2);
+        json_put(obj, "status", cJSON_CreateNumber(sqlite3_column_int(s, 3)));
+        put_text(obj, "outcome", s, 4);
+        json_push(arr, obj);
+    }
+    stmt_release(s);
+    if (rc != SQLITE_DONE) {
+        db_fail(st, err, rc, "read deliveries");
+        cJSON_Delete(arr);
+        return NULL;
+    }
+    return arr;
+}
+
+/*
+ * Everything stored about call_id (see store.h), read in one snapshot:
+ * the call's columns, its transcript (turns, else the text) when asked,
+ * the unextracted fields of its current raw body under "extra", and its
+ * delivery history. NULL with ERR_NOT_FOUND (the message does not repeat
+ * the id) or a storage error. The caller owns the result.
+ */
+cJSON *store_get_call(struct store *st, const char *call_id, bool with_transcript, struct err *err)
+{
+    sqlite3_stmt *s = NULL;
+    cJSON *obj = NULL, *extra, *deliveries;
+    int rc;
+
+    if (call_id == NULL) {
+        err_set(err, ERR_NOT_FOUND, "no such call");
+        return NULL;
+    }
+    if (read_begin(st, err) == -1)
+        return NULL;
+    if ((s = stmt_get(st, STMT_GET_CALL, err)) == NULL)
+        goto fail;
+    sqlite3_bind_text(s, 1, call_id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_DONE) {
+        err_set(err, ERR_NOT_FOUND, "no such call");
+        goto fail;
+    }
+    if (rc != SQLITE_ROW) {
+        db_fail(st, err, rc, "read call");
+        goto fail;
+    }
+    obj = call_json(s, CALL_DETAIL_FOLLOW_UP, true, 0);
+    if (with_transcript) {
+        put_json_array(obj, "transcript", s, FC_TURNS);
+        if (cJSON_GetObjectItemCaseSensitive(obj, "transcript") == NULL)
+            put_text(obj, "transcriptText", s, FC_TRANSCRIPT);
+    }
+    extra = body_extra(sqlite3_column_blob(s, FC_BODY), (size_t)sqlite3_column_bytes(s, FC_BODY));
+    if (extra != NULL)
+        json_put(obj, "extra", extra);
+    stmt_release(s);
+    s = NULL;
+    if ((deliveries = call_deliveries(st, call_id, err)) == NULL)
+        goto fail;
+    json_put(obj, "deliveries", deliveries);
+    if (read_end(st, err) == -1)
+        goto fail;
+    return obj;
+
+fail:
+    if (s != NULL)
+        stmt_release(s);
+    read_abort(st);
+    cJSON_Delete(obj);
+    return NULL;
+}
+
+/* "Agent", "Caller", or the role as sent with its first letter in upper case. */
+static void speaker_label(const char *role, struct buf *b)
+{
+    if (role == NULL || role[0] == '\0' || strcmp(role, "agent") == 0) {
+        buf_puts(b, role == NULL || role[0] == '\0' ? "Other" : "Agent");
+        return;
+    }
+    if (strcmp(role, "caller") == 0) {
+        buf_puts(b, "Caller");
+        return;
+    }
+    if (role[0] >= 'a' && role[0] <= 'z') {
+        char first = (char)(role[0] - 'a' + 'A');
+        buf_append(b, &first, 1);
+        buf_puts(b, role + 1);
+    } else {
+        buf_puts(b, role);
+    }
+}
+
+/* "Speaker: content" lines from a turns JSON array; NULL when it has none. */
+static char *turns_text(const char *turns_json)
+{
+    cJSON *turns = cJSON_Parse(turns_json), *t;
+    struct buf b = {0};
+
+    for (t = cJSON_IsArray(turns) ? turns->child : NULL; t != NULL; t = t->next) {
+        const char *role = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(t, "role"));
+        const char *content = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(t, "content"));
+
+        if (b.len > 0)
+            buf_puts(&b, "\n");
+        speaker_label(role, &b);
+        buf_puts(&b, ": ");
+        buf_puts(&b, content != NULL ? content : "");
+    }
+    cJSON_Delete(turns);
+    if (b.len == 0) {
+        buf_free(&b);
+        return NULL;
+    }
+    return buf_steal(&b, NULL);
+}
+
+/*
+ * A readable transcript of call_id (see store.h): one "Speaker: words"
+ * line per turn, else the transcript text as sent. The caller frees it.
+ * NULL with ERR_NOT_FOUND for an unknown call or one without a transcript.
+ */
+char *store_call_transcript_text(struct store *st, const char *call_id, struct err *err)
+{
+    sqlite3_stmt *s = stmt_get(st, STMT_TRANSCRIPT, err);
+    char *text = NULL;
+    int rc;
+
+    if (s == NULL)
+        return NULL;
+    if (call_id == NULL) {
+        err_set(err, ERR_NOT_FOUND, "no such call");
+        return NULL;
+    }
+    sqlite3_bind_text(s, 1, call_id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        if (!col_null(s, 0))
+            text = turns_text(col_text(s, 0));
+        if (text == NULL && col_text(s, 1) != NULL && col_text(s, 1)[0] != '\0')
+            text = xstrdup(col_text(s, 1));
+        if (text == NULL)
+            err_set(err, ERR_NOT_FOUND, "that call has no transcript");
+    } else if (rc == SQLITE_DONE) {
+        err_set(err, ERR_NOT_FOUND, "no such call");
+    } else {
+        db_fail(st, err, rc, "read transcript");
+    }
+    stmt_release(s);
+    return text;
+}
+
+static bool text_eq(const char *a, const char *b)
+{
+    return a == NULL || b == NULL ? a == b : strcmp(a, b) == 0;
+}
+
+/*
+ * Resolve (or reopen) call_id's follow-up (see store.h) in one write
+ * transaction. Resolving: a call not yet resolved gets now_ms, by and note;
+ * a resolved one changes only when a given note or by differs, and then
+ * takes now_ms as its resolution time. Reopening makes the call pending and
+ * clears the resolution (a given note is kept as the reason it reopened).
+ * NULL note or by leaves the stored one. *out gets the followUp object.
+ */
+int store_set_follow_up(struct store *st, const char *call_id, bool resolved, const char *note,
+                        const char *by, int64_t now_ms, cJSON **out, struct err *err)
+{
+    sqlite3_stmt *s;
+    struct follow_up fu = {0};
+    char *cur_status = NULL, *cur_by = NULL, *cur_note = NULL, *reason = NULL;
+    const char *new_status, *new_by, *new_note;
+    bool changed, has_ms;
+    int64_t id, new_ms;
+    int rc;
+
+    if (out != NULL)
+        *out = NULL;
+    if (st->read_only)
+        return err_set(err, ERR_STORAGE, "the store is open read-only");
+    if (call_id == NULL)
+        return err_set(err, ERR_NOT_FOUND, "no such call");
+    if (store_space_check(st, err) == -1)
+        return -1;
+    if (stmt_exec(st, STMT_BEGIN, "begin", err) == -1)
+        goto fail;
+    if ((s = stmt_get(st, STMT_FOLLOW_UP_GET, err)) == NULL)
+        goto fail;
+    sqlite3_bind_text(s, 1, call_id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(s);
+    if (rc != SQLITE_ROW) {
+        if (rc == SQLITE_DONE)
+            err_set(err, ERR_NOT_FOUND, "no such call");
+        else
+            db_fail(st, err, rc, "read follow-up");
+        stmt_release(s);
+        goto fail;
+    }
+    id = sqlite3_column_int64(s, 0);
+    fu.flagged = sqlite3_column_int(s, 1) == 1;
+    cur_status = xstrdup(col_text(s, 2));
+    reason = col_null(s, 3) ? NULL : xstrdup(col_text(s, 3));
+    has_ms = !col_null(s, 4);
+    new_ms = sqlite3_column_int64(s, 4);
+    cur_by = col_null(s, 5) ? NULL : xstrdup(col_text(s, 5));
+    cur_note = col_null(s, 6) ? NULL : xstrdup(col_text(s, 6));
+    stmt_release(s);
+
+    new_status = cur_status;
+    new_by = cur_by;
+    new_note = cur_note;
+    if (resolved && strcmp(cur_status, "resolved") == 0) {
+        changed =
+            (note != NULL && !text_eq(note, cur_note)) || (by != NULL && !text_eq(by, cur_by));
+        if (changed) {
+            new_note = note != NULL ? note : cur_note;
+            new_by = by != NULL ? by : cur_by;
+            new_ms = now_ms;
+        }
+    } else if (resolved) {
+        changed = true;
+        new_status = "resolved";
+        new_ms = now_ms;
+        has_ms = true;
+        new_by = by;
+        new_note = note;
+    } else if (strcmp(cur_status, "pending") == 0) {
+        changed = note != NULL && !text_eq(note, cur_note);
+        if (changed)
+            new_note = note;
+    } else {
+        changed = true;
+        new_status = "pending";
+        has_ms = false;
+        new_by = NULL;
+        new_note = note;
+    }
+    if (changed) {
+        if ((s = stmt_get(st, STMT_FOLLOW_UP_SET, err)) == NULL)
+            goto fail;
+        sqlite3_bind_int64(s, 1, id);
+        sqlite3_bind_text(s, 2, new_status, -1, SQLITE_STATIC);
+        if (has_ms)
+            sqlite3_bind_int64(s, 3, new_ms);
+        sqlite3_bind_text(s, 4, new_by, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 5, new_note, -1, SQLITE_STATIC);
+        if (stmt_run(st, s, "set follow-up", err) == -1)
+            goto fail;
+    }
+    if (stmt_exec(st, STMT_COMMIT, "commit", err) == -1)
+        goto fail;
+    if (out != NULL) {
+        fu.status = new_status;
+        fu.reason = reason;
+        fu.resolved_known = has_ms;
+        fu.resolved_ms = new_ms;
+        fu.by = new_by;
+        fu.note = new_note;
+        *out = follow_up_json(&fu, true);
+    }
+    free(cur_status);
+    free(cur_by);
+    free(cur_note);
+    free(reason);
+    return 0;
+
+fail:
+    if (!sqlite3_get_autocommit(st->db))
+        stmt_exec(st, STMT_ROLLBACK, "rollback", NULL);
+    free(cur_status);
+    free(cur_by);
+    free(cur_note);
+    free(reason);
+    return -1;
+}
+
+/* The inclusive search_rowid range of calls with sort_ms in [from_ms, to_ms); lo > hi if none. */
+static int time_range(struct store *st, int64_t from_ms, int64_t to_ms, int64_t *lo, int64_t *hi,
+                      struct err *err)
+{
+    int a, b;
+
+    *lo = 1;
+    *hi = 0;
+    if ((a = query_int64(st, STMT_BOUND_GE, from_ms, 0, "range", lo, err)) == -1 ||
+        (b = query_int64(st, STMT_BOUND_LT, to_ms, 0, "range", hi, err)) == -1)
+        return -1;
+    if (a == 0 || b == 0) {
+        *lo = 1;
+        *hi = 0;
+    }
+    return 0;
+}
+
+/*
+ * A tally: counts by text, grouped case-insensitively (ASCII), in a small
+ * open-addressing hash table. Each group remembers the spelling and the
+ * call of its newest row. Statistics and list items add up in C because
+ * SQLite would sort every row of the period to group them.
+ */
+struct tally_entry {
+    char *key;   /* lower-cased text; NULL for the group of missing values */
+    char *shown; /* the newest spelling */
+    int64_t calls;
+    int64_t last_ms, last_id; /* the newest call counted */
+    char *last_call;
+    int64_t seen; /* the call counted last, to count each call once */
+};
+
+struct tally {
+    struct tally_entry *v;
+    size_t cap, n;
+    struct tally_entry missing; /* rows without a value */
+};
+
+static uint64_t tally_hash(const char *key)
+{
+    uint64_t h = 14695981039346656037u;
+
+    for (; *key != '\0'; key++)
+        h = (h ^ (unsigned char)*key) * 1099511628211u;
+    return h;
+}
+
+static char *ascii_lower_dup(const char *s, size_t len)
+{
+    char *out = xstrndup(s, len);
+    char *p;
+
+    for (p = out; *p != '\0'; p++)
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p - 'A' + 'a');
+    return out;
+}
+
+/* The group of text[0..len), created when new; NULL text is the missing-value group. */
+static struct tally_entry *tally_get(struct tally *t, const char *text, size_t len)
+{
+    struct tally_entry *e;
+    char *key;
+    size_t i;
+
+    if (text == NULL)
+        return &t->missing;
+    if ((t->n + 1) * 10 >= t->cap * 7) {
+        struct tally old = *t;
+
+        t->cap = old.cap ? old.cap * 2 : 64;
+        t->v = xcalloc(t->cap, sizeof *t->v);
+        t->n = 0;
+        for (i = 0; i < old.cap; i++) {
+            if (old.v[i].key == NULL)
+                continue;
+            e = &t->v[tally_hash(old.v[i].key) & (t->cap - 1)];
+            while (e->key != NULL)
+                e = e + 1 < t->v + t->cap ? e + 1 : t->v;
+            *e = old.v[i];
+            t->n++;
+        }
+        free(old.v);
+    }
+    key = ascii_lower_dup(text, len);
+    e = &t->v[tally_hash(key) & (t->cap - 1)];
+    while (e->key != NULL && strcmp(e->key, key) != 0)
+        e = e + 1 < t->v + t->cap ? e + 1 : t->v;
+    if (e->key != NULL) {
+        free(key);
+        return e;
+    }
+    e->key = key;
+    e->last_ms = INT64_MIN;
+    t->n++;
+    return e;
+}
+
+/* Count one call for e; the newest call also sets the spelling shown. */
+static void tally_add(struct tally_entry *e, const char *text, size_t len, int64_t sort_ms,
+                      int64_t id, const char *call_id)
+{
+    e->calls++;
+    if (sort_ms > e->last_ms || (sort_ms == e->last_ms && id > e->last_id)) {
+        e->last_ms = sort_ms;
+        e->last_id = id;
+        if (text != NULL &&
+            (e->shown == NULL || strlen(e->shown) != len || memcmp(e->shown, text, len) != 0)) {
+            free(e->shown);
+            e->shown = xstrndup(text, len);
+        }
+        if (call_id != NULL) {
+            free(e->last_call);
+            e->last_call = xstrdup(call_id);
+        }
+    }
+}
+
+static void tally_free(struct tally *t)
+{
+    size_t i;
+
+    for (i = 0; i < t->cap; i++) {
+        free(t->v[i].key);
+        free(t->v[i].shown);
+        free(t->v[i].last_call);
+    }
+    free(t->v);
+    free(t->missing.shown);
+    free(t->missing.last_call);
+    memset(t, 0, sizeof *t);
+}
+
+/* Most calls first, then by text; the missing group last among equals. */
+static int tally_order(const void *a, const void *b)
+{
+    const struct tally_entry *x = *(const struct tally_entry *const *)a;
+    const struct tally_entry *y = *(const struct tally_entry *const *)b;
+
+    if (x->calls != y->calls)
+        return x->calls > y->calls ? -1 : 1;
+    if ((x->key == NULL) != (y->key == NULL))
+        return x->key == NULL ? 1 : -1;
+    return x->key == NULL ? 0 : strcmp(x->key, y->key);
+}
+
+/* Most calls first, then the most recently seen, then by text. */
+static int tally_order_recent(const void *a, const void *b)
+{
+    const struct tally_entry *x = *(const struct tally_entry *const *)a;
+    const struct tally_entry *y = *(const struct tally_entry *const *)b;
+
+    if (x->calls == y->calls && x->last_ms != y->last_ms)
+        return x->last_ms > y->last_ms ? -1 : 1;
+    return tally_order(a, b);
+}
+
+/* The groups in order (with the missing group if asked); the caller frees the array. */
+static struct tally_entry **tally_sorted(struct tally *t, bool with_missing,
+                                         int (*order)(const void *, const void *), size_t *n)
+{
+    struct tally_entry **out = xcalloc(t->n + 1, sizeof *out);
+    size_t i, k = 0;
+
+    for (i = 0; i < t->cap; i++)
+        if (t->v[i].key != NULL)
+            out[k++] = &t->v[i];
+    if (with_missing && t->missing.calls > 0)
+        out[k++] = &t->missing;
+    qsort(out, k, sizeof *out, order);
+    *n = k;
+    return out;
+}
+
+/* {value: calls} for at most max groups; the missing values count as "unknown". */
+static cJSON *tally_object(struct tally *t, size_t max)
+{
+    cJSON *obj = json_new(cJSON_CreateObject());
+    size_t n, i;
+    struct tally_entry **v = tally_sorted(t, true, tally_order, &n);
+
+    for (i = 0; i < n && i < max; i++)
+        json_put(obj, v[i]->key != NULL ? v[i]->shown : "unknown",
+                 cJSON_CreateNumber((double)v[i]->calls));
+    free(v);
+    return obj;
+}
+
+/* [{<name>: value, calls}] for at most max groups; calls without a value are not listed. */
+static cJSON *tally_list(struct tally *t, const char *name, size_t max)
+{
+    cJSON *arr = json_new(cJSON_CreateArray()), *obj;
+    size_t n, i;
+    struct tally_entry **v = tally_sorted(t, false, tally_order, &n);
+
+    for (i = 0; i < n && i < max; i++) {
+        obj = json_new(cJSON_CreateObject());
+        json_put(obj, name, cJSON_CreateString(v[i]->shown));
+        json_put(obj, "calls", cJSON_CreateNumber((double)v[i]->calls));
+        json_push(arr, obj);
+    }
+    free(v);
+    return arr;
+}
+
+static double round_to(double v, double unit)
+{
+    return round(v / unit) * unit;
+}
+
+static int compare_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/* Add one text column value to a tally (missing values to its missing group). */
+static void tally_column(struct tally *t, sqlite3_stmt *s, int col, int64_t sort_ms, int64_t n)
+{
+    const char *v = col_text(s, col);
+    size_t len = v != NULL ? strlen(v) : 0;
+
+    if (len == 0)
+        v = NULL;
+    tally_add(tally_get(t, v, len), v, len, sort_ms, n, NULL);
+}
+
+/* The UTC day a time falls on, as its first millisecond. */
+static int64_t day_start(int64_t ms)
+{
+    int64_t r = ms % MS_PER_DAY;
+
+    return ms - (r < 0 ? r + MS_PER_DAY : r);
+}
+
+/*
+ * Statistics over calls with sort_ms in [from_ms, to_ms) (see store.h):
+ * one pass over the compact calls_scan index in one snapshot, added up in
+ * C. Days come in order because search numbers do. Text values group
+ * case-insensitively under their newest spelling. The average and median
+ * are rounded to 0.1 s, the follow-up rate (flagged / calls) to four
+ * places. The caller owns the result.
+ */
+cJSON *store_call_stats(struct store *st, int64_t from_ms, int64_t to_ms, unsigned top_n,
+                        struct err *err)
+{
+    struct tally dirs = {0}, sents = {0}, topics = {0}, agents = {0};
+    sqlite3_stmt *s = NULL;
+    cJSON *out = NULL, *days = NULL, *dur, *fu, *obj;
+    double *durs = NULL, total = 0;
+    size_t ndur = 0, cap = 0;
+    int64_t lo, hi, calls = 0, flagged = 0, pending = 0, resolved = 0, day = 0, day_calls = 0;
+    char iso[40];
+    int rc;
+
+    if (top_n > SEARCH_LIMIT_MAX)
+        top_n = SEARCH_LIMIT_MAX;
+    if (read_begin(st, err) == -1)
+        return NULL;
+    if (time_range(st, from_ms, to_ms, &lo, &hi, err) == -1)
+        goto fail;
+    if ((s = stmt_get(st, STMT_STATS_ROWS, err)) == NULL)
+        goto fail;
+    sqlite3_bind_int64(s, 1, lo);
+    sqlite3_bind_int64(s, 2, hi);
+    days = json_new(cJSON_CreateArray());
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        int64_t sort_ms = sqlite3_column_int64(s, 0);
+        const char *status = col_text(s, 7);
+
+        if (calls == 0 || day_start(sort_ms) != day) {
+            if (calls > 0) {
+                obj = json_new(cJSON_CreateObject());
+                time_format_iso8601(day, iso, sizeof iso);
+                iso[10] = '\0';
+                json_put(obj, "date", cJSON_CreateString(iso));
+                json_put(obj, "calls", cJSON_CreateNumber((double)day_calls));
+                json_push(days, obj);
+            }
+            day = day_start(sort_ms);
+            day_calls = 0;
+        }
+        day_calls++;
+        calls++;
+        tally_column(&dirs, s, 1, sort_ms, calls);
+        tally_column(&sents, s, 2, sort_ms, calls);
+        tally_column(&topics, s, 3, sort_ms, calls);
+        tally_column(&agents, s, 4, sort_ms, calls);
+        if (!col_null(s, 5)) {
+            if (ndur == cap) {
+                cap = cap ? cap * 2 : 256;
+                durs = xreallocarray(durs, cap, sizeof *durs);
+            }
+            durs[ndur] = sqlite3_column_double(s, 5);
+            total += durs[ndur++];
+        }
+        flagged += sqlite3_column_int(s, 6) == 1;
+        pending += status != NULL && strcmp(status, "pending") == 0;
+        resolved += status != NULL && strcmp(status, "resolved") == 0;
+    }
+    stmt_release(s);
+    s = NULL;
+    if (rc != SQLITE_DONE) {
+        db_fail(st, err, rc, "statistics");
+        goto fail;
+    }
+    if (calls > 0) {
+        obj = json_new(cJSON_CreateObject());
+        time_format_iso8601(day, iso, sizeof iso);
+        iso[10] = '\0';
+        json_put(obj, "date", cJSON_CreateString(iso));
+        json_put(obj, "calls", cJSON_CreateNumber((double)day_calls));
+        json_push(days, obj);
+    }
+
+    out = json_new(cJSON_CreateObject());
+    json_put(out, "calls", cJSON_CreateNumber((double)calls));
+    dur = json_new(cJSON_CreateObject());
+    json_put(dur, "totalSeconds", cJSON_CreateNumber(total));
+    if (ndur > 0) {
+        qsort(durs, ndur, sizeof *durs, compare_double);
+        json_put(dur, "average", cJSON_CreateNumber(round_to(total / (double)ndur, 0.1)));
+        json_put(dur, "min", cJSON_CreateNumber(durs[0]));
+        json_put(dur, "max", cJSON_CreateNumber(durs[ndur - 1]));
+        json_put(dur, "median",
+                 cJSON_CreateNumber(round_to(
+                     ndur % 2 ? durs[ndur / 2] : (durs[ndur / 2 - 1] + durs[ndur / 2]) / 2, 0.1)));
+    }
+    json_put(out, "duration", dur);
+    fu = json_new(cJSON_CreateObject());
+    json_put(fu, "flagged", cJSON_CreateNumber((double)flagged));
+    json_put(fu, "pending", cJSON_CreateNumber((double)pending));
+    json_put(fu, "resolved", cJSON_CreateNumber((double)resolved));
+    json_put(fu, "rate",
+             cJSON_CreateNumber(calls > 0 ? round_to((double)flagged / (double)calls, 0.0001) : 0));
+    json_put(out, "followUps", fu);
+    json_put(out, "byDay", days);
+    days = NULL;
+    json_put(out, "byDirection", tally_object(&dirs, STATS_VALUES_MAX));
+    json_put(out, "bySentiment", tally_object(&sents, STATS_VALUES_MAX));
+    json_put(out, "byTopic", tally_list(&topics, "topic", top_n));
+    json_put(out, "byAgent", tally_list(&agents, "agent", top_n));
+    if (read_end(st, err) == -1)
+        goto fail;
+    goto done;
+
+fail:
+    if (s != NULL)
+        stmt_release(s);
+    read_abort(st);
+    cJSON_Delete(out);
+    out = NULL;
+done:
+    cJSON_Delete(days);
+    free(durs);
+    tally_free(&dirs);
+    tally_free(&sents);
+    tally_free(&topics);
+    tally_free(&agents);
+    return out;
+}
+
+/* Trim ASCII white space from both ends of s; *len gets what remains. */
+static const char *trim_space(const char *s, size_t *len)
+{
+    size_t n = strlen(s);
+
+    while (n > 0 && (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')) {
+        s++;
+        n--;
+    }
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
+        n--;
+    *len = n;
+    return s;
+}
+
+/*
+ * The most frequent entries of column ("unanswered_questions" or
+ * "action_items") over [from_ms, to_ms) (see store.h). ERR_INVALID for any
+ * other column name. A call counts once per entry however often it lists
+ * it; the text shown is the newest call's spelling. Ties go to the entry
+ * seen more recently. Caller owns the result.
+ */
+cJSON *store_top_list_items(struct store *st, const char *column, int64_t from_ms, int64_t to_ms,
+                            bool open_only, unsigned limit, struct err *err)
+{
+    struct tally t = {0};
+    struct tally_entry **v;
+    sqlite3_stmt *s;
+    enum stmt_id id;
+    cJSON *arr = NULL, *obj, *list, *item;
+    size_t n, i;
+    int rc;
+
+    if (column != NULL && strcmp(column, "unanswered_questions") == 0)
+        id = STMT_LIST_UNANSWERED;
+    else if (column != NULL && strcmp(column, "action_items") == 0)
+        id = STMT_LIST_ACTION_ITEMS;
+    else {
+        err_set(err, ERR_INVALID, "list must be unanswered_questions or action_items");
+        return NULL;
+    }
+    if (limit > SEARCH_LIMIT_MAX)
+        limit = SEARCH_LIMIT_MAX;
+    if ((s = stmt_get(st, id, err)) == NULL)
+        return NULL;
+    sqlite3_bind_int64(s, 1, from_ms);
+    sqlite3_bind_int64(s, 2, to_ms);
+    sqlite3_bind_int(s, 3, open_only);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        int64_t call = sqlite3_column_int64(s, 0), sort_ms = sqlite3_column_int64(s, 2);
+        const char *call_id = col_text(s, 1);
+
+        list = cJSON_Parse(col_text(s, 3));
+        cJSON_ArrayForEach(item, list)
+        {
+            const char *text;
+            size_t len;
+            struct tally_entry *e;
+
+            if (!cJSON_IsString(item))
+                continue;
+            text = trim_space(item->valuestring, &len);
+            if (len == 0)
+                continue;
+            e = tally_get(&t, text, len);
+            if (e->seen == call)
+                continue; /* listed twice by the same call */
+            e->seen = call;
+            tally_add(e, text, len, sort_ms, call, call_id);
+        }
+        cJSON_Delete(list);
+    }
+    stmt_release(s);
+    if (rc != SQLITE_DONE) {
+        db_fail(st, err, rc, "list items");
+        tally_free(&t);
+        return NULL;
+    }
+    arr = json_new(cJSON_CreateArray());
+    v = tally_sorted(&t, false, tally_order_recent, &n);
+    for (i = 0; i < n && i < limit; i++) {
+        obj = json_new(cJSON_CreateObject());
+        json_put(obj, "text", cJSON_CreateString(v[i]->shown));
+        json_put(obj, "calls", cJSON_CreateNumber((double)v[i]->calls));
+        json_put_string(obj, "lastCallId", v[i]->last_call);
+        json_put_iso(obj, "lastAt", v[i]->last_ms);
+        json_push(arr, obj);
+    }
+    free(v);
+    tally_free(&t);
+    return arr;
+}
+
+/* The smallest string above every string that starts with prefix (the last byte raised). */
+static char *prefix_end(const char *prefix)
+{
+    size_t n = strlen(prefix);
+    char *end;
+
+    while (n > 0 && (unsigned char)prefix[n - 1] == 0xFF)
+        n--;
+    if (n == 0)
+        return xstrdup(TEXT_TOP);
+    end = xstrndup(prefix, n);
+    end[n - 1] = (char)((unsigned char)end[n - 1] + 1);
+    return end;
+}
+
+/* Call ids starting with prefix, newest first: sort a small range, else scan by recency. */
+static int complete_ids(struct store *st, const char *prefix, unsigned limit, cJSON *values,
+                        bool *has_more, struct err *err)
+{
+    char *end = prefix_end(prefix);
+    sqlite3_stmt *s = stmt_get(st, STMT_COMPLETE_ID_COUNT, err);
+    int64_t n = 0;
+    unsigned got = 0;
+    int rc = SQLITE_DONE;
+
+    if (s == NULL)
+        goto fail;
+    sqlite3_bind_text(s, 1, prefix, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, end, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, COMPLETE_RANGE_MAX + 1);
+    if (step_int64(st, s, "complete", &n, err) == -1)
+        goto fail;
+    s = stmt_get(st, n <= COMPLETE_RANGE_MAX ? STMT_COMPLETE_ID_RANGE : STMT_COMPLETE_ID_SCAN, err);
+    if (s == NULL)
+        goto fail;
+    sqlite3_bind_text(s, 1, prefix, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, end, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, (int64_t)limit + 1);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (got == limit) {
+            *has_more = true;
+            break;
+        }
+        json_push(values, cJSON_CreateString(col_text(s, 0)));
+        got++;
+    }
+    stmt_release(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        db_fail(st, err, rc, "complete");
+        goto fail;
+    }
+    free(end);
+    return 0;
+
+fail:
+    free(end);
+    return -1;
+}
+
+/*
+ * Customer numbers whose digits start with the digits of prefix, newest
+ * first, one entry (the newest spelling) per number. A prefix without "+"
+ * that does not start with 0 or 1 also matches North American numbers with
+ * their leading 1, as phone_normalize() stores them ("415" finds 1415...).
+ */
+static int complete_phones(struct store *st, const char *prefix, unsigned limit, cJSON *values,
+                           bool *has_more, struct err *err)
+{
+    char d[20], d1[21], *end = NULL, *end1 = NULL, *seen[COMPLETE_LIMIT_MAX + 1];
+    const char *p;
+    size_t n = 0, i, nseen = 0;
+    int64_t count = 0;
+    sqlite3_stmt *s = NULL;
+    bool plus = false, scan;
+    int rc = SQLITE_DONE;
+
+    for (p = prefix; *p != '\0'; p++) {
+        if (*p >= '0' && *p <= '9') {
+            if (n == 15) /* longer than any number: nothing matches */
+                return 0;
+            d[n++] = *p;
+        } else if (*p == '+' && n == 0) {
+            plus = true;
+        }
+    }
+    d[n] = '\0';
+    end = prefix_end(d);
+    if (n > 0 && !plus && d[0] != '0' && d[0] != '1') {
+        snprintf(d1, sizeof d1, "1%s", d);
+        end1 = prefix_end(d1);
+    } else {
+        d1[0] = '\0'; /* an empty range */
+        end1 = xstrdup("");
+    }
+    /* How many calls the prefix covers decides between a sorted range and a scan. */
+    if ((s = stmt_get(st, STMT_COMPLETE_PHONE_COUNT, err)) == NULL)
+        goto fail;
+    sqlite3_bind_text(s, 1, d, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, end, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, d1, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 4, end1, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 5, COMPLETE_RANGE_MAX + 1);
+    if (step_int64(st, s, "complete", &count, err) == -1)
+        goto fail;
+    scan = count > COMPLETE_RANGE_MAX;
+    if ((s = stmt_get(st, scan ? STMT_COMPLETE_PHONE_SCAN : STMT_COMPLETE_PHONE_RANGE, err)) ==
+        NULL)
+        goto fail;
+    sqlite3_bind_text(s, 1, d, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, end, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, d1, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 4, end1, -1, SQLITE_STATIC);
+    if (!scan)
+        sqlite3_bind_int64(s, 5, (int64_t)limit + 1);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *digits = col_text(s, 0), *shown = col_text(s, 1);
+
+        if (digits == NULL || shown == NULL)
+            continue;
+        for (i = 0; i < nseen; i++)
+            if (strcmp(seen[i], digits) == 0)
+                break;
+        if (i < nseen)
+            continue;
+        if (nseen == limit) {
+            *has_more = true;
+            break;
+        }
+        seen[nseen++] = xstrdup(digits);
+        json_push(values, cJSON_CreateString(shown));
+    }
+    stmt_release(s);
+    s = NULL;
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        db_fail(st, err, rc, "complete");
+        goto fail;
+    }
+    for (i = 0; i < nseen; i++)
+        free(seen[i]);
+    free(end);
+    free(end1);
+    return 0;
+
+fail:
+    for (i = 0; i < nseen; i++)
+        free(seen[i]);
+    free(end);
+    free(end1);
+    return -1;
+}
+
+/*
+ * Completion values for field "call_id" or "phone" (see store.h),
+ * appended to values as strings; *has_more says whether more than limit
+ * exist. ERR_INVALID for any other field.
+ */
+int store_complete(struct store *st, const char *field, const char *prefix, unsigned limit,
+                   cJSON *values, bool *has_more, struct err *err)
+{
+    *has_more = false;
+    if (prefix == NULL)
+        prefix = "";
+    if (limit > COMPLETE_LIMIT_MAX)
+        limit = COMPLETE_LIMIT_MAX;
+    if (field != NULL && strcmp(field, "call_id") == 0)
+        return complete_ids(st, prefix, limit, values, has_more, err);
+    if (field != NULL && strcmp(field, "phone") == 0)
+        return complete_phones(st, prefix, limit, values, has_more, err);
+    return err_set(err, ERR_INVALID, "cannot complete that argument");
+}
+
+/* SQLite's progress callback: non-zero makes the running statement fail with SQLITE_INTERRUPT. */
+static int store_progress(void *arg)
+{
+    struct store *st = arg;
+
+    return st->interrupt_fn != NULL && st->interrupt_fn(st->interrupt_arg);
+}
+
+/*
+ * Install (or with NULL fn, remove) the check that cancels long queries:
+ * fn(arg) runs every PROGRESS_OPS virtual machine steps of any statement
+ * on this store, and true makes that statement fail with ERR_CANCELLED.
+ * A write it interrupts is rolled back whole.
+ */
+void store_set_interrupt(struct store *st, bool (*fn)(void *arg), void *arg)
+{
+    st->interrupt_fn = fn;
+    st->interrupt_arg = arg;
+    if (fn != NULL)
+        sqlite3_progress_handler(st->db, PROGRESS_OPS, store_progress, st);
+    else
+        sqlite3_progress_handler(st->db, 0, NULL, NULL);
 }

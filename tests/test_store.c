@@ -2,6 +2,12 @@
  * test_store.c: unit tests for store.c and callfmt.c against real SQLite
  * files in a temporary directory.
  *
+ * The reading functions run against seeded databases: a small hand-made one
+ * whose expected answers are written out below, and generated ones where
+ * an oracle (the same query in the plainest SQL, on a second connection)
+ * checks every page of hundreds of random searches, whichever index the
+ * store chose to walk.
+ *
  * Calls are built by hand from static strings and never passed to
  * payload_call_free(). A second, raw sqlite3 connection looks at what the
  * store wrote. To inspect per-connection settings (synchronous, defensive)
@@ -21,7 +27,9 @@
 #include "callfmt.h"
 #include "check.h"
 #include "harness.h"
+#include "search.h"
 #include "store.h"
+#include "textutil.h"
 #include "xmalloc.h"
 
 /* The connection opened most recently in this process (see capture_db). */
@@ -217,7 +225,7 @@ static int64_t fts_drift(sqlite3 *db)
     if (raw_exec(db, "CREATE VIRTUAL TABLE temp.fts_fresh USING fts5(" FTS_COLS ","
                      " tokenize='unicode61 remove_diacritics 2');"
                      "INSERT INTO temp.fts_fresh (rowid, " FTS_COLS ")"
-                     " SELECT id, " FTS_COLS " FROM main.call_search;"
+                     " SELECT search_rowid, " FTS_COLS " FROM main.call_search;"
                      "CREATE VIRTUAL TABLE temp.vocab_kept USING fts5vocab(main, calls_fts,"
                      " instance);"
                      "CREATE VIRTUAL TABLE temp.vocab_fresh USING fts5vocab(temp, fts_fresh,"
@@ -309,7 +317,7 @@ static void test_open_schema(void)
                  1);
     CHECK_INT_EQ(raw_int(db, "SELECT count(*) FROM sqlite_schema WHERE type = 'index'"
                              " AND name NOT LIKE 'sqlite_autoindex%'"),
-                 12);
+                 13);
     objects = raw_int(db, "SELECT count(*) FROM sqlite_schema");
     CHECK_INT_EQ(raw_int(db, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
 
@@ -697,7 +705,9 @@ static void test_fts(void)
     CHECK_INT_EQ(fts_hits(db, "topic:zebra"), 0);
     CHECK_INT_EQ(fts_hits(db, "transcript:caller"), 0); /* speaker labels are not indexed */
     CHECK_INT_EQ(raw_int(db, "SELECT rowid FROM calls_fts WHERE calls_fts MATCH 'zebra'"),
-                 raw_int(db, "SELECT id FROM calls WHERE call_id = 'fts-1'"));
+                 raw_int(db, "SELECT search_rowid FROM calls WHERE call_id = 'fts-1'"));
+    CHECK_INT_EQ(raw_int(db, "SELECT search_rowid FROM calls WHERE call_id = 'fts-1'"),
+                 (int64_t)1 << 12); /* sort_ms 1 (arrival time), first in its millisecond */
 
     /* After an update, old words are gone and new ones are found. */
     call_init(&c2, "fts-1");
@@ -1265,6 +1275,1887 @@ static void test_bad_input(void)
     fx_done(&f);
 }
 
+/* ---- reading calls ---- */
+
+static int64_t iso_ms(const char *iso)
+{
+    int64_t ms = 0;
+
+    if (time_parse_iso8601(iso, &ms) != 0) {
+        fprintf(stderr, "bad test time %s\n", iso);
+        abort();
+    }
+    return ms;
+}
+
+static void q_init(struct call_query *q)
+{
+    memset(q, 0, sizeof *q);
+    q->follow_up = -1;
+    q->from_ms = INT64_MIN;
+    q->to_ms = INT64_MAX;
+    q->min_duration_s = -1;
+    q->max_duration_s = -1;
+    q->limit = 20;
+}
+
+/* phone_normalize() into a static buffer, as the tools will. */
+static const char *digits_of(const char *phone)
+{
+    static char out[4][32];
+    static int next;
+    char *d = out[next++ % 4];
+
+    phone_normalize(phone, d, 32);
+    return d;
+}
+
+/* Append the callIds of a page's calls to b, space separated. */
+static void ids_append(struct buf *b, const cJSON *calls)
+{
+    const cJSON *c;
+
+    cJSON_ArrayForEach(c, calls)
+    {
+        const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "callId"));
+
+        if (b->len > 0)
+            buf_puts(b, " ");
+        buf_puts(b, id != NULL ? id : "?");
+    }
+}
+
+/* One page's callIds ("" when none, "ERR:<code>" on failure); *page_out keeps the page if given. */
+static char *search_page(struct store *st, const struct call_query *q, struct call_page *page_out)
+{
+    struct call_page page;
+    struct err err = {0};
+    struct buf b = {0};
+
+    if (store_search_calls(st, q, 0, &page, &err) == -1) {
+        buf_printf(&b, "ERR:%s %s", err_code_name(err.code), err.msg);
+        return buf_steal(&b, NULL);
+    }
+    ids_append(&b, page.calls);
+    if (page_out != NULL)
+        *page_out = page;
+    else
+        cJSON_Delete(page.calls);
+    return buf_steal(&b, NULL);
+}
+
+#define CHECK_SEARCH(st, q, want)                                                                  \
+    do {                                                                                           \
+        char *got_ = search_page((st), (q), NULL);                                                 \
+        CHECK_STR_EQ(got_, (want));                                                                \
+        free(got_);                                                                                \
+    } while (0)
+
+/*
+ * Every page of q, following the continuation the way a tool would: the
+ * keyset for newest/oldest, the offset for relevance. Checks that no call
+ * appears twice, that every page but the last is full, and that total
+ * agrees on each page; *total gets the first page's total.
+ */
+static char *search_all(struct store *st, const struct call_query *q0, int64_t *total, bool *exact)
+{
+    struct call_query q = *q0;
+    struct buf b = {0};
+    struct err err = {0};
+    int pages = 0;
+
+    *total = -1;
+    for (;;) {
+        struct call_page page;
+
+        if (store_search_calls(st, &q, 0, &page, &err) == -1) {
+            fprintf(stderr, "search: %s\n", err.msg);
+            buf_free(&b);
+            return xstrdup("ERR");
+        }
+        ids_append(&b, page.calls);
+        if (*total == -1) {
+            *total = page.total;
+            *exact = page.total_exact;
+        } else if (page.total != *total || page.total_exact != *exact) {
+            CHECK_INT_EQ(page.total, *total);
+            CHECK_INT_EQ(page.total_exact, *exact);
+        }
+        if (page.more)
+            CHECK_INT_EQ(cJSON_GetArraySize(page.calls), q.limit);
+        cJSON_Delete(page.calls);
+        if (!page.more || ++pages > 1000)
+            break;
+        q.has_after = true;
+        q.after_sort_ms = page.last_sort_ms;
+        q.after_id = page.last_id;
+        q.offset += q.limit;
+    }
+    {
+        /* No call listed twice. */
+        char *all = buf_steal(&b, NULL), *copy = xstrdup(all), *tok, *save = NULL;
+        char **seen = NULL;
+        size_t n = 0, i;
+
+        for (tok = strtok_r(copy, " ", &save); tok != NULL; tok = strtok_r(NULL, " ", &save)) {
+            for (i = 0; i < n; i++)
+                if (strcmp(seen[i], tok) == 0)
+                    break;
+            if (i < n)
+                fprintf(stderr, "call %s listed twice\n", tok);
+            CHECK(i == n);
+            seen = xreallocarray(seen, n + 1, sizeof *seen);
+            seen[n++] = tok;
+        }
+        free(seen);
+        free(copy);
+        return all;
+    }
+}
+
+struct seed_call {
+    const char *id;
+    const char *started; /* ISO, or NULL */
+    const char *ended;
+    const char *direction;
+    const char *sentiment;
+    const char *topic;
+    const char *agent;
+    const char *caller;
+    const char *customer;
+    const char *business;
+    enum tristate follow_up;
+    const char *reason;
+    double duration;
+    const char *agent_line; /* a turn by the agent */
+    const char *caller_line;
+    const char *text; /* transcriptText */
+    const char *summary;
+    const char *actions[3];
+    const char *questions[3];
+};
+
+/*
+ * The hand-made dataset, newest first by start time: h07 h06 h05 h04 h03
+ * h02 h01. h06 has only an end time; h05 has almost nothing; h07's
+ * customer and business numbers are the same.
+ */
+static const struct seed_call hand[] = {
+    {"h01",
+     "2026-05-01T09:00:00Z",
+     NULL,
+     "inbound",
+     "positive",
+     "Appointment Scheduling",
+     "Ava",
+     "Maria",
+     "+1 (415) 555-7777",
+     "+1 415 555 0000",
+     TRI_FALSE,
+     NULL,
+     120,
+     "Hello, you reached Phonely Dental",
+     "I need a cleaning appointment next week",
+     NULL,
+     "Booked a cleaning",
+     {"Send confirmation email"},
+     {NULL}},
+    {"h02",
+     "2026-05-01T10:00:00Z",
+     NULL,
+     "inbound",
+     "negative",
+     "Billing",
+     "Max",
+     "Bob",
+     "415-555-8888",
+     "+14155550000",
+     TRI_TRUE,
+     "wants a refund",
+     300,
+     NULL,
+     NULL,
+     "The cancellation fee is too high, I saw docker-compose in the bill",
+     "Angry about the cancellation fee",
+     {"Refund the cancellation fee", "Call back"},
+     {"What is the cancellation fee?"}},
+    {"h03",
+     "2026-05-02T00:00:00Z",
+     NULL,
+     "outbound",
+     "neutral",
+     "billing",
+     "ava",
+     NULL,
+     "4155557777",
+     "+14155550000",
+     TRI_TRUE,
+     "call back",
+     60,
+     NULL,
+     NULL,
+     "Calling about your invoice and the cancellation fee",
+     NULL,
+     {"call back  "},
+     {"what is the cancellation fee? "}},
+    {"h04",
+     "2026-05-02T23:59:59.999Z",
+     NULL,
+     "inbound",
+     "positive",
+     "Hours",
+     "Luna",
+     "Jos\xc3\xa9",
+     "+44 20 7946 0958",
+     "+14155550001",
+     TRI_FALSE,
+     NULL,
+     30,
+     NULL,
+     "Caf\xc3\xa9 cr\xc3\xa8me br\xc3\xbbl\xc3\xa9\x65 \xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e "
+     "question",
+     NULL,
+     "Asked about hours",
+     {NULL},
+     {NULL}},
+    {"h05",
+     "2026-05-03T12:00:00Z",
+     NULL,
+     "inbound",
+     NULL,
+     NULL,
+     NULL,
+     NULL,
+     NULL,
+     "+1 415 555 0000",
+     TRI_UNKNOWN,
+     NULL,
+     -1,
+     NULL,
+     NULL,
+     NULL,
+     "Voicemail left",
+     {NULL},
+     {NULL}},
+    {"h06",
+     NULL,
+     "2026-05-03T13:00:00Z",
+     "outbound",
+     "positive",
+     "Hours",
+     "Max",
+     NULL,
+     "+1 212 555 1234",
+     NULL,
+     TRI_TRUE,
+     "send brochure",
+     45,
+     NULL,
+     NULL,
+     "brochure request",
+     NULL,
+     {NULL},
+     {NULL}},
+    {"h07",
+     "2026-05-04T08:00:00Z",
+     NULL,
+     "inbound",
+     "neutral",
+     "Billing",
+     "Max",
+     NULL,
+     "+14155550000",
+     "+14155550000",
+     TRI_FALSE,
+     NULL,
+     90,
+     NULL,
+     NULL,
+     "internal test call",
+     NULL,
+     {NULL},
+     {NULL}},
+};
+
+/* Owned pieces of a call built from a seed (digits, turns, lists). */
+struct seeded {
+    struct call c;
+    char cust[32], biz[32];
+    struct turn turns[2];
+    char *actions[3], *questions[3];
+};
+
+static void seed_build(struct seeded *sd, const struct seed_call *h)
+{
+    size_t n;
+
+    memset(sd, 0, sizeof *sd);
+    call_init(&sd->c, (char *)h->id);
+    if (h->started != NULL) {
+        sd->c.started_at = (char *)h->started;
+        sd->c.started_ms = iso_ms(h->started);
+    }
+    if (h->ended != NULL) {
+        sd->c.ended_at = (char *)h->ended;
+        sd->c.ended_ms = iso_ms(h->ended);
+    }
+    sd->c.direction = (char *)h->direction;
+    sd->c.sentiment = (char *)h->sentiment;
+    sd->c.topic = (char *)h->topic;
+    sd->c.agent_name = (char *)h->agent;
+    sd->c.caller_name = (char *)h->caller;
+    sd->c.customer_phone = (char *)h->customer;
+    if (h->customer != NULL && phone_normalize(h->customer, sd->cust, sizeof sd->cust) > 0)
+        sd->c.customer_digits = sd->cust;
+    sd->c.business_phone = (char *)h->business;
+    if (h->business != NULL && phone_normalize(h->business, sd->biz, sizeof sd->biz) > 0)
+        sd->c.business_digits = sd->biz;
+    sd->c.follow_up = h->follow_up;
+    sd->c.follow_up_reason = (char *)h->reason;
+    sd->c.duration_s = h->duration;
+    n = 0;
+    if (h->agent_line != NULL)
+        sd->turns[n++] = (struct turn){TURN_AGENT, "agent", (char *)h->agent_line};
+    if (h->caller_line != NULL)
+        sd->turns[n++] = (struct turn){TURN_CALLER, "user", (char *)h->caller_line};
+    sd->c.turns = n > 0 ? sd->turns : NULL;
+    sd->c.nturns = n;
+    sd->c.transcript_text = (char *)h->text;
+    sd->c.summary = (char *)h->summary;
+    for (n = 0; n < 3 && h->actions[n] != NULL; n++)
+        sd->actions[n] = (char *)h->actions[n];
+    sd->c.action_items = (struct strlist){sd->actions, n};
+    for (n = 0; n < 3 && h->questions[n] != NULL; n++)
+        sd->questions[n] = (char *)h->questions[n];
+    sd->c.unanswered_questions = (struct strlist){sd->questions, n};
+}
+
+/* A store at f->path holding the hand-made dataset. */
+static struct store *hand_store(struct fx *f, const char *tag)
+{
+    struct store *st;
+    struct err err = {0};
+    size_t i;
+
+    fx_init(f, tag);
+    st = open_rw(f->path);
+    for (i = 0; i < sizeof hand / sizeof hand[0]; i++) {
+        struct seeded sd;
+        struct delivery d;
+        char sha[16];
+
+        seed_build(&sd, &hand[i]);
+        snprintf(sha, sizeof sha, "sha-%s", hand[i].id);
+        d = delivery_for(&sd.c, "{}", sha, iso_ms("2026-06-01T00:00:00Z") + (int64_t)i);
+        CHECK_INT_EQ(put1(st, &d, &err), 0);
+    }
+    return st;
+}
+
+static char *fts_of(const char *text)
+{
+    struct err err = {0};
+    char *q = search_fts_query(text, 32, &err);
+
+    if (q == NULL) {
+        fprintf(stderr, "fts %s: %s\n", text, err.msg);
+        abort();
+    }
+    return q;
+}
+
+static void test_search_filters(void)
+{
+    struct fx f;
+    struct store *st = hand_store(&f, "search-filters");
+    struct call_query q;
+    char *fts;
+
+    q_init(&q);
+    CHECK_SEARCH(st, &q, "h07 h06 h05 h04 h03 h02 h01");
+    q.sort = CALL_SORT_OLDEST;
+    CHECK_SEARCH(st, &q, "h01 h02 h03 h04 h05 h06 h07");
+
+    /* Each filter alone; text filters ignore case. */
+    q_init(&q);
+    q.direction = "inbound";
+    CHECK_SEARCH(st, &q, "h07 h05 h04 h02 h01");
+    q.direction = "OUTBOUND";
+    CHECK_SEARCH(st, &q, "h06 h03");
+    q_init(&q);
+    q.sentiment = "positive";
+    CHECK_SEARCH(st, &q, "h06 h04 h01");
+    q.sentiment = "Neutral";
+    CHECK_SEARCH(st, &q, "h07 h03");
+    q_init(&q);
+    q.topic = "BILLING";
+    CHECK_SEARCH(st, &q, "h07 h03 h02");
+    q.topic = "bill";
+    CHECK_SEARCH(st, &q, ""); /* exact, not a prefix */
+    q_init(&q);
+    q.agent = "AVA";
+    CHECK_SEARCH(st, &q, "h03 h01");
+    q_init(&q);
+    q.follow_up = 1;
+    CHECK_SEARCH(st, &q, "h06 h03 h02");
+    q.follow_up = 0;
+    CHECK_SEARCH(st, &q, "h07 h05 h04 h01"); /* unknown counts as not flagged */
+    q_init(&q);
+    q.follow_up_status = "pending";
+    CHECK_SEARCH(st, &q, "h06 h03 h02");
+    q.follow_up_status = "none";
+    CHECK_SEARCH(st, &q, "h07 h05 h04 h01");
+    q.follow_up_status = "resolved";
+    CHECK_SEARCH(st, &q, "");
+    q_init(&q);
+    q.min_duration_s = 60;
+    CHECK_SEARCH(st, &q, "h07 h03 h02 h01");
+    q_init(&q);
+    q.max_duration_s = 60;
+    CHECK_SEARCH(st, &q, "h06 h04 h03");
+    q.min_duration_s = 60;
+    CHECK_SEARCH(st, &q, "h03");
+
+    /* Phone numbers in any format match the customer or the business number. */
+    q_init(&q);
+    q.phone_digits = digits_of("(415) 555-7777");
+    CHECK_SEARCH(st, &q, "h03 h01");
+    q.phone_digits = digits_of("+1 415 555 7777");
+    CHECK_SEARCH(st, &q, "h03 h01");
+    q.phone_digits = digits_of("001 415 555 7777");
+    CHECK_SEARCH(st, &q, "h03 h01");
+    q.phone_digits = digits_of("415.555.0000");
+    CHECK_SEARCH(st, &q, "h07 h05 h03 h02 h01"); /* h07 has it on both sides: listed once */
+    q.sort = CALL_SORT_OLDEST;
+    CHECK_SEARCH(st, &q, "h01 h02 h03 h05 h07");
+    q_init(&q);
+    q.phone_digits = digits_of("+44 20 7946 0958");
+    CHECK_SEARCH(st, &q, "h04");
+    q.phone_digits = digits_of("+1 999 999 9999");
+    CHECK_SEARCH(st, &q, "");
+
+    /* Dates: from inclusive, to exclusive, to the millisecond. */
+    q_init(&q);
+    q.from_ms = iso_ms("2026-05-02T00:00:00Z");
+    CHECK_SEARCH(st, &q, "h07 h06 h05 h04 h03");
+    q_init(&q);
+    q.to_ms = iso_ms("2026-05-02T00:00:00Z");
+    CHECK_SEARCH(st, &q, "h02 h01");
+    q.from_ms = iso_ms("2026-05-01T09:00:00.001Z");
+    CHECK_SEARCH(st, &q, "h02");
+    q_init(&q);
+    q.from_ms = iso_ms("2026-05-02T00:00:00Z");
+    q.to_ms = iso_ms("2026-05-03T00:00:00Z");
+    CHECK_SEARCH(st, &q, "h04 h03");
+    q.to_ms = iso_ms("2026-05-02T23:59:59.999Z");
+    CHECK_SEARCH(st, &q, "h03");
+    q.to_ms = q.from_ms;
+    CHECK_SEARCH(st, &q, "");
+    q_init(&q);
+    q.from_ms = iso_ms("2026-05-03T13:00:00Z"); /* h06 sorts by its end time */
+    CHECK_SEARCH(st, &q, "h07 h06");
+    q.from_ms = iso_ms("2030-01-01");
+    CHECK_SEARCH(st, &q, "");
+
+    /* Combined. */
+    q_init(&q);
+    q.phone_digits = digits_of("4155550000");
+    q.topic = "billing";
+    q.agent = "max";
+    CHECK_SEARCH(st, &q, "h07 h02");
+    q.follow_up = 1;
+    CHECK_SEARCH(st, &q, "h02");
+    q_init(&q);
+    q.direction = "inbound";
+    q.sentiment = "positive";
+    q.from_ms = iso_ms("2026-05-01T09:00:00Z");
+    q.to_ms = iso_ms("2026-05-02T23:59:59.999Z");
+    CHECK_SEARCH(st, &q, "h01");
+    q.to_ms = INT64_MAX;
+    CHECK_SEARCH(st, &q, "h04 h01");
+
+    /* Full text: literal words, diacritics folded, names, combined with filters. */
+    q_init(&q);
+    fts = fts_of("cancellation fee");
+    q.fts = fts;
+    CHECK_SEARCH(st, &q, "h03 h02");
+    q.sort = CALL_SORT_OLDEST;
+    CHECK_SEARCH(st, &q, "h02 h03");
+    q.sort = CALL_SORT_RELEVANCE;
+    CHECK_SEARCH(st, &q, "h02 h03"); /* h02 says it in its summary, lists and transcript */
+    q.sort = CALL_SORT_NEWEST;
+    q.phone_digits = digits_of("415 555 7777");
+    CHECK_SEARCH(st, &q, "h03");
+    q.phone_digits = NULL;
+    q.direction = "outbound";
+    CHECK_SEARCH(st, &q, "h03");
+    q.direction = NULL;
+    q.to_ms = iso_ms("2026-05-02T00:00:00Z");
+    CHECK_SEARCH(st, &q, "h02");
+    free(fts);
+    q_init(&q);
+    fts = fts_of("docker-compose");
+    q.fts = fts;
+    CHECK_SEARCH(st, &q, "h02");
+    free(fts);
+    fts = fts_of("creme brulee");
+    q.fts = fts;
+    CHECK_SEARCH(st, &q, "h04");
+    free(fts);
+    fts = fts_of("\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e");
+    q.fts = fts;
+    CHECK_SEARCH(st, &q, "h04");
+    free(fts);
+    fts = fts_of("JOSE");
+    q.fts = fts;
+    CHECK_SEARCH(st, &q, "h04");
+    free(fts);
+    fts = fts_of("NEAR( OR \"zebra\"");
+    q.fts = fts;
+    CHECK_SEARCH(st, &q, "");
+    free(fts);
+
+    store_close(st);
+    fx_done(&f);
+}
+
+static const char *json_str(const cJSON *obj, const char *name)
+{
+    return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(obj, name));
+}
+
+static double json_num(const cJSON *obj, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+
+    return cJSON_IsNumber(v) ? v->valuedouble : -12345;
+}
+
+static bool json_has(const cJSON *obj, const char *name)
+{
+    return cJSON_GetObjectItemCaseSensitive(obj, name) != NULL;
+}
+
+/* The compact JSON of c, for whole-object comparisons. */
+static char *json_text(const cJSON *c)
+{
+    char *t = cJSON_PrintUnformatted(c);
+
+    return t != NULL ? t : xstrdup("(null)");
+}
+
+#define CHECK_JSON(obj, want)                                                                      \
+    do {                                                                                           \
+        char *t_ = json_text(obj);                                                                 \
+        CHECK_STR_EQ(t_, (want));                                                                  \
+        free(t_);                                                                                  \
+    } while (0)
+
+static void test_search_fields(void)
+{
+    struct fx f;
+    struct store *st = hand_store(&f, "search-fields");
+    struct call_query q;
+    struct call_page page;
+    struct err err = {0};
+    char *fts, *ids;
+    const cJSON *c;
+
+    /* Compact fields: absent values are left out, times are ISO 8601 UTC. */
+    q_init(&q);
+    q.limit = 7;
+    CHECK_INT_EQ(store_search_calls(st, &q, iso_ms("2026-05-05T00:00:00Z"), &page, &err), 0);
+    CHECK_INT_EQ(cJSON_GetArraySize(page.calls), 7);
+    CHECK_INT_EQ(page.total, 7);
+    CHECK(page.total_exact);
+    CHECK(!page.more);
+    CHECK_JSON(
+        cJSON_GetArrayItem(page.calls, 5),
+        "{\"callId\":\"h02\",\"startedAt\":\"2026-05-01T10:00:00Z\",\"direction\":\"inbound\","
+        "\"callerName\":\"Bob\",\"customerPhone\":\"415-555-8888\","
+        "\"businessPhone\":\"+14155550000\",\"agentName\":\"Max\",\"durationSeconds\":300,"
+        "\"summary\":\"Angry about the cancellation fee\",\"sentiment\":\"negative\","
+        "\"topic\":\"Billing\",\"followUp\":{\"flagged\":true,\"status\":\"pending\","
+        "\"reason\":\"wants a refund\"}}");
+    CHECK_JSON(
+        cJSON_GetArrayItem(page.calls, 2),
+        "{\"callId\":\"h05\",\"startedAt\":\"2026-05-03T12:00:00Z\",\"direction\":\"inbound\","
+        "\"businessPhone\":\"+1 415 555 0000\",\"summary\":\"Voicemail left\","
+        "\"followUp\":{\"flagged\":false,\"status\":\"none\"}}");
+    c = cJSON_GetArrayItem(page.calls, 1);
+    CHECK_STR_EQ(json_str(c, "endedAt"), "2026-05-03T13:00:00Z");
+    CHECK(!json_has(c, "startedAt"));
+    c = cJSON_GetArrayItem(page.calls, 3);
+    CHECK_STR_EQ(json_str(c, "startedAt"), "2026-05-02T23:59:59.999Z");
+    CHECK_STR_EQ(json_str(c, "callerName"), "Jos\xc3\xa9");
+    CHECK(!json_has(c, "snippet"));
+    CHECK(!json_has(c, "ageSeconds"));
+    CHECK(!json_has(c, "actionItems"));
+    CHECK_INT_EQ(page.last_id, 1);
+    CHECK_INT_EQ(page.last_sort_ms, iso_ms("2026-05-01T09:00:00Z"));
+    cJSON_Delete(page.calls);
+
+    /* Follow-up detail: lists, mentions, links and the age at now_ms. */
+    q_init(&q);
+    q.detail = CALL_DETAIL_FOLLOW_UP;
+    q.follow_up_status = "pending";
+    CHECK_INT_EQ(store_search_calls(st, &q, iso_ms("2026-05-05T00:00:00Z"), &page, &err), 0);
+    CHECK_INT_EQ(cJSON_GetArraySize(page.calls), 3);
+    c = cJSON_GetArrayItem(page.calls, 2);
+    CHECK_STR_EQ(json_str(c, "callId"), "h02");
+    CHECK_JSON(cJSON_GetObjectItemCaseSensitive(c, "actionItems"),
+               "[\"Refund the cancellation fee\",\"Call back\"]");
+    CHECK_JSON(cJSON_GetObjectItemCaseSensitive(c, "unansweredQuestions"),
+               "[\"What is the cancellation fee?\"]");
+    CHECK_DBL_NEAR(json_num(c, "ageSeconds"), 3 * 86400 + 14 * 3600, 0);
+    CHECK_JSON(cJSON_GetObjectItemCaseSensitive(c, "followUp"),
+               "{\"flagged\":true,\"status\":\"pending\",\"reason\":\"wants a refund\"}");
+    cJSON_Delete(page.calls);
+
+    /* Snippets: the matching passage with the hits in brackets. */
+    q_init(&q);
+    fts = fts_of("docker-compose");
+    q.fts = fts;
+    CHECK_INT_EQ(store_search_calls(st, &q, 0, &page, &err), 0);
+    c = cJSON_GetArrayItem(page.calls, 0);
+    CHECK_STR_CONTAINS(json_str(c, "snippet"), "[docker-compose]"); /* one phrase, one mark */
+    CHECK_STR_CONTAINS(json_str(c, "snippet"), "I saw");
+    cJSON_Delete(page.calls);
+    free(fts);
+    fts = fts_of("creme");
+    q.fts = fts;
+    CHECK_INT_EQ(store_search_calls(st, &q, 0, &page, &err), 0);
+    CHECK_STR_CONTAINS(json_str(cJSON_GetArrayItem(page.calls, 0), "snippet"), "[cr\xc3\xa8me]");
+    cJSON_Delete(page.calls);
+    free(fts);
+    /* A hit in a list shows the item's text, not JSON; relevance and phone-driven pages too. */
+    fts = fts_of("refund");
+    q.fts = fts;
+    q.sort = CALL_SORT_RELEVANCE;
+    CHECK_INT_EQ(store_search_calls(st, &q, 0, &page, &err), 0);
+    CHECK_STR_EQ(json_str(cJSON_GetArrayItem(page.calls, 0), "snippet"),
+                 "[Refund] the cancellation fee\nCall back");
+    cJSON_Delete(page.calls);
+    q.sort = CALL_SORT_NEWEST;
+    q.phone_digits = digits_of("4155558888");
+    CHECK_INT_EQ(store_search_calls(st, &q, 0, &page, &err), 0);
+    CHECK_STR_CONTAINS(json_str(cJSON_GetArrayItem(page.calls, 0), "snippet"), "[");
+    cJSON_Delete(page.calls);
+    free(fts);
+
+    /* A limit of one walks the calls one page at a time. */
+    q_init(&q);
+    q.limit = 1;
+    {
+        int64_t total;
+        bool exact;
+
+        ids = search_all(st, &q, &total, &exact);
+        CHECK_STR_EQ(ids, "h07 h06 h05 h04 h03 h02 h01");
+        CHECK_INT_EQ(total, 7);
+        CHECK(exact);
+        free(ids);
+    }
+    store_close(st);
+    fx_done(&f);
+}
+
+static void test_search_invalid(void)
+{
+    struct fx f;
+    struct store *st = hand_store(&f, "search-invalid");
+    struct call_query q;
+    struct call_page page;
+    struct err err = {0};
+
+    q_init(&q);
+    q.limit = 0;
+    CHECK_INT_EQ(store_search_calls(st, &q, 0, &page, &err), -1);
+    CHECK_INT_EQ(err.code, ERR_INVALID);
+    CHECK_STR_CONTAINS(err.msg, "limit");
+    CHECK(page.calls == NULL);
+    q.limit = 101;
+    CHECK_INT_EQ(store_search_calls(st, &q, 0, &page, &err), -1);
+    CHECK_INT_EQ(err.code, ERR_INVALID);
+    q.limit = 100;
+    CHECK_INT_EQ(store_search_calls(st, &q, 0, &page, &err), 0);
+    cJSON_Delete(page.calls);
+    q.sort = CALL_SORT_RELEVANCE;
+    CHECK_INT_EQ(store_search_calls(st, &q, 0, &page, &err), -1);
+    CHECK_STR_CONTAINS(err.msg, "relevance needs a text query");
+    q_init(&q);
+    q.follow_up_status = "done";
+    CHECK_INT_EQ(store_search_calls(st, &q, 0, &page, &err), -1);
+    CHECK_INT_EQ(err.code, ERR_INVALID);
+    q_init(&q);
+    q.phone_digits = "";
+    CHECK_INT_EQ(store_search_calls(st, &q, 0, &page, &err), -1);
+    CHECK_INT_EQ(err.code, ERR_INVALID);
+    q_init(&q);
+    q.fts = "\"x\"";
+    q.sort = CALL_SORT_RELEVANCE;
+    q.offset = STORE_TOTAL_CAP + 1;
+    CHECK_INT_EQ(store_search_calls(st, &q, 0, &page, &err), -1);
+    CHECK_INT_EQ(err.code, ERR_INVALID);
+    /* An expression that is not FTS5 (never built by search_fts_query) is refused cleanly. */
+    q_init(&q);
+    q.fts = "\"unbalanced";
+    CHECK_INT_EQ(store_search_calls(st, &q, 0, &page, &err), -1);
+    CHECK_INT_EQ(err.code, ERR_INVALID);
+    q.fts = "AND";
+    CHECK_INT_EQ(store_search_calls(st, &q, 0, &page, &err), -1);
+    CHECK_INT_EQ(err.code, ERR_INVALID);
+    /* The store still answers afterwards (no transaction or statement left open). */
+    q_init(&q);
+    CHECK_SEARCH(st, &q, "h07 h06 h05 h04 h03 h02 h01");
+    store_close(st);
+    fx_done(&f);
+}
+
+static void test_read_empty(void)
+{
+    struct fx f;
+    struct store *st;
+    struct call_query q;
+    struct call_page page;
+    struct err err = {0};
+    cJSON *j, *values;
+    bool more = true;
+    char *fts;
+
+    fx_init(&f, "read-empty");
+    st = open_rw(f.path);
+    q_init(&q);
+    CHECK_INT_EQ(store_search_calls(st, &q, 0, &page, &err), 0);
+    CHECK_INT_EQ(cJSON_GetArraySize(page.calls), 0);
+    CHECK_INT_EQ(page.total, 0);
+    CHECK(page.total_exact);
+    CHECK(!page.more);
+    cJSON_Delete(page.calls);
+    fts = fts_of("anything");
+    q.fts = fts;
+    q.from_ms = 0;
+    q.to_ms = 1000;
+    CHECK_SEARCH(st, &q, "");
+    q.sort = CALL_SORT_RELEVANCE;
+    CHECK_SEARCH(st, &q, "");
+    q_init(&q);
+    q.fts = fts;
+    q.phone_digits = "14155557777";
+    CHECK_SEARCH(st, &q, "");
+    q_init(&q);
+    q.topic = "x";
+    q.agent = "y";
+    q.has_after = true;
+    CHECK_SEARCH(st, &q, "");
+    free(fts);
+
+    CHECK(store_get_call(st, "nope", true, &err) == NULL);
+    CHECK_INT_EQ(err.code, ERR_NOT_FOUND);
+    CHECK(store_call_transcript_text(st, "nope", &err) == NULL);
+    CHECK_INT_EQ(err.code, ERR_NOT_FOUND);
+    CHECK_INT_EQ(store_set_follow_up(st, "nope", true, NULL, NULL, 1, NULL, &err), -1);
+    CHECK_INT_EQ(err.code, ERR_NOT_FOUND);
+    j = store_call_stats(st, INT64_MIN, INT64_MAX, 5, &err);
+    CHECK_JSON(j, "{\"calls\":0,\"duration\":{\"totalSeconds\":0},\"followUps\":{\"flagged\":0,"
+                  "\"pending\":0,\"resolved\":0,\"rate\":0},\"byDay\":[],\"byDirection\":{},"
+                  "\"bySentiment\":{},\"byTopic\":[],\"byAgent\":[]}");
+    cJSON_Delete(j);
+    j = store_top_list_items(st, "action_items", INT64_MIN, INT64_MAX, false, 5, &err);
+    CHECK_JSON(j, "[]");
+    cJSON_Delete(j);
+    values = cJSON_CreateArray();
+    CHECK_INT_EQ(store_complete(st, "call_id", "", 5, values, &more, &err), 0);
+    CHECK_INT_EQ(store_complete(st, "phone", "415", 5, values, &more, &err), 0);
+    CHECK_JSON(values, "[]");
+    CHECK(!more);
+    cJSON_Delete(values);
+    store_close(st);
+    fx_done(&f);
+}
+
+/* A deterministic generator for the larger datasets. */
+static uint64_t rnd_state;
+
+static uint64_t rnd(void)
+{
+    rnd_state ^= rnd_state << 13;
+    rnd_state ^= rnd_state >> 7;
+    rnd_state ^= rnd_state << 17;
+    return rnd_state;
+}
+
+static const char *rnd_pick(const char *const *v, size_t n)
+{
+    return v[rnd() % n];
+}
+
+#define PICK(v) rnd_pick((v), sizeof(v) / sizeof((v)[0]))
+
+static const char *const gen_words[] = {"alpha",   "bravo", "charlie", "delta", "echo",
+                                        "foxtrot", "golf",  "hotel",   "india", "juliet",
+                                        "kilo",    "lima",  "refund",  "fee",   "caf\xc3\xa9"};
+static const char *const gen_dirs[] = {"inbound", "outbound", "inbound", NULL};
+static const char *const gen_sents[] = {"positive", "negative", "neutral", NULL};
+static const char *const gen_topics[] = {"Billing", "billing", "Hours", "Sales", NULL};
+static const char *const gen_agents[] = {"Ava", "MAX", "max", "Luna", NULL};
+static const char *const gen_items[] = {"Call back", "call back ", "Send invoice", "Refund fee"};
+
+/*
+ * Store n generated calls in one batch: ids g0000..; sort times bunched
+ * onto few milliseconds (shared_ms of them on one), numbers drawn from
+ * few_phones customer numbers plus one heavy one, one of two business
+ * numbers. Returns the base time.
+ */
+static int64_t gen_calls(struct store *st, int n, int shared_ms, uint64_t seed)
+{
+    const int64_t base = iso_ms("2026-03-01T00:00:00Z");
+    struct delivery *ds = xcalloc((size_t)n, sizeof *ds);
+    struct delivery **items = xcalloc((size_t)n, sizeof *items);
+    struct call *cs = xcalloc((size_t)n, sizeof *cs);
+    char **owned = xcalloc((size_t)n * 8, sizeof *owned);
+    struct err err = {0};
+    int i, k;
+
+    rnd_state = seed;
+    for (i = 0; i < n; i++) {
+        struct call *c = &cs[i];
+        struct buf b = {0};
+        int words = 1 + (int)(rnd() % 6);
+        char **o = &owned[i * 8];
+        int64_t when;
+
+        o[0] = xasprintf("g%05d", i);
+        call_init(c, o[0]);
+        if (i < shared_ms)
+            when = base + 5000; /* many calls in one millisecond */
+        else
+            when = base + (int64_t)(rnd() % 40) * 1000 + (int64_t)(rnd() % 3);
+        switch (rnd() % 8) {
+        case 0:
+            c->ended_ms = when; /* sorts by its end */
+            break;
+        case 1:
+            break; /* sorts by its arrival: when, below */
+        default:
+            c->started_ms = when;
+        }
+        c->direction = (char *)PICK(gen_dirs);
+        c->sentiment = (char *)PICK(gen_sents);
+        c->topic = (char *)PICK(gen_topics);
+        c->agent_name = (char *)PICK(gen_agents);
+        if (rnd() % 10 != 0) {
+            o[1] = rnd() % 3 == 0 ? xstrdup("14155550123") /* the heavy caller */
+                                  : xasprintf("1415555%04d", (int)(rnd() % 30));
+            c->customer_phone = o[1];
+            c->customer_digits = o[1];
+        }
+        c->business_phone = c->business_digits =
+            (char *)(rnd() % 10 == 0 ? "14155559999" : "14155550000");
+        if (rnd() % 50 == 0)
+            c->business_digits = c->business_phone = c->customer_digits;
+        c->follow_up = (enum tristate)((int)(rnd() % 3) - 1);
+        c->duration_s = rnd() % 5 == 0 ? -1 : (double)(rnd() % 600);
+        buf_puts(&b, "phonely"); /* in every call */
+        for (k = 0; k < words; k++) {
+            buf_puts(&b, " ");
+            buf_puts(&b, PICK(gen_words));
+        }
+        o[2] = buf_steal(&b, NULL);
+        c->transcript_text = o[2];
+        if (rnd() % 2) {
+            char **items2 = xcalloc(2, sizeof *items2);
+            items2[0] = (char *)PICK(gen_items);
+            items2[1] = (char *)PICK(gen_items);
+            c->action_items = (struct strlist){items2, 1 + rnd() % 2};
+            o[3] = (char *)items2;
+        }
+        o[4] = xasprintf("g-sha-%d-%llu", i, (unsigned long long)seed);
+        ds[i] = delivery_for(c, "{}", o[4], when);
+        items[i] = &ds[i];
+    }
+    CHECK_INT_EQ(store_put_deliveries(st, items, (size_t)n, &err), 0);
+    for (i = 0; i < n * 8; i++)
+        free(owned[i]);
+    free(owned);
+    free(cs);
+    free(items);
+    free(ds);
+    return base;
+}
+
+/* The oracle: the same query in the plainest SQL, on a separate connection. */
+static char *oracle(sqlite3 *db, const struct call_query *q, int64_t *count)
+{
+    struct buf sql = {0}, out = {0};
+    sqlite3_stmt *s = NULL;
+    char *part;
+    int rc;
+
+    if (q->sort == CALL_SORT_RELEVANCE)
+        buf_puts(&sql, "SELECT c.call_id FROM calls_fts f JOIN calls c ON c.search_rowid = f.rowid"
+                       " WHERE f.calls_fts MATCH :fts");
+    else
+        buf_puts(&sql, "SELECT c.call_id FROM calls c WHERE 1");
+    if (q->fts != NULL && q->sort != CALL_SORT_RELEVANCE)
+        buf_puts(&sql, " AND c.search_rowid IN (SELECT rowid FROM calls_fts"
+                       " WHERE calls_fts MATCH :fts)");
+#define ORACLE_TEXT(field, col)                                                                    \
+    if (q->field != NULL) {                                                                        \
+        part = sqlite3_mprintf(" AND lower(c." col ") = lower(%Q)", q->field);                     \
+        buf_puts(&sql, part);                                                                      \
+        sqlite3_free(part);                                                                        \
+    }
+    ORACLE_TEXT(direction, "direction")
+    ORACLE_TEXT(sentiment, "sentiment")
+    ORACLE_TEXT(topic, "topic")
+    ORACLE_TEXT(agent, "agent_name")
+    ORACLE_TEXT(follow_up_status, "follow_up_status")
+    if (q->phone_digits != NULL) {
+        part = sqlite3_mprintf(" AND (c.customer_digits = %Q OR c.business_digits = %Q)",
+                               q->phone_digits, q->phone_digits);
+        buf_puts(&sql, part);
+        sqlite3_free(part);
+    }
+    if (q->follow_up == 1)
+        buf_puts(&sql, " AND c.follow_up IS 1");
+    if (q->follow_up == 0)
+        buf_puts(&sql, " AND c.follow_up IS NOT 1");
+    if (q->min_duration_s >= 0)
+        buf_printf(&sql, " AND c.duration_s >= %.17g", q->min_duration_s);
+    if (q->max_duration_s >= 0)
+        buf_printf(&sql, " AND c.duration_s <= %.17g", q->max_duration_s);
+    if (q->from_ms != INT64_MIN)
+        buf_printf(&sql, " AND c.sort_ms >= %lld", (long long)q->from_ms);
+    if (q->to_ms != INT64_MAX)
+        buf_printf(&sql, " AND c.sort_ms < %lld", (long long)q->to_ms);
+    buf_puts(&sql, q->sort == CALL_SORT_RELEVANCE
+                       ? " ORDER BY bm25(f.calls_fts, 1.0, 2.0, 2.0, 2.0, 1.5, 1.0, 1.0, 3.0),"
+                         " c.sort_ms DESC, c.id DESC"
+                   : q->sort == CALL_SORT_OLDEST ? " ORDER BY c.sort_ms, c.id"
+                                                 : " ORDER BY c.sort_ms DESC, c.id DESC");
+    if (sqlite3_prepare_v2(db, sql.data, -1, &s, NULL) != SQLITE_OK) {
+        fprintf(stderr, "oracle %s: %s\n", sql.data, sqlite3_errmsg(db));
+        abort();
+    }
+    if (q->fts != NULL)
+        sqlite3_bind_text(s, sqlite3_bind_parameter_index(s, ":fts"), q->fts, -1, SQLITE_STATIC);
+    *count = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (out.len > 0)
+            buf_puts(&out, " ");
+        buf_puts(&out, (const char *)sqlite3_column_text(s, 0));
+        (*count)++;
+    }
+    CHECK_INT_EQ(rc, SQLITE_DONE);
+    sqlite3_finalize(s);
+    buf_free(&sql);
+    return buf_steal(&out, NULL);
+}
+
+/* Random queries over a generated dataset, every page compared with the oracle. */
+static void test_search_oracle(void)
+{
+    static const char *const phones[] = {"14155550123", "14155550007", "14155550000", "14155559999",
+                                         "14155550029"};
+    static const char *const texts[] = {"alpha",     "refund fee",  "CAFE",
+                                        "kilo lima", "alpha bravo", "zulu"};
+    static const unsigned limits[] = {1, 3, 7, 20, 100};
+    static const char *const statuses[] = {"pending", "resolved", "none"};
+    struct fx f;
+    struct store *st;
+    sqlite3 *db;
+    struct err err = {0};
+    int64_t base, total, want_total;
+    bool exact;
+    int i, mismatches = 0;
+    char *fts_exprs[6];
+
+    fx_init(&f, "search-oracle");
+    st = open_rw(f.path);
+    base = gen_calls(st, 600, 40, 42);
+    /* Resolve some follow-ups, and move some calls in time by re-delivering them. */
+    for (i = 0; i < 600; i += 7) {
+        char id[16];
+
+        snprintf(id, sizeof id, "g%05d", i);
+        CHECK_INT_EQ(store_set_follow_up(st, id, true, "done", "test", 1, NULL, &err), 0);
+    }
+    gen_calls(st, 120, 60, 4242); /* same ids g00000..g00119, new times and content */
+    db = raw_open(f.path);
+    CHECK_INT_EQ(raw_int(db, "SELECT count(*) FROM (SELECT search_rowid,"
+                             " lag(search_rowid) OVER (ORDER BY sort_ms, id) AS prev FROM calls)"
+                             " WHERE prev >= search_rowid"),
+                 0);
+    CHECK_INT_EQ(fts_drift(db), 0);
+    for (i = 0; i < 6; i++)
+        fts_exprs[i] = fts_of(texts[i]);
+
+    rnd_state = 7;
+    for (i = 0; i < 400; i++) {
+        struct call_query q;
+        char *got, *want;
+
+        q_init(&q);
+        if (rnd() % 2)
+            q.fts = fts_exprs[rnd() % 6];
+        if (rnd() % 3 == 0)
+            q.phone_digits = PICK(phones);
+        if (rnd() % 4 == 0)
+            q.direction = PICK(gen_dirs);
+        if (rnd() % 4 == 0)
+            q.sentiment = PICK(gen_sents);
+        if (rnd() % 5 == 0)
+            q.topic = rnd() % 2 ? "BILLING" : "hours";
+        if (rnd() % 5 == 0)
+            q.agent = "Max";
+        if (rnd() % 5 == 0)
+            q.follow_up = (int)(rnd() % 2);
+        if (rnd() % 5 == 0)
+            q.follow_up_status = PICK(statuses);
+        if (rnd() % 6 == 0)
+            q.min_duration_s = (double)(rnd() % 300);
+        if (rnd() % 6 == 0)
+            q.max_duration_s = (double)(rnd() % 600);
+        if (rnd() % 3 == 0)
+            q.from_ms = base + (int64_t)(rnd() % 42) * 1000 - 1000 + (int64_t)(rnd() % 3);
+        if (rnd() % 3 == 0)
+            q.to_ms = base + (int64_t)(rnd() % 42) * 1000 + (int64_t)(rnd() % 3);
+        q.sort = (enum call_sort)(rnd() % 3);
+        if (q.sort == CALL_SORT_RELEVANCE && q.fts == NULL)
+            q.sort = CALL_SORT_OLDEST;
+        q.limit = limits[rnd() % 5];
+        got = search_all(st, &q, &total, &exact);
+        want = oracle(db, &q, &want_total);
+        if (strcmp(got, want) != 0 || total != want_total || !exact) {
+            if (mismatches++ < 5)
+                fprintf(stderr,
+                        "query %d (fts %s phone %s dir %s sort %d limit %u): got %lld%s [%.200s]"
+                        " want %lld [%.200s]\n",
+                        i, q.fts ? q.fts : "-", q.phone_digits ? q.phone_digits : "-",
+                        q.direction ? q.direction : "-", (int)q.sort, q.limit, (long long)total,
+                        exact ? "" : "+", got, (long long)want_total, want);
+        }
+        CHECK_STR_EQ(got, want);
+        CHECK_INT_EQ(total, want_total);
+        CHECK(exact);
+        free(got);
+        free(want);
+    }
+    for (i = 0; i < 6; i++)
+        free(fts_exprs[i]);
+    sqlite3_close(db);
+    store_close(st);
+    fx_done(&f);
+}
+
+/* Hundreds of calls in one millisecond: pages still meet without gaps or repeats. */
+static void test_search_same_ms(void)
+{
+    struct fx f;
+    struct store *st;
+    sqlite3 *db;
+    struct call_query q;
+    int64_t total, want_total;
+    bool exact;
+    char *got, *want, *fts;
+    enum call_sort sort;
+
+    fx_init(&f, "search-same-ms");
+    st = open_rw(f.path);
+    gen_calls(st, 300, 300, 99);
+    db = raw_open(f.path);
+    CHECK_INT_EQ(raw_int(db, "SELECT count(DISTINCT sort_ms) FROM calls"), 1);
+    fts = fts_of("alpha");
+    for (sort = CALL_SORT_NEWEST; sort <= CALL_SORT_OLDEST; sort++) {
+        q_init(&q);
+        q.sort = sort;
+        q.limit = 7;
+        got = search_all(st, &q, &total, &exact);
+        want = oracle(db, &q, &want_total);
+        CHECK_STR_EQ(got, want);
+        CHECK_INT_EQ(total, 300);
+        free(got);
+        free(want);
+        q.fts = fts; /* walks search numbers */
+        got = search_all(st, &q, &total, &exact);
+        want = oracle(db, &q, &want_total);
+        CHECK_STR_EQ(got, want);
+        CHECK_INT_EQ(total, want_total);
+        free(got);
+        free(want);
+        q.fts = NULL;
+        q.agent = "max";
+        q.min_duration_s = 10; /* walks calls_scan */
+        got = search_all(st, &q, &total, &exact);
+        want = oracle(db, &q, &want_total);
+        CHECK_STR_EQ(got, want);
+        free(got);
+        free(want);
+        q.agent = NULL;
+        q.min_duration_s = -1;
+        q.phone_digits = "14155550123"; /* walks the number indexes */
+        got = search_all(st, &q, &total, &exact);
+        want = oracle(db, &q, &want_total);
+        CHECK_STR_EQ(got, want);
+        free(got);
+        free(want);
+    }
+    free(fts);
+    sqlite3_close(db);
+    store_close(st);
+    fx_done(&f);
+}
+
+/*
+ * More calls than STORE_TOTAL_CAP, 4200 of them in one millisecond (more
+ * than a millisecond's 4096 search numbers): the cap, the counting budget,
+ * search numbers spilling into the next millisecond, the phone strategies
+ * that only large data selects, completion by scanning, and interruption.
+ */
+static int64_t interrupt_left;
+
+static bool interrupt_after(void *arg)
+{
+    (void)arg;
+    return --interrupt_left < 0;
+}
+
+static void test_search_large(void)
+{
+    struct fx f;
+    struct store *st;
+    sqlite3 *db;
+    struct call_query q;
+    struct call_page page;
+    struct err err = {0};
+    int64_t base, total, want_total, crowded;
+    bool exact, more;
+    char *got, *want, *fts;
+    cJSON *values, *j;
+
+    fx_init(&f, "search-large");
+    st = open_rw(f.path);
+    base = gen_calls(st, 10300, 4200, 1234);
+    db = raw_open(f.path);
+    crowded = raw_int(db, "SELECT count(*) FROM calls WHERE sort_ms = 1772323205000");
+    CHECK(crowded >= 4200);
+    CHECK_INT_EQ(raw_int(db, "SELECT count(*) FROM calls WHERE (search_rowid >> 12) != sort_ms"),
+                 crowded - 4096);
+    CHECK_INT_EQ(raw_int(db, "SELECT count(*) FROM (SELECT search_rowid,"
+                             " lag(search_rowid) OVER (ORDER BY sort_ms, id) AS prev FROM calls)"
+                             " WHERE prev >= search_rowid"),
+                 0);
+
+    /* The cap. */
+    q_init(&q);
+    CHECK_INT_EQ(store_search_calls(st, &q, 0, &page, &err), 0);
+    CHECK_INT_EQ(page.total, STORE_TOTAL_CAP);
+    CHECK(!page.total_exact);
+    CHECK(page.more);
+    cJSON_Delete(page.calls);
+    q.to_ms = base + 5001; /* the crowded millisecond and everything before it */
+    CHECK_INT_EQ(store_search_calls(st, &q, 0, &page, &err), 0);
+    CHECK_INT_EQ(page.total,
+                 raw_int(db, "SELECT count(*) FROM calls WHERE sort_ms < 1772323205001"));
+    CHECK(page.total_exact);
+    cJSON_Delete(page.calls);
+
+    /* Date bounds at the crowded millisecond are exact even for spilled numbers. */
+    q_init(&q);
+    q.from_ms = base + 5000;
+    q.to_ms = base + 5001;
+    q.limit = 100;
+    fts = fts_of("alpha");
+    q.fts = fts;
+    got = search_all(st, &q, &total, &exact);
+    want = oracle(db, &q, &want_total);
+    CHECK_STR_EQ(got, want);
+    CHECK_INT_EQ(total, want_total);
+    CHECK(exact);
+    free(got);
+    free(want);
+    q.from_ms = base + 5001;
+    q.to_ms = base + 6001;
+    got = search_all(st, &q, &total, &exact);
+    want = oracle(db, &q, &want_total);
+    CHECK_STR_EQ(got, want);
+    free(got);
+    free(want);
+
+    /* Text in every call with a filter: counting stops after its budget of text
+     * matches, so total is a lower bound; the pages are still complete. */
+    free(fts);
+    fts = fts_of("phonely");
+    q_init(&q);
+    q.fts = fts;
+    q.agent = "luna";
+    q.limit = 100;
+    got = search_all(st, &q, &total, &exact);
+    want = oracle(db, &q, &want_total);
+    CHECK_STR_EQ(got, want);
+    CHECK(total > 1000 && total < want_total);
+    CHECK(!exact);
+    free(got);
+    free(want);
+
+    /* The same text with a number of a few hundred calls: that number's calls are
+     * walked and each probed; counting stops after its budget of probes. */
+    q_init(&q);
+    q.fts = fts;
+    q.phone_digits = "14155550007";
+    q.limit = 30;
+    got = search_all(st, &q, &total, &exact);
+    want = oracle(db, &q, &want_total);
+    CHECK_STR_EQ(got, want);
+    CHECK(want_total > 150);
+    CHECK(total > 0 && total < want_total);
+    CHECK(!exact);
+    free(got);
+    free(want);
+    /* ... and the first page alone is exact when it holds everything. */
+    q.to_ms = base + 1000;
+    q.limit = 100;
+    CHECK_INT_EQ(store_search_calls(st, &q, 0, &page, &err), 0);
+    want = oracle(db, &q, &want_total);
+    CHECK_INT_EQ(page.total, want_total);
+    CHECK(page.total_exact);
+    cJSON_Delete(page.calls);
+    free(want);
+    q_init(&q);
+    q.phone_digits = "14155550000"; /* on most calls: checked in calls_scan */
+    q.direction = "outbound";
+    q.sentiment = "negative";
+    q.limit = 100;
+    q.from_ms = base + 20000;
+    got = search_all(st, &q, &total, &exact);
+    want = oracle(db, &q, &want_total);
+    CHECK_STR_EQ(got, want);
+    CHECK_INT_EQ(total, want_total);
+    free(got);
+    free(want);
+    free(fts);
+
+    /* Relevance ranks the newest STORE_TOTAL_CAP text matches when there are more. */
+    fts = fts_of("phonely");
+    q_init(&q);
+    q.fts = fts;
+    q.sort = CALL_SORT_RELEVANCE;
+    q.limit = 100;
+    q.offset = 200;
+    got = search_page(st, &q, &page);
+    CHECK_INT_EQ(page.total, STORE_TOTAL_CAP);
+    CHECK(!page.total_exact);
+    CHECK(page.more);
+    cJSON_Delete(page.calls);
+    {
+        sqlite3_stmt *rs = NULL;
+        struct buf b = {0};
+
+        CHECK_INT_EQ(
+            sqlite3_prepare_v2(
+                db,
+                "SELECT c.call_id FROM calls_fts f JOIN calls c ON c.search_rowid = f.rowid"
+                " WHERE f.calls_fts MATCH ?1 AND f.rowid >= (SELECT rowid FROM calls_fts"
+                " WHERE calls_fts MATCH ?1 ORDER BY rowid DESC LIMIT 1 OFFSET 9999)"
+                " ORDER BY bm25(f.calls_fts, 1.0, 2.0, 2.0, 2.0, 1.5, 1.0, 1.0, 3.0),"
+                " c.sort_ms DESC, c.id DESC LIMIT 100 OFFSET 200",
+                -1, &rs, NULL),
+            SQLITE_OK);
+        sqlite3_bind_text(rs, 1, fts, -1, SQLITE_STATIC);
+        while (sqlite3_step(rs) == SQLITE_ROW) {
+            if (b.len > 0)
+                buf_puts(&b, " ");
+            buf_puts(&b, (const char *)sqlite3_column_text(rs, 0));
+        }
+        sqlite3_finalize(rs);
+        want = buf_steal(&b, NULL);
+        CHECK_STR_EQ(got, want);
+        free(want);
+    }
+    free(got);
+    free(fts);
+
+    /* Relevance pages past a few hundred rows by offset. */
+    fts = fts_of("kilo");
+    q_init(&q);
+    q.fts = fts;
+    q.sort = CALL_SORT_RELEVANCE;
+    q.limit = 100;
+    q.offset = 300;
+    CHECK_INT_EQ(store_search_calls(st, &q, 0, &page, &err), 0);
+    CHECK_INT_EQ(cJSON_GetArraySize(page.calls), 100);
+    cJSON_Delete(page.calls);
+    free(fts);
+
+    /* Completion over many candidates scans by recency. */
+    values = cJSON_CreateArray();
+    CHECK_INT_EQ(store_complete(st, "call_id", "g", 3, values, &more, &err), 0);
+    CHECK(more);
+    CHECK_INT_EQ(cJSON_GetArraySize(values), 3);
+    want = raw_text(db, "SELECT call_id FROM calls ORDER BY sort_ms DESC, id DESC LIMIT 1");
+    CHECK_STR_EQ(cJSON_GetStringValue(cJSON_GetArrayItem(values, 0)), want);
+    free(want);
+    cJSON_Delete(values);
+    values = cJSON_CreateArray();
+    CHECK_INT_EQ(store_complete(st, "phone", "415", 100, values, &more, &err), 0);
+    CHECK(!more);
+    CHECK_INT_EQ(cJSON_GetArraySize(values), 31); /* 30 numbers and the heavy caller */
+    cJSON_Delete(values);
+
+    /* Interruption: a long statistics read is cancelled, then the store works again. */
+    interrupt_left = 3;
+    store_set_interrupt(st, interrupt_after, NULL);
+    j = store_call_stats(st, INT64_MIN, INT64_MAX, 5, &err);
+    CHECK(j == NULL);
+    CHECK_INT_EQ(err.code, ERR_CANCELLED);
+    interrupt_left = 3;
+    q_init(&q);
+    q.agent = "ava";
+    q.min_duration_s = 599; /* a long calls_scan walk */
+    CHECK_INT_EQ(store_search_calls(st, &q, 0, &page, &err), -1);
+    CHECK_INT_EQ(err.code, ERR_CANCELLED);
+    CHECK(page.calls == NULL);
+    interrupt_left = 1000000000;
+    CHECK_INT_EQ(store_search_calls(st, &q, 0, &page, &err), 0);
+    cJSON_Delete(page.calls);
+    store_set_interrupt(st, NULL, NULL);
+    j = store_call_stats(st, INT64_MIN, INT64_MAX, 5, &err);
+    CHECK(j != NULL);
+    CHECK_DBL_NEAR(json_num(j, "calls"), 10300, 0);
+    cJSON_Delete(j);
+    /* An interrupted write is rolled back whole and the next one succeeds. */
+    {
+        enum { LATE = 30 };
+        struct call c[LATE];
+        struct delivery d[LATE], *items[LATE];
+        char ids[LATE][16];
+        struct store_counts n;
+        int i;
+
+        for (i = 0; i < LATE; i++) {
+            snprintf(ids[i], sizeof ids[i], "late-%d", i);
+            call_init(&c[i], ids[i]);
+            c[i].transcript_text = "late words";
+            d[i] = delivery_for(&c[i], "{}", ids[i], base);
+            items[i] = &d[i];
+        }
+        interrupt_left = 1;
+        store_set_interrupt(st, interrupt_after, NULL);
+        CHECK_INT_EQ(store_put_deliveries(st, items, LATE, &err), -1);
+        CHECK_INT_EQ(err.code, ERR_CANCELLED);
+        CHECK_INT_EQ(store_counts(st, &n, &err), 0);
+        CHECK_INT_EQ(n.calls, 10300);
+        store_set_interrupt(st, NULL, NULL);
+        CHECK_INT_EQ(store_put_deliveries(st, items, LATE, &err), 0);
+        CHECK_INT_EQ(store_counts(st, &n, &err), 0);
+        CHECK_INT_EQ(n.calls, 10300 + LATE);
+    }
+    CHECK_INT_EQ(fts_integrity(db), SQLITE_OK);
+    sqlite3_close(db);
+    store_close(st);
+    fx_done(&f);
+}
+
+/* Times before 1970 share search slot 0 and still sort, page and bound exactly. */
+static void test_search_old_dates(void)
+{
+    static const int64_t when[] = {3, -10, 0, -5000, -62135596800000, 4, -10};
+    struct fx f;
+    struct store *st;
+    struct err err = {0};
+    struct call_query q;
+    int64_t total;
+    bool exact;
+    char *got, *fts;
+    size_t i;
+
+    fx_init(&f, "search-old");
+    st = open_rw(f.path);
+    for (i = 0; i < sizeof when / sizeof when[0]; i++) {
+        struct call c;
+        struct delivery d;
+        char id[8];
+
+        snprintf(id, sizeof id, "o%zu", i);
+        call_init(&c, id);
+        c.started_ms = when[i];
+        c.transcript_text = "ancient words";
+        d = delivery_for(&c, "{}", id, 1);
+        CHECK_INT_EQ(put1(st, &d, &err), 0);
+    }
+    fts = fts_of("ancient");
+    q_init(&q);
+    q.limit = 2;
+    got = search_all(st, &q, &total, &exact);
+    CHECK_STR_EQ(got, "o5 o0 o2 o6 o1 o3 o4");
+    free(got);
+    q.fts = fts;
+    got = search_all(st, &q, &total, &exact);
+    CHECK_STR_EQ(got, "o5 o0 o2 o6 o1 o3 o4");
+    free(got);
+    q.sort = CALL_SORT_OLDEST;
+    got = search_all(st, &q, &total, &exact);
+    CHECK_STR_EQ(got, "o4 o3 o1 o6 o2 o0 o5");
+    free(got);
+    q.sort = CALL_SORT_NEWEST;
+    q.from_ms = -10;
+    q.to_ms = 1;
+    CHECK_SEARCH(st, &q, "o2 o6");
+    q.limit = 20;
+    CHECK_SEARCH(st, &q, "o2 o6 o1");
+    q.fts = NULL;
+    CHECK_SEARCH(st, &q, "o2 o6 o1");
+    q.from_ms = INT64_MIN;
+    q.to_ms = -10;
+    q.fts = fts;
+    CHECK_SEARCH(st, &q, "o3 o4");
+    free(fts);
+    store_close(st);
+    fx_done(&f);
+}
+
+/* A raw body stored the way the webhook stores it. */
+static void put_body(struct store *st, const char *body, int64_t received_ms, const char *sha,
+                     enum delivery_outcome want)
+{
+    struct call c;
+    struct err err = {0};
+    struct delivery d;
+
+    CHECK_INT_EQ(payload_parse(body, strlen(body), &c, &err), 0);
+    d = delivery_for(&c, body, sha, received_ms);
+    CHECK_INT_EQ(put1(st, &d, &err), 0);
+    CHECK_INT_EQ(d.outcome, want);
+    payload_call_free(&c);
+}
+
+static void test_get_call(void)
+{
+    struct fx f;
+    struct store *st;
+    struct err err = {0};
+    size_t len;
+    char *loose = fixture_read("loose-call.json", &len), *sample;
+    cJSON *j;
+
+    fx_init(&f, "get-call");
+    st = open_rw(f.path);
+    put_body(st, loose, 1000, "loose-1", DELIVERY_STORED);
+    put_body(st, loose, 2000, "loose-1", DELIVERY_DUPLICATE);
+
+    j = store_get_call(st, "call_loose_0001", true, &err);
+    CHECK(j != NULL);
+    CHECK_JSON(j, "{\"callId\":\"call_loose_0001\",\"startedAt\":\"2026-05-25T07:15:00.250Z\","
+                  "\"endedAt\":\"2026-05-25T07:16:35Z\",\"direction\":\"outbound\","
+                  "\"customerPhone\":\"001 212 555 1234\",\"businessPhone\":\"(415) 555-1212\","
+                  "\"agentName\":\"After Hours Line\",\"agentId\":\"agent_7f3a9c\","
+                  "\"durationSeconds\":95.25,\"summary\":\"Caller asked about Saturday hours.\","
+                  "\"purpose\":\"Office hours\",\"sentiment\":\"neutral\",\"topic\":\"42\","
+                  "\"keyPoints\":[\"Open Saturday 9-1\"],\"followUp\":{\"flagged\":true,"
+                  "\"status\":\"pending\",\"reason\":\"Caller wants a callback on Monday\"},"
+                  "\"actionItems\":[\"Update website hours\"],\"aiSuccess\":true,"
+                  "\"callTransferred\":false,\"endedReason\":\"assistant_hangup\","
+                  "\"callOutcome\":\"Information provided\","
+                  "\"dashboardUrl\":\"https://app.phonely.ai/calls/call_loose_0001\","
+                  "\"transcript\":[{\"role\":\"agent\",\"content\":\"Thanks for calling, how can I "
+                  "help?\"},{\"role\":\"caller\",\"content\":\"Is the office open on Saturday?\"},"
+                  "{\"role\":\"system\",\"content\":\"caller placed on hold\"},{\"role\":\"agent\","
+                  "\"content\":\"We are open from nine to one on Saturdays.\"}],"
+                  "\"extra\":{\"storedVariables\":{\"preferredDay\":\"Monday\",\"vip\":false},"
+                  "\"abTestId\":\"ab_12\",\"provider\":\"twilio\"},"
+                  "\"deliveries\":[{\"id\":1,\"receivedAt\":\"1970-01-01T00:00:01Z\","
+                  "\"source\":\"webhook\",\"status\":200,\"outcome\":\"stored\"},{\"id\":2,"
+                  "\"receivedAt\":\"1970-01-01T00:00:02Z\",\"source\":\"webhook\",\"status\":200,"
+                  "\"outcome\":\"duplicate\"}]}");
+    cJSON_Delete(j);
+
+    /* Without the transcript; after an update the extra fields follow the new body. */
+    put_body(st,
+             "{\"callId\":\"call_loose_0001\",\"callStarted\":\"2026-05-25T07:15:00Z\","
+             "\"transcriptText\":\"Agent: hi\\nCaller: bye\",\"vendor\":{\"x\":[1,2]},"
+             "\"call_id\":\"alias-is-known\"}",
+             3000, "loose-2", DELIVERY_UPDATED);
+    j = store_get_call(st, "call_loose_0001", false, &err);
+    CHECK(!json_has(j, "transcript"));
+    CHECK(!json_has(j, "transcriptText"));
+    CHECK_JSON(cJSON_GetObjectItemCaseSensitive(j, "extra"), "{\"vendor\":{\"x\":[1,2]}}");
+    CHECK_INT_EQ(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "deliveries")), 3);
+    CHECK_STR_EQ(json_str(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "deliveries"), 2),
+                          "outcome"),
+                 "updated");
+    cJSON_Delete(j);
+    j = store_get_call(st, "call_loose_0001", true, &err);
+    CHECK_STR_EQ(json_str(j, "transcriptText"), "Agent: hi\nCaller: bye");
+    CHECK(!json_has(j, "transcript"));
+    CHECK(!json_has(j, "durationSeconds")); /* the new body has none */
+    cJSON_Delete(j);
+
+    /* Every field of the sample; no extra fields at all. */
+    sample = fixture_read("sample-call.json", &len);
+    put_body(st, sample, 4000, "sample", DELIVERY_STORED);
+    j = store_get_call(st, "call_01HXY8ZZB6Q4DR9SS6S5KEM3CK", true, &err);
+    CHECK(!json_has(j, "extra"));
+    CHECK_STR_EQ(json_str(j, "startedAt"), "2026-05-24T18:02:14Z");
+    CHECK_STR_EQ(json_str(j, "mentionedEmail"), "maria.h@example.com");
+    CHECK_STR_EQ(json_str(j, "mentionedDate"), "2026-05-29");
+    CHECK_STR_EQ(json_str(j, "mentionedTime"), "10:30");
+    CHECK_STR_EQ(json_str(j, "longSummary") != NULL ? "yes" : "no", "yes");
+    CHECK_STR_EQ(json_str(j, "recordingUrl"),
+                 "https://app.phonely.ai/recordings/call_01HXY8ZZB6Q4DR9SS6S5KEM3CK.mp3");
+    CHECK_INT_EQ(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "keyPoints")), 3);
+    CHECK_INT_EQ(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "transcript")), 6);
+    CHECK(!json_has(j, "unansweredQuestions")); /* an empty list is absent */
+    CHECK_JSON(cJSON_GetObjectItemCaseSensitive(j, "followUp"),
+               "{\"flagged\":false,\"status\":\"none\"}");
+    cJSON_Delete(j);
+    free(sample);
+
+    /* A body that is not JSON any more (a hand-made row) simply has no extra. */
+    {
+        struct call c;
+        struct delivery d;
+
+        call_init(&c, "odd");
+        d = delivery_for(&c, "not json", "odd", 5000);
+        CHECK_INT_EQ(put1(st, &d, &err), 0);
+        j = store_get_call(st, "odd", true, &err);
+        CHECK_JSON(j, "{\"callId\":\"odd\",\"followUp\":{\"flagged\":false,\"status\":\"none\"},"
+                      "\"deliveries\":[{\"id\":5,\"receivedAt\":\"1970-01-01T00:00:05Z\","
+                      "\"source\":\"webhook\",\"status\":200,\"outcome\":\"stored\"}]}");
+        cJSON_Delete(j);
+    }
+
+    CHECK(store_get_call(st, "call_missing", true, &err) == NULL);
+    CHECK_INT_EQ(err.code, ERR_NOT_FOUND);
+    CHECK(strstr(err.msg, "call_missing") == NULL);
+    CHECK(store_get_call(st, NULL, true, &err) == NULL);
+    free(loose);
+    store_close(st);
+    fx_done(&f);
+}
+
+static void test_transcript_text(void)
+{
+    struct fx f;
+    struct store *st = hand_store(&f, "transcript");
+    struct err err = {0};
+    struct turn turns[] = {{TURN_AGENT, "assistant", "Hello"},
+                           {TURN_OTHER, "system", "on hold"},
+                           {TURN_OTHER, "8bit", "x"},
+                           {TURN_CALLER, "user", "Line one\nline two"}};
+    struct call c;
+    struct delivery d;
+    char *t;
+
+    t = store_call_transcript_text(st, "h01", &err);
+    CHECK_STR_EQ(t, "Agent: Hello, you reached Phonely Dental\n"
+                    "Caller: I need a cleaning appointment next week");
+    free(t);
+    t = store_call_transcript_text(st, "h02", &err);
+    CHECK_STR_EQ(t, "The cancellation fee is too high, I saw docker-compose in the bill");
+    free(t);
+    CHECK(store_call_transcript_text(st, "h05", &err) == NULL);
+    CHECK_INT_EQ(err.code, ERR_NOT_FOUND);
+    CHECK_STR_CONTAINS(err.msg, "no transcript");
+    CHECK(store_call_transcript_text(st, "zz", &err) == NULL);
+    CHECK_INT_EQ(err.code, ERR_NOT_FOUND);
+    CHECK_STR_CONTAINS(err.msg, "no such call");
+
+    call_init(&c, "roles");
+    c.turns = turns;
+    c.nturns = 4;
+    d = delivery_for(&c, "{}", "roles", 1);
+    CHECK_INT_EQ(put1(st, &d, &err), 0);
+    t = store_call_transcript_text(st, "roles", &err);
+    CHECK_STR_EQ(t, "Agent: Hello\nSystem: on hold\n8bit: x\nCaller: Line one\nline two");
+    free(t);
+    store_close(st);
+    fx_done(&f);
+}
+
+static void test_set_follow_up(void)
+{
+    struct fx f;
+    struct store *st = hand_store(&f, "set-follow-up"), *ro;
+    struct err err = {0};
+    struct call_query q;
+    cJSON *out = NULL, *j;
+    sqlite3 *db = raw_open(f.path);
+    const int64_t t1 = iso_ms("2026-06-02T10:00:00Z"), t2 = iso_ms("2026-06-02T11:00:00Z");
+
+    /* Resolve a pending call. */
+    CHECK_INT_EQ(store_set_follow_up(st, "h02", true, "refunded", "ann", t1, &out, &err), 0);
+    CHECK_JSON(out, "{\"flagged\":true,\"status\":\"resolved\",\"reason\":\"wants a refund\","
+                    "\"resolvedAt\":\"2026-06-02T10:00:00Z\",\"resolvedBy\":\"ann\","
+                    "\"note\":\"refunded\"}");
+    cJSON_Delete(out);
+    /* Again, with nothing new: the first resolution stands. */
+    CHECK_INT_EQ(store_set_follow_up(st, "h02", true, NULL, NULL, t2, &out, &err), 0);
+    CHECK_STR_EQ(json_str(out, "resolvedAt"), "2026-06-02T10:00:00Z");
+    cJSON_Delete(out);
+    CHECK_INT_EQ(store_set_follow_up(st, "h02", true, "refunded", "ann", t2, &out, &err), 0);
+    CHECK_STR_EQ(json_str(out, "resolvedAt"), "2026-06-02T10:00:00Z");
+    cJSON_Delete(out);
+    /* A different note (by kept) takes the new time. */
+    CHECK_INT_EQ(store_set_follow_up(st, "h02", true, "refunded twice", NULL, t2, &out, &err), 0);
+    CHECK_JSON(out, "{\"flagged\":true,\"status\":\"resolved\",\"reason\":\"wants a refund\","
+                    "\"resolvedAt\":\"2026-06-02T11:00:00Z\",\"resolvedBy\":\"ann\","
+                    "\"note\":\"refunded twice\"}");
+    cJSON_Delete(out);
+    CHECK_SQL_TEXT(db,
+                   "SELECT follow_up_status || '|' || resolved_ms || '|' || resolved_by || '|' ||"
+                   " resolution_note FROM calls WHERE call_id = 'h02'",
+                   "resolved|1780398000000|ann|refunded twice");
+
+    /* The search sees it. */
+    q_init(&q);
+    q.follow_up_status = "resolved";
+    CHECK_SEARCH(st, &q, "h02");
+    q.follow_up_status = "pending";
+    CHECK_SEARCH(st, &q, "h06 h03");
+
+    /* Reopen: pending again, the resolution cleared; reopening twice changes nothing. */
+    CHECK_INT_EQ(store_set_follow_up(st, "h02", false, NULL, "bob", t2, &out, &err), 0);
+    CHECK_JSON(out, "{\"flagged\":true,\"status\":\"pending\",\"reason\":\"wants a refund\"}");
+    cJSON_Delete(out);
+    CHECK_INT_EQ(store_set_follow_up(st, "h02", false, NULL, NULL, t2, NULL, &err), 0);
+    CHECK_SQL_TEXT(db,
+                   "SELECT follow_up_status || '|' || coalesce(resolved_ms, '-') || '|' ||"
+                   " coalesce(resolved_by, '-') || '|' || coalesce(resolution_note, '-')"
+                   " FROM calls WHERE call_id = 'h02'",
+                   "pending|-|-|-");
+    CHECK_INT_EQ(store_set_follow_up(st, "h02", false, "still waiting", NULL, t2, &out, &err), 0);
+    CHECK_STR_EQ(json_str(out, "note"), "still waiting");
+    cJSON_Delete(out);
+
+    /* A call never flagged can be resolved (handled), and then reopened as pending. */
+    CHECK_INT_EQ(store_set_follow_up(st, "h01", true, NULL, NULL, t1, &out, &err), 0);
+    CHECK_JSON(out, "{\"flagged\":false,\"status\":\"resolved\","
+                    "\"resolvedAt\":\"2026-06-02T10:00:00Z\"}");
+    cJSON_Delete(out);
+    CHECK_INT_EQ(store_set_follow_up(st, "h01", false, NULL, NULL, t2, &out, &err), 0);
+    CHECK_STR_EQ(json_str(out, "status"), "pending");
+    cJSON_Delete(out);
+
+    /* get_call shows the resolution fields. */
+    CHECK_INT_EQ(store_set_follow_up(st, "h03", true, "called back", "cy", t1, NULL, &err), 0);
+    j = store_get_call(st, "h03", false, &err);
+    CHECK_JSON(cJSON_GetObjectItemCaseSensitive(j, "followUp"),
+               "{\"flagged\":true,\"status\":\"resolved\",\"reason\":\"call back\","
+               "\"resolvedAt\":\"2026-06-02T10:00:00Z\",\"resolvedBy\":\"cy\","
+               "\"note\":\"called back\"}");
+    cJSON_Delete(j);
+
+    /* Unknown calls, and a read-only store, are refused without a change. */
+    out = (cJSON *)&err; /* must be reset to NULL */
+    CHECK_INT_EQ(store_set_follow_up(st, "nope", true, NULL, NULL, t1, &out, &err), -1);
+    CHECK_INT_EQ(err.code, ERR_NOT_FOUND);
+    CHECK(out == NULL);
+    ro = open_opts(f.path, true, 1000, 0);
+    CHECK_INT_EQ(store_set_follow_up(ro, "h06", true, "x", "y", t1, &out, &err), -1);
+    CHECK_INT_EQ(err.code, ERR_STORAGE);
+    CHECK_STR_CONTAINS(err.msg, "read-only");
+    CHECK_SQL_TEXT(db, "SELECT follow_up_status FROM calls WHERE call_id = 'h06'", "pending");
+    /* ... but it reads. */
+    q_init(&q);
+    q.follow_up_status = "resolved";
+    CHECK_SEARCH(ro, &q, "h03");
+    store_close(ro);
+    sqlite3_close(db);
+    store_close(st);
+    fx_done(&f);
+}
+
+static void test_stats(void)
+{
+    struct fx f;
+    struct store *st = hand_store(&f, "stats");
+    struct err err = {0};
+    cJSON *j;
+
+    j = store_call_stats(st, INT64_MIN, INT64_MAX, 10, &err);
+    CHECK_JSON(j,
+               "{\"calls\":7,\"duration\":{\"totalSeconds\":645,\"average\":107.5,\"min\":30,"
+               "\"max\":300,\"median\":75},\"followUps\":{\"flagged\":3,\"pending\":3,"
+               "\"resolved\":0,\"rate\":0.4286},\"byDay\":[{\"date\":\"2026-05-01\",\"calls\":2},"
+               "{\"date\":\"2026-05-02\",\"calls\":2},{\"date\":\"2026-05-03\",\"calls\":2},"
+               "{\"date\":\"2026-05-04\",\"calls\":1}],\"byDirection\":{\"inbound\":5,"
+               "\"outbound\":2},\"bySentiment\":{\"positive\":3,\"neutral\":2,\"negative\":1,"
+               "\"unknown\":1},\"byTopic\":[{\"topic\":\"Billing\",\"calls\":3},"
+               "{\"topic\":\"Hours\",\"calls\":2},{\"topic\":\"Appointment Scheduling\","
+               "\"calls\":1}],\"byAgent\":[{\"agent\":\"Max\",\"calls\":3},{\"agent\":\"ava\","
+               "\"calls\":2},{\"agent\":\"Luna\",\"calls\":1}]}");
+    cJSON_Delete(j);
+
+    /* One day, [from, to): h03 at midnight and h04 a millisecond before the next. */
+    CHECK_INT_EQ(store_set_follow_up(st, "h03", true, NULL, NULL, 1, NULL, &err), 0);
+    j = store_call_stats(st, iso_ms("2026-05-02"), iso_ms("2026-05-03"), 1, &err);
+    CHECK_JSON(j, "{\"calls\":2,\"duration\":{\"totalSeconds\":90,\"average\":45,\"min\":30,"
+                  "\"max\":60,\"median\":45},\"followUps\":{\"flagged\":1,\"pending\":0,"
+                  "\"resolved\":1,\"rate\":0.5},\"byDay\":[{\"date\":\"2026-05-02\",\"calls\":2}],"
+                  "\"byDirection\":{\"inbound\":1,\"outbound\":1},\"bySentiment\":{\"neutral\":1,"
+                  "\"positive\":1},\"byTopic\":[{\"topic\":\"billing\",\"calls\":1}],"
+                  "\"byAgent\":[{\"agent\":\"ava\",\"calls\":1}]}");
+    cJSON_Delete(j);
+
+    /* An odd number of durations: the middle one. */
+    j = store_call_stats(st, iso_ms("2026-05-01"), iso_ms("2026-05-02T23:00:00Z"), 0, &err);
+    CHECK_JSON(cJSON_GetObjectItemCaseSensitive(j, "duration"),
+               "{\"totalSeconds\":480,\"average\":160,\"min\":60,\"max\":300,\"median\":120}");
+    CHECK_JSON(cJSON_GetObjectItemCaseSensitive(j, "byTopic"), "[]");
+    cJSON_Delete(j);
+
+    /* Many distinct values: the busiest first, then by name, capped at top_n. */
+    {
+        struct call c[150];
+        struct delivery d[150], *items[150];
+        char ids[150][16], topics[150][16];
+        int i;
+
+        for (i = 0; i < 150; i++) {
+            snprintf(ids[i], sizeof ids[i], "t%03d", i);
+            snprintf(topics[i], sizeof topics[i], "Topic %03d", i < 10 ? 149 : i);
+            call_init(&c[i], ids[i]);
+            c[i].started_ms = iso_ms("2027-01-02T00:00:00Z") + i;
+            c[i].topic = topics[i];
+            d[i] = delivery_for(&c[i], "{}", ids[i], 1);
+            items[i] = &d[i];
+        }
+        CHECK_INT_EQ(store_put_deliveries(st, items, 150, &err), 0);
+        j = store_call_stats(st, iso_ms("2027-01-01"), iso_ms("2028-01-01"), 3, &err);
+        CHECK_JSON(cJSON_GetObjectItemCaseSensitive(j, "byTopic"),
+                   "[{\"topic\":\"Topic 149\",\"calls\":11},{\"topic\":\"Topic 010\",\"calls\":1},"
+                   "{\"topic\":\"Topic 011\",\"calls\":1}]");
+        CHECK_JSON(cJSON_GetObjectItemCaseSensitive(j, "byDirection"), "{\"unknown\":150}");
+        cJSON_Delete(j);
+    }
+
+    /* A period without calls. */
+    j = store_call_stats(st, iso_ms("2028-01-01"), iso_ms("2029-01-01"), 5, &err);
+    CHECK_DBL_NEAR(json_num(j, "calls"), 0, 0);
+    CHECK_JSON(cJSON_GetObjectItemCaseSensitive(j, "byDay"), "[]");
+    cJSON_Delete(j);
+    store_close(st);
+    fx_done(&f);
+}
+
+static void test_top_items(void)
+{
+    struct fx f;
+    struct store *st = hand_store(&f, "top-items");
+    struct err err = {0};
+    cJSON *j;
+
+    j = store_top_list_items(st, "action_items", INT64_MIN, INT64_MAX, false, 10, &err);
+    CHECK_JSON(j, "[{\"text\":\"call back\",\"calls\":2,\"lastCallId\":\"h03\","
+                  "\"lastAt\":\"2026-05-02T00:00:00Z\"},{\"text\":\"Refund the cancellation fee\","
+                  "\"calls\":1,\"lastCallId\":\"h02\",\"lastAt\":\"2026-05-01T10:00:00Z\"},"
+                  "{\"text\":\"Send confirmation email\",\"calls\":1,\"lastCallId\":\"h01\","
+                  "\"lastAt\":\"2026-05-01T09:00:00Z\"}]");
+    cJSON_Delete(j);
+    j = store_top_list_items(st, "action_items", INT64_MIN, INT64_MAX, false, 1, &err);
+    CHECK_INT_EQ(cJSON_GetArraySize(j), 1);
+    cJSON_Delete(j);
+    j = store_top_list_items(st, "unanswered_questions", INT64_MIN, INT64_MAX, false, 10, &err);
+    CHECK_JSON(j, "[{\"text\":\"what is the cancellation fee?\",\"calls\":2,\"lastCallId\":\"h03\","
+                  "\"lastAt\":\"2026-05-02T00:00:00Z\"}]");
+    cJSON_Delete(j);
+    /* Only open follow-ups; and the period is [from, to). */
+    CHECK_INT_EQ(store_set_follow_up(st, "h03", true, NULL, NULL, 1, NULL, &err), 0);
+    j = store_top_list_items(st, "unanswered_questions", INT64_MIN, INT64_MAX, true, 10, &err);
+    CHECK_JSON(j, "[{\"text\":\"What is the cancellation fee?\",\"calls\":1,\"lastCallId\":\"h02\","
+                  "\"lastAt\":\"2026-05-01T10:00:00Z\"}]");
+    cJSON_Delete(j);
+    j = store_top_list_items(st, "action_items", iso_ms("2026-05-01T09:00:00.001Z"),
+                             iso_ms("2026-05-02"), false, 10, &err);
+    CHECK_JSON(j, "[{\"text\":\"Call back\",\"calls\":1,\"lastCallId\":\"h02\","
+                  "\"lastAt\":\"2026-05-01T10:00:00Z\"},{\"text\":\"Refund the cancellation "
+                  "fee\",\"calls\":1,\"lastCallId\":\"h02\",\"lastAt\":\"2026-05-01T10:00:00Z\"}]");
+    cJSON_Delete(j);
+    /* A call listing the same entry twice counts once; it is the newest now. */
+    {
+        char *twice[] = {"CALL BACK", " call back\t", "call  back"};
+        struct call c;
+        struct delivery d;
+
+        call_init(&c, "h08");
+        c.started_ms = iso_ms("2026-05-05T00:00:00Z");
+        c.action_items = (struct strlist){twice, 3};
+        d = delivery_for(&c, "{}", "h08", 1);
+        CHECK_INT_EQ(put1(st, &d, &err), 0);
+        j = store_top_list_items(st, "action_items", INT64_MIN, INT64_MAX, false, 2, &err);
+        CHECK_JSON(j, "[{\"text\":\"CALL BACK\",\"calls\":3,\"lastCallId\":\"h08\","
+                      "\"lastAt\":\"2026-05-05T00:00:00Z\"},{\"text\":\"call  back\",\"calls\":1,"
+                      "\"lastCallId\":\"h08\",\"lastAt\":\"2026-05-05T00:00:00Z\"}]");
+        cJSON_Delete(j);
+    }
+    CHECK(store_top_list_items(st, "key_points", INT64_MIN, INT64_MAX, false, 10, &err) == NULL);
+    CHECK_INT_EQ(err.code, ERR_INVALID);
+    CHECK(store_top_list_items(st, "action_items; DROP TABLE calls", 0, 1, false, 1, &err) == NULL);
+    store_close(st);
+    fx_done(&f);
+}
+
+static char *complete(struct store *st, const char *field, const char *prefix, unsigned limit,
+                      bool *more)
+{
+    struct err err = {0};
+    cJSON *values = cJSON_CreateArray();
+    char *t;
+
+    if (store_complete(st, field, prefix, limit, values, more, &err) == -1) {
+        cJSON_Delete(values);
+        return xasprintf("ERR:%s", err_code_name(err.code));
+    }
+    t = json_text(values);
+    cJSON_Delete(values);
+    return t;
+}
+
+#define CHECK_COMPLETE(st, field, prefix, limit, want, want_more)                                  \
+    do {                                                                                           \
+        bool more_ = !(want_more);                                                                 \
+        char *got_ = complete((st), (field), (prefix), (limit), &more_);                           \
+        CHECK_STR_EQ(got_, (want));                                                                \
+        CHECK_INT_EQ(more_, (want_more));                                                          \
+        free(got_);                                                                                \
+    } while (0)
+
+static void test_complete(void)
+{
+    struct fx f;
+    struct store *st = hand_store(&f, "complete");
+
+    CHECK_COMPLETE(st, "call_id", "h0", 10,
+                   "[\"h07\",\"h06\",\"h05\",\"h04\",\"h03\",\"h02\",\"h01\"]", false);
+    CHECK_COMPLETE(st, "call_id", "h0", 3, "[\"h07\",\"h06\",\"h05\"]", true);
+    CHECK_COMPLETE(st, "call_id", "", 2, "[\"h07\",\"h06\"]", true);
+    CHECK_COMPLETE(st, "call_id", "h03", 10, "[\"h03\"]", false);
+    CHECK_COMPLETE(st, "call_id", "H0", 10, "[]", false);
+    CHECK_COMPLETE(st, "call_id", "x", 10, "[]", false);
+    CHECK_COMPLETE(st, "call_id", "h03\xff", 10, "[]", false);
+    CHECK_COMPLETE(st, "call_id", "h0", 0, "[]", true);
+
+    /* Numbers: by digits, North American without the 1, newest spelling, once each. */
+    CHECK_COMPLETE(st, "phone", "415", 10, "[\"+14155550000\",\"4155557777\",\"415-555-8888\"]",
+                   false);
+    CHECK_COMPLETE(st, "phone", "(415) 555-7", 10, "[\"4155557777\"]", false);
+    CHECK_COMPLETE(st, "phone", "1415555", 2, "[\"+14155550000\",\"4155557777\"]", true);
+    CHECK_COMPLETE(st, "phone", "+44", 10, "[\"+44 20 7946 0958\"]", false);
+    CHECK_COMPLETE(st, "phone", "+1 212", 10, "[\"+1 212 555 1234\"]", false);
+    CHECK_COMPLETE(st, "phone", "212", 10, "[\"+1 212 555 1234\"]", false);
+    CHECK_COMPLETE(st, "phone", "+212", 10, "[]", false);
+    CHECK_COMPLETE(st, "phone", "", 10,
+                   "[\"+14155550000\",\"+1 212 555 1234\",\"+44 20 7946 0958\",\"4155557777\","
+                   "\"415-555-8888\"]",
+                   false);
+    CHECK_COMPLETE(st, "phone", "1234567890123456", 10, "[]", false);
+    CHECK_COMPLETE(st, "agent", "a", 10, "ERR:invalid", false);
+    store_close(st);
+    fx_done(&f);
+}
+
 int main(void)
 {
     sqlite3_auto_extension((void (*)(void))capture_db);
@@ -1286,6 +3177,20 @@ int main(void)
     RUN(test_bodies);
     RUN(test_check);
     RUN(test_bad_input);
+    RUN(test_read_empty);
+    RUN(test_search_filters);
+    RUN(test_search_fields);
+    RUN(test_search_invalid);
+    RUN(test_search_oracle);
+    RUN(test_search_same_ms);
+    RUN(test_search_old_dates);
+    RUN(test_search_large);
+    RUN(test_get_call);
+    RUN(test_transcript_text);
+    RUN(test_set_follow_up);
+    RUN(test_stats);
+    RUN(test_top_items);
+    RUN(test_complete);
     sqlite3_reset_auto_extension();
     return check_report();
 }
