@@ -45,7 +45,8 @@ void rpc_msg_free(struct rpc_msg *msg);
  * Build one message as compact JSON text on a single line (no newline at
  * the end); the caller frees the text. rpc_result and rpc_notification take
  * ownership of result/params (NULL means {}); rpc_error takes ownership of
- * data (may be NULL). id may be NULL (written as null).
+ * data (may be NULL). id may be NULL: the member is then left out (MCP's
+ * schema never allows a null id).
  */
 char *rpc_result(const cJSON *id, cJSON *result);
 char *rpc_error(const cJSON *id, int code, const char *message, cJSON *data);

@@ -115,6 +115,15 @@ struct mcp_server_opts {
     const struct mcp_registry *registry;
     bool read_only; /* refuse tools with writes */
     void *app;      /* handed to handlers through mcp_call_app */
+    /*
+     * Called after every request with its method, the tool name for
+     * tools/call (else NULL), the outcome ("ok", "tool_error" for an
+     * isError result, "error" for a JSON-RPC error, "cancelled") and the
+     * time it took. NULL: not observed.
+     */
+    void (*observe)(void *arg, const char *method, const char *tool, const char *outcome,
+                    double seconds);
+    void *observe_arg;
 };
 
 struct mcp_server;

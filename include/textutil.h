@@ -27,6 +27,8 @@ int time_parse_iso8601(const char *in, int64_t *out_ms);
 /* Format Unix ms as "2026-05-24T18:02:14.000Z" (or without millis when 0). */
 void time_format_iso8601(int64_t ms, char *out, size_t outsz);
 int64_t time_now_ms(void);
+/* Seconds on a monotonic clock, for measuring durations. */
+double time_mono(void);
 
 /* True when s[0..len) is valid UTF-8 (RFC 3629: no overlongs, no surrogates). */
 bool utf8_valid(const char *s, size_t len);

@@ -3,6 +3,11 @@
  * drives dispatch and the help text. Every command loads the settings the
  * same way: defaults, then the config file (--config or
  * PHONELY_MCP_CONFIG), then PHONELY_MCP_* variables, then flags.
+ *
+ * `stdio` and `tool` serve the MCP tools of tools.c through the engine in
+ * mcp.c; both are read-only unless mcp_allow_writes or --allow-writes says
+ * otherwise, and `tool` goes through a real in-process session (initialize,
+ * then tools/call) so that it behaves exactly as a client sees the server.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -15,9 +20,12 @@
 #include "config.h"
 #include "import.h"
 #include "log.h"
+#include "mcp.h"
+#include "mcp_stdio.h"
 #include "serve.h"
 #include "store.h"
 #include "textutil.h"
+#include "tools.h"
 #include "xmalloc.h"
 
 struct cli {
@@ -28,6 +36,8 @@ struct cli {
     const char *outcome;
     unsigned limit;
     long long body_id;
+    int writes; /* stdio, tool: 0 as configured, 1 --allow-writes, -1 --read-only */
+    bool list;  /* tool --list */
 };
 
 struct command {
@@ -43,6 +53,8 @@ static int cmd_import(struct cli *cli);
 static int cmd_token(struct cli *cli);
 static int cmd_check_config(struct cli *cli);
 static int cmd_deliveries(struct cli *cli);
+static int cmd_stdio(struct cli *cli);
+static int cmd_tool(struct cli *cli);
 
 static const struct command commands[] = {
     {"serve", cmd_serve, "serve [options]",
@@ -67,6 +79,35 @@ static const struct command commands[] = {
      "  phonely-mcp deliveries --outcome rejected\n"
      "  phonely-mcp deliveries --body 42 | phonely-mcp import -",
      false},
+    {"stdio", cmd_stdio, "stdio [options] [--read-only | --allow-writes]",
+     "Serve MCP (the Model Context Protocol) on standard input and output, one\n"
+     "JSON-RPC message per line, for AI assistants that start the server\n"
+     "themselves (Claude Desktop, Claude Code, Cursor, ...). It reads the\n"
+     "database named by --db while `serve` keeps writing to it. Standard output\n"
+     "carries nothing but MCP messages; logs go to standard error. Exits 0 at\n"
+     "end of input, 1 when the database cannot be opened.\n"
+     "\n"
+     "Read-only by default: tools that change stored data (resolve_follow_up)\n"
+     "answer with an error saying how to allow them, and the database is opened\n"
+     "read-only. --allow-writes (or the setting mcp_allow_writes yes) allows\n"
+     "them; --read-only forces read-only whatever the setting says.\n"
+     "\n"
+     "A host entry (claude_desktop_config.json and the like):\n"
+     "  {\"mcpServers\": {\"phonely\": {\"command\": \"phonely-mcp\",\n"
+     "    \"args\": [\"stdio\", \"--db\", \"/var/lib/phonely-mcp/calls.db\"]}}}",
+     false},
+    {"tool", cmd_tool,
+     "tool [options] [--read-only | --allow-writes] [--list | NAME ['{JSON arguments}']]",
+     "Call one MCP tool from the shell, through the same MCP session an assistant\n"
+     "uses, and print its result as JSON on standard output. Without NAME, or\n"
+     "with --list, list the tools. Arguments are one JSON object (default {}).\n"
+     "Tools that change stored data need --allow-writes (or mcp_allow_writes\n"
+     "yes), as with stdio. Exits 0 on success, 1 when the tool reports an error\n"
+     "(its message also goes to standard error), 2 on a usage error. E.g.\n"
+     "  phonely-mcp tool --list\n"
+     "  phonely-mcp tool search_calls '{\"query\": \"refund\", \"limit\": 5}'\n"
+     "  phonely-mcp tool --allow-writes resolve_follow_up '{\"call_id\": \"c-123\"}'",
+     true},
 };
 
 static const char common_options[] =
@@ -122,6 +163,15 @@ static int cli_load(struct cli *cli, const struct command *cmd, int argc, char *
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage_command(cmd, stdout);
             exit(0);
+        }
+        if ((strcmp(cmd->name, "stdio") == 0 || strcmp(cmd->name, "tool") == 0) &&
+            (strcmp(a, "--allow-writes") == 0 || strcmp(a, "--read-only") == 0)) {
+            cli->writes = strcmp(a, "--allow-writes") == 0 ? 1 : -1;
+            continue;
+        }
+        if (strcmp(cmd->name, "tool") == 0 && strcmp(a, "--list") == 0) {
+            cli->list = true;
+            continue;
         }
         if (strcmp(a, "-") == 0 || strncmp(a, "--", 2) != 0 || strcmp(a, "--") == 0) {
             if (strcmp(a, "--") == 0)
@@ -355,6 +405,251 @@ static int cmd_deliveries(struct cli *cli)
     return rc;
 }
 
+/* ---- MCP: stdio and tool ---- */
+
+/* Whether tools that write are allowed: the flags, else the setting. */
+static bool cli_writes(const struct cli *cli)
+{
+    return cli->writes != 0 ? cli->writes > 0 : cli->cfg.mcp_allow_writes;
+}
+
+static struct mcp_server *mcp_server_make(struct cli *cli, bool writes)
+{
+    struct mcp_server_opts o = {
+        .name = "phonely-mcp",
+        .title = "Phonely call log",
+        .version = PHONELY_VERSION,
+        .instructions = tools_instructions(),
+        .registry = tools_registry(),
+        .read_only = !writes,
+        .app = &cli->cfg,
+    };
+    return mcp_server_new(&o);
+}
+
+static struct store_options mcp_store_options(const struct cli *cli, bool writes)
+{
+    struct store_options o = {
+        .read_only = !writes,
+        .busy_timeout_ms = cli->cfg.busy_timeout_ms,
+        .min_free_bytes = writes ? cli->cfg.min_free_bytes : 0,
+    };
+    return o;
+}
+
+static int cmd_stdio(struct cli *cli)
+{
+    bool writes = cli_writes(cli);
+    struct mcp_server *srv = mcp_server_make(cli, writes);
+    struct mcp_stdio_opts o = {
+        .db_path = cli->cfg.db_path,
+        .store = mcp_store_options(cli, writes),
+        .workers = 4,
+        .in_fd = STDIN_FILENO,
+        .out_fd = STDOUT_FILENO,
+    };
+    char db[300];
+    int rc;
+
+    log_info("stdio: serving MCP on %s (%s)",
+             log_escape(cli->cfg.db_path, strlen(cli->cfg.db_path), db, sizeof db),
+             writes ? "read-write" : "read-only");
+    rc = mcp_stdio_run(srv, &o);
+    mcp_server_free(srv);
+    return rc;
+}
+
+/* What the in-process session of `tool` sent: the response, and notifications shown. */
+struct tool_capture {
+    cJSON *response;
+};
+
+static void tool_send(void *arg, const char *json)
+{
+    struct tool_capture *t = arg;
+    cJSON *v = cJSON_Parse(json);
+    const cJSON *params;
+
+    if (v == NULL)
+        return;
+    if (cJSON_GetObjectItemCaseSensitive(v, "id") != NULL) {
+        cJSON_Delete(t->response);
+        t->response = v;
+        return;
+    }
+    params = cJSON_GetObjectItemCaseSensitive(v, "params");
+    if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(v, "method")) &&
+        strcmp(cJSON_GetObjectItemCaseSensitive(v, "method")->valuestring,
+               "notifications/message") == 0) {
+        const cJSON *level = cJSON_GetObjectItemCaseSensitive(params, "level");
+        char *data = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(params, "data"));
+        fprintf(stderr, "phonely-mcp tool: %s: %s\n",
+                cJSON_IsString(level) ? level->valuestring : "log", data ? data : "");
+        free(data);
+    }
+    cJSON_Delete(v);
+}
+
+/* Send one message text to the session; returns the response (caller deletes) or NULL. */
+static cJSON *tool_exchange(struct mcp_session *s, struct store *st, const char *text)
+{
+    struct tool_capture t = {0};
+
+    mcp_session_handle(s, st, text, strlen(text), tool_send, &t);
+    return t.response;
+}
+
+static void tool_list(const struct mcp_registry *reg)
+{
+    size_t width = 4;
+
+    for (size_t i = 0; i < reg->ntools; i++)
+        if (strlen(reg->tools[i].name) > width)
+            width = strlen(reg->tools[i].name);
+    printf("%-*s  %s\n", (int)width, "NAME", "TITLE");
+    for (size_t i = 0; i < reg->ntools; i++)
+        printf("%-*s  %s%s\n", (int)width, reg->tools[i].name,
+               reg->tools[i].title ? reg->tools[i].title : "",
+               reg->tools[i].writes ? " (writes: needs --allow-writes)" : "");
+}
+
+/* Print the text blocks of a tool result to standard error. */
+static void tool_print_error_text(const cJSON *result)
+{
+    const cJSON *block;
+
+    cJSON_ArrayForEach(block, cJSON_GetObjectItemCaseSensitive(result, "content"))
+    {
+        const cJSON *text = cJSON_GetObjectItemCaseSensitive(block, "text");
+        if (cJSON_IsString(text))
+            fprintf(stderr, "phonely-mcp tool: %s\n", text->valuestring);
+    }
+}
+
+static int cmd_tool(struct cli *cli)
+{
+    const struct mcp_registry *reg = tools_registry();
+    const char *name = NULL, *json = NULL, *end = NULL;
+    struct mcp_server *srv = NULL;
+    struct mcp_session *s = NULL;
+    struct store_options so;
+    struct store *st = NULL;
+    struct err err = {0};
+    cJSON *args = NULL, *req = NULL, *resp = NULL, *params;
+    const cJSON *result, *error;
+    char *text = NULL;
+    bool known = false, writes;
+    int rc = 2;
+
+    /* The valueless flags may also follow NAME. */
+    for (int i = 0; i < cli->nargs; i++) {
+        const char *a = cli->args[i];
+        if (strcmp(a, "--allow-writes") == 0 || strcmp(a, "--read-only") == 0)
+            cli->writes = strcmp(a, "--allow-writes") == 0 ? 1 : -1;
+        else if (strcmp(a, "--list") == 0)
+            cli->list = true;
+        else if (strncmp(a, "--", 2) == 0) {
+            fprintf(stderr, "phonely-mcp tool: options such as %s go before NAME\n", a);
+            return 2;
+        } else if (name == NULL)
+            name = a;
+        else if (json == NULL)
+            json = a;
+        else {
+            fprintf(stderr, "phonely-mcp tool: too many arguments; put every argument of the "
+                            "tool in one JSON object\n");
+            return 2;
+        }
+    }
+    if (cli->list || name == NULL) {
+        tool_list(reg);
+        return fflush(stdout) == 0 ? 0 : 1;
+    }
+    for (size_t i = 0; i < reg->ntools && !known; i++)
+        known = strcmp(reg->tools[i].name, name) == 0;
+    if (!known) {
+        char safe[100];
+        fprintf(stderr,
+                "phonely-mcp tool: unknown tool '%s'; `phonely-mcp tool --list` lists them\n",
+                log_escape(name, strlen(name), safe, sizeof safe));
+        return 2;
+    }
+    if (json != NULL) {
+        args = cJSON_ParseWithLengthOpts(json, strlen(json), &end, false);
+        if (end != NULL)
+            end += strspn(end, " \t\r\n");
+        if (!cJSON_IsObject(args) || end == NULL || *end != '\0') {
+            fprintf(stderr, "phonely-mcp tool: the arguments must be one JSON object, e.g. "
+                            "'{\"limit\": 5}'\n");
+            goto done;
+        }
+    } else {
+        args = cJSON_CreateObject();
+    }
+
+    rc = 1;
+    writes = cli_writes(cli);
+    so = mcp_store_options(cli, writes);
+    if ((st = store_open(cli->cfg.db_path, &so, &err)) == NULL) {
+        fprintf(stderr, "phonely-mcp tool: %s\n", err.msg);
+        goto done;
+    }
+    srv = mcp_server_make(cli, writes);
+    s = mcp_session_new(srv);
+    resp = tool_exchange(
+        s, st,
+        "{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"initialize\",\"params\":{"
+        "\"protocolVersion\":\"2025-11-25\",\"capabilities\":{},"
+        "\"clientInfo\":{\"name\":\"phonely-mcp tool\",\"version\":\"" PHONELY_VERSION "\"}}}");
+    if (!mcp_session_initialized(s)) {
+        fprintf(stderr, "phonely-mcp tool: the MCP session did not initialize\n");
+        goto done;
+    }
+    cJSON_Delete(resp);
+    resp = tool_exchange(s, st, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}");
+
+    req = cJSON_CreateObject();
+    cJSON_AddStringToObject(req, "jsonrpc", "2.0");
+    cJSON_AddNumberToObject(req, "id", 1);
+    cJSON_AddStringToObject(req, "method", "tools/call");
+    params = cJSON_AddObjectToObject(req, "params");
+    cJSON_AddStringToObject(params, "name", name);
+    cJSON_AddItemToObject(params, "arguments", args);
+    args = NULL;
+    text = cJSON_PrintUnformatted(req);
+    cJSON_Delete(resp);
+    resp = tool_exchange(s, st, text);
+
+    result = cJSON_GetObjectItemCaseSensitive(resp, "result");
+    error = cJSON_GetObjectItemCaseSensitive(resp, "error");
+    if (cJSON_IsObject(result)) {
+        char *pretty = cJSON_Print(result);
+        printf("%s\n", pretty);
+        free(pretty);
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(result, "isError")))
+            tool_print_error_text(result);
+        else
+            rc = 0;
+        if (fflush(stdout) != 0)
+            rc = 1;
+    } else {
+        const cJSON *msg = cJSON_GetObjectItemCaseSensitive(error, "message");
+        const cJSON *code = cJSON_GetObjectItemCaseSensitive(error, "code");
+        fprintf(stderr, "phonely-mcp tool: %s (JSON-RPC error %d)\n",
+                cJSON_IsString(msg) ? msg->valuestring : "no response",
+                cJSON_IsNumber(code) ? code->valueint : 0);
+    }
+done:
+    free(text);
+    cJSON_Delete(req);
+    cJSON_Delete(resp);
+    cJSON_Delete(args);
+    mcp_session_free(s);
+    mcp_server_free(srv);
+    store_close(st);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     const struct command *cmd;
@@ -388,7 +683,7 @@ int main(int argc, char **argv)
         return 1;
     }
     if (cli_load(&cli, cmd, argc - 2, argv + 2) == -1) {
-        rc = 1;
+        rc = cmd->run == cmd_tool ? 2 : 1; /* tool promises 2 for usage errors */
     } else {
         rc = cmd->run(&cli);
     }

@@ -356,3 +356,11 @@ char *utf8_sanitize(const char *s, size_t len)
     out[o] = '\0';
     return out;
 }
+
+double time_mono(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}

@@ -1,0 +1,370 @@
+/*
+ * mcp_stdio.c: MCP over standard input and output, one JSON-RPC message per
+ * line in each direction.
+ *
+ * Threads: the calling thread reads. It serves inline, in arrival order,
+ * everything that must not wait behind slow work or be reordered: invalid
+ * lines, answers to us, notifications (cancellation above all),
+ * initialize, ping and logging/setLevel, and every request while the
+ * session is not initialized yet. Other requests
+ * go to a FIFO queue served by `workers` threads, each with its own store
+ * connection. Every message written takes the output mutex, so lines
+ * never interleave; the fd is written directly (no stdio buffer), so each
+ * message is on its way when the call returns.
+ *
+ * Cancellation: notifications/cancelled drops a request still waiting in
+ * the queue and marks one being served, so that nothing more is written
+ * for it (this also covers the moment between a worker taking a request
+ * and the session registering it); the session then interrupts its store
+ * work and suppresses the response.
+ *
+ * Ownership: the queue owns each job (a copy of its line and of its id)
+ * until the worker that took it, or the cancellation that dropped it,
+ * frees it. Stores are opened here before reading starts, one per worker,
+ * and closed after the workers are joined.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "mcp_stdio.h"
+#include "xmalloc.h"
+
+#define STDIO_WORKERS_DEFAULT 4
+#define STDIO_WORKERS_MAX     64
+#define STDIO_QUEUE_MAX       1024                 /* requests waiting for a worker */
+#define STDIO_QUEUE_BYTES     (256u * 1024 * 1024) /* bytes of requests waiting */
+
+struct stdio_srv;
+
+struct job {
+    struct stdio_srv *ss;
+    char *text;
+    size_t len;
+    cJSON *id; /* a copy, to match notifications/cancelled */
+    atomic_bool cancelled;
+    struct job *next;
+};
+
+struct stdio_srv {
+    struct mcp_session *session;
+    int out_fd;
+    pthread_mutex_t out_lock;
+    bool out_broken; /* the reader went away: drop what is left */
+
+    pthread_mutex_t lock; /* guards everything below */
+    pthread_cond_t cond;
+    struct job *head, *tail;
+    size_t queued, queued_bytes;
+    struct job **running; /* [nworkers]: the job each worker serves, or NULL */
+    bool eof;
+};
+
+struct worker {
+    struct stdio_srv *ss;
+    struct store *st;
+    size_t index;
+    pthread_t tid;
+    bool started;
+};
+
+static int write_all(int fd, const char *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Write json and a newline as one message; once a write fails, drop the rest. */
+static void write_message(struct stdio_srv *ss, const char *json)
+{
+    pthread_mutex_lock(&ss->out_lock);
+    if (!ss->out_broken &&
+        (write_all(ss->out_fd, json, strlen(json)) == -1 || write_all(ss->out_fd, "\n", 1) == -1)) {
+        ss->out_broken = true;
+        log_warn("mcp stdio: cannot write to the client; dropping further output");
+    }
+    pthread_mutex_unlock(&ss->out_lock);
+}
+
+static void reader_send(void *arg, const char *json)
+{
+    write_message(arg, json);
+}
+
+static void job_send(void *arg, const char *json)
+{
+    struct job *j = arg;
+
+    if (!atomic_load(&j->cancelled))
+        write_message(j->ss, json);
+}
+
+static void job_free(struct job *j)
+{
+    if (j == NULL)
+        return;
+    free(j->text);
+    cJSON_Delete(j->id);
+    free(j);
+}
+
+static bool id_equal(const cJSON *a, const cJSON *b)
+{
+    if (cJSON_IsString(a) && cJSON_IsString(b))
+        return strcmp(a->valuestring, b->valuestring) == 0;
+    if (cJSON_IsNumber(a) && cJSON_IsNumber(b))
+        return a->valuedouble == b->valuedouble;
+    return false;
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    struct stdio_srv *ss = w->ss;
+
+    pthread_mutex_lock(&ss->lock);
+    for (;;) {
+        struct job *j;
+
+        while (ss->head == NULL && !ss->eof)
+            pthread_cond_wait(&ss->cond, &ss->lock);
+        if ((j = ss->head) == NULL)
+            break; /* end of input and nothing left */
+        ss->head = j->next;
+        if (ss->head == NULL)
+            ss->tail = NULL;
+        ss->queued--;
+        ss->queued_bytes -= j->len;
+        ss->running[w->index] = j;
+        pthread_mutex_unlock(&ss->lock);
+
+        mcp_session_handle(ss->session, w->st, j->text, j->len, job_send, j);
+
+        pthread_mutex_lock(&ss->lock);
+        ss->running[w->index] = NULL;
+        job_free(j);
+    }
+    pthread_mutex_unlock(&ss->lock);
+    return NULL;
+}
+
+/* Hand a request to the workers, or answer "busy" when too much is waiting. */
+static void enqueue(struct stdio_srv *ss, const char *line, size_t len, const cJSON *id)
+{
+    struct job *j;
+
+    pthread_mutex_lock(&ss->lock);
+    if (ss->queued >= STDIO_QUEUE_MAX || len > STDIO_QUEUE_BYTES - ss->queued_bytes) {
+        char *json;
+        pthread_mutex_unlock(&ss->lock);
+        json = rpc_error(id, RPC_INTERNAL_ERROR,
+                         "server busy: too many requests are waiting; retry later", NULL);
+        write_message(ss, json);
+        free(json);
+        return;
+    }
+    j = xcalloc(1, sizeof *j);
+    j->ss = ss;
+    j->text = xmalloc(len + 1);
+    memcpy(j->text, line, len);
+    j->text[len] = '\0';
+    j->len = len;
+    j->id = cJSON_Duplicate(id, false);
+    atomic_init(&j->cancelled, false);
+    if (ss->tail != NULL)
+        ss->tail->next = j;
+    else
+        ss->head = j;
+    ss->tail = j;
+    ss->queued++;
+    ss->queued_bytes += len;
+    pthread_cond_signal(&ss->cond);
+    pthread_mutex_unlock(&ss->lock);
+}
+
+/* Drop waiting requests with this id and silence those being served. */
+static void cancel_jobs(struct stdio_srv *ss, const cJSON *params, size_t nworkers)
+{
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(params, "requestId");
+    struct job **pp, *dropped = NULL;
+
+    if (id == NULL)
+        return;
+    pthread_mutex_lock(&ss->lock);
+    for (pp = &ss->head; *pp != NULL;) {
+        struct job *j = *pp;
+        if (id_equal(j->id, id)) {
+            *pp = j->next;
+            ss->queued--;
+            ss->queued_bytes -= j->len;
+            j->next = dropped;
+            dropped = j;
+        } else {
+            pp = &j->next;
+        }
+    }
+    ss->tail = NULL;
+    for (struct job *j = ss->head; j != NULL; j = j->next)
+        ss->tail = j;
+    for (size_t i = 0; i < nworkers; i++)
+        if (ss->running[i] != NULL && id_equal(ss->running[i]->id, id))
+            atomic_store(&ss->running[i]->cancelled, true);
+    pthread_mutex_unlock(&ss->lock);
+    while (dropped != NULL) {
+        struct job *next = dropped->next;
+        job_free(dropped);
+        dropped = next;
+    }
+}
+
+static bool blank(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n')
+            return false;
+    return true;
+}
+
+/*
+ * Requests the reader answers itself: they never touch the store, ping
+ * must be prompt however busy the workers are, and a log level must apply
+ * to the requests that follow it.
+ */
+static bool served_inline(const char *method)
+{
+    static const char *const inline_methods[] = {"initialize", "ping", "logging/setLevel"};
+
+    for (size_t i = 0; i < sizeof inline_methods / sizeof inline_methods[0]; i++)
+        if (strcmp(method, inline_methods[i]) == 0)
+            return true;
+    return false;
+}
+
+/* Read lines until end of input, serving or queueing each message. */
+static void read_loop(struct stdio_srv *ss, FILE *in, size_t nworkers)
+{
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t got;
+
+    while ((got = getline(&line, &cap, in)) != -1) {
+        size_t len = (size_t)got;
+        struct rpc_msg msg;
+
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+            len--;
+        line[len] = '\0';
+        if (blank(line, len))
+            continue;
+        rpc_parse(line, len, &msg);
+        if (msg.kind == RPC_REQUEST && !served_inline(msg.method) &&
+            mcp_session_initialized(ss->session)) {
+            enqueue(ss, line, len, msg.id);
+        } else {
+            if (msg.kind == RPC_NOTIFICATION && strcmp(msg.method, "notifications/cancelled") == 0)
+                cancel_jobs(ss, msg.params, nworkers);
+            mcp_session_handle(ss->session, NULL, line, len, reader_send, ss);
+        }
+        rpc_msg_free(&msg);
+    }
+    if (ferror(in))
+        log_warn("mcp stdio: reading input failed; stopping");
+    free(line);
+}
+
+/*
+ * Serve one session on opts->in_fd / opts->out_fd until end of input, then
+ * let every request already read finish and return 0; 1 when a store
+ * cannot be opened or threads cannot start. in_fd is not closed. SIGPIPE
+ * is ignored process-wide so a vanished client cannot kill the process.
+ */
+int mcp_stdio_run(struct mcp_server *srv, const struct mcp_stdio_opts *opts)
+{
+    struct stdio_srv ss = {.out_fd = opts->out_fd};
+    size_t nworkers = opts->workers == 0 ? STDIO_WORKERS_DEFAULT : opts->workers;
+    struct worker *workers = NULL;
+    struct sigaction sa;
+    struct err err = {0};
+    FILE *in = NULL;
+    int fd, rc = 1;
+
+    if (nworkers > STDIO_WORKERS_MAX)
+        nworkers = STDIO_WORKERS_MAX;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_IGN;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGPIPE, &sa, NULL);
+
+    pthread_mutex_init(&ss.out_lock, NULL);
+    pthread_mutex_init(&ss.lock, NULL);
+    pthread_cond_init(&ss.cond, NULL);
+    ss.session = mcp_session_new(srv);
+    ss.running = xcalloc(nworkers, sizeof *ss.running);
+    workers = xcalloc(nworkers, sizeof *workers);
+
+    for (size_t i = 0; i < nworkers; i++) {
+        workers[i].ss = &ss;
+        workers[i].index = i;
+        if (opts->db_path != NULL &&
+            (workers[i].st = store_open(opts->db_path, &opts->store, &err)) == NULL) {
+            log_warnx("mcp stdio: %s", err.msg);
+            goto fail;
+        }
+    }
+    if ((fd = dup(opts->in_fd)) == -1 || (in = fdopen(fd, "r")) == NULL) {
+        log_warn("mcp stdio: cannot read the input");
+        if (fd != -1)
+            close(fd);
+        goto fail;
+    }
+    for (size_t i = 0; i < nworkers; i++) {
+        if (pthread_create(&workers[i].tid, NULL, worker_main, &workers[i]) != 0) {
+            log_warnx("mcp stdio: cannot start worker threads");
+            goto stop;
+        }
+        workers[i].started = true;
+    }
+    log_debug("mcp stdio: serving with %zu workers", nworkers);
+
+    read_loop(&ss, in, nworkers);
+    rc = 0;
+stop:
+    pthread_mutex_lock(&ss.lock);
+    ss.eof = true;
+    pthread_cond_broadcast(&ss.cond);
+    pthread_mutex_unlock(&ss.lock);
+    for (size_t i = 0; i < nworkers; i++)
+        if (workers[i].started)
+            pthread_join(workers[i].tid, NULL);
+    while (ss.head != NULL) { /* only when no worker could start */
+        struct job *next = ss.head->next;
+        job_free(ss.head);
+        ss.head = next;
+    }
+fail:
+    if (in != NULL)
+        fclose(in);
+    for (size_t i = 0; i < nworkers; i++)
+        store_close(workers[i].st);
+    free(workers);
+    free(ss.running);
+    mcp_session_free(ss.session);
+    pthread_cond_destroy(&ss.cond);
+    pthread_mutex_destroy(&ss.lock);
+    pthread_mutex_destroy(&ss.out_lock);
+    return rc;
+}
