@@ -43,6 +43,14 @@ struct config {
     unsigned busy_timeout_ms;            /* default 5000 */
     size_t min_free_bytes; /* refuse ingest (503) below this free space, default 64 MiB */
     int log_level;         /* log_level: error|warn|info|debug */
+    bool mcp_allow_writes; /* MCP tools that write are allowed; default no (read-only) */
+    char *token;           /* secret: bearer token of the private listener */
+    bool private_auth;     /* require token on the private listener; default yes */
+    char *allowed_hosts;   /* extra Host names, space separated, or NULL */
+    char *allowed_origins; /* extra Origins, space separated, or NULL */
+    unsigned mcp_workers;
+    unsigned mcp_sessions_max;
+    unsigned mcp_session_idle; /* seconds */
     char *source_file;     /* the config file read, if any */
 };
 
@@ -75,6 +83,13 @@ bool config_is_flag(const char *name);
 /* Cross-field checks run after everything is loaded (e.g. a public listener
  * needs a token). Returns 0 or -1. */
 int config_validate(const struct config *cfg, struct err *err);
+
+/*
+ * Checks that matter only when serving the private listener: beyond
+ * loopback it needs a token and private_auth; with private_auth and no
+ * token it cannot authenticate anyone. Returns 0 or -1.
+ */
+int config_validate_private(const struct config *cfg, struct err *err);
 
 /* Parse "host:port", "[v6]:port" or ":port" into addr. */
 int config_parse_listen(const char *text, struct listen_addr *addr, struct err *err);

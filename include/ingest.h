@@ -32,11 +32,16 @@ struct ingest_job {
     struct ingest_job *next; /* queue link, owned by the ingest */
 };
 
+/* Batch-size buckets: up to 1, 2, 4, ... 256 deliveries, then more. */
+#define INGEST_BATCH_BUCKETS 10
+extern const unsigned ingest_batch_bounds[INGEST_BATCH_BUCKETS];
+
 struct ingest_stats {
     uint64_t commits;
     uint64_t deliveries;
     uint64_t failed_commits;
     uint64_t max_batch;
+    uint64_t batch_hist[INGEST_BATCH_BUCKETS]; /* committed batches per size bucket */
 };
 
 /*

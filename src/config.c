@@ -50,6 +50,7 @@ extern char **environ;
 
 enum dtype {
     DT_PATH,     /* char *, non-empty */
+    DT_STRING,   /* char *, a space-separated list; empty means unset (NULL) */
     DT_LISTEN,   /* struct listen_addr */
     DT_SIZE,     /* size_t, bytes with an optional K/M/G/T suffix (1024-based) */
     DT_UINT,     /* unsigned, decimal */
@@ -120,6 +121,23 @@ static const struct directive directives[] = {
     {"min_free_bytes", DT_SIZE, 0, OFF(min_free_bytes), 0, TIB, "64M",
      "refuse new deliveries (503) when the disk has less free space"},
     {"log_level", DT_LOGLEVEL, 0, OFF(log_level), 0, 0, "info", "error, warn, info or debug"},
+    {"mcp_allow_writes", DT_BOOL, 0, OFF(mcp_allow_writes), 0, 0, "no",
+     "let MCP clients (stdio, tool, HTTP) run tools that change stored data"},
+    {"token", DT_TOKEN, DF_SECRET, OFF(token), 0, 0, NULL,
+     "bearer token for the private listener (MCP over HTTP, REST, metrics)"},
+    {"token_file", DT_TOKEN, DF_FILE, OFF(token), 0, 0, NULL, "file holding token"},
+    {"private_auth", DT_BOOL, 0, OFF(private_auth), 0, 0, "yes",
+     "require the bearer token on the private listener (no: loopback only, for local tools)"},
+    {"allowed_hosts", DT_STRING, 0, OFF(allowed_hosts), 0, 0, "",
+     "Host names the private listener answers besides localhost, 127.0.0.1 and [::1]"},
+    {"allowed_origins", DT_STRING, 0, OFF(allowed_origins), 0, 0, "",
+     "browser Origins allowed besides loopback ones, e.g. https://app.example.com"},
+    {"mcp_workers", DT_UINT, 0, OFF(mcp_workers), 1, 64, "8",
+     "MCP requests over HTTP served at once (each with its own database connection)"},
+    {"mcp_sessions_max", DT_UINT, 0, OFF(mcp_sessions_max), 1, 65535, "256",
+     "MCP sessions open at once over HTTP"},
+    {"mcp_session_idle", DT_UINT, 0, OFF(mcp_session_idle), 10, 604800, "1800",
+     "seconds after which an unused MCP session ends"},
 };
 
 #define NDIRECTIVES (sizeof directives / sizeof directives[0])
@@ -389,6 +407,12 @@ static int directive_set(struct config *cfg, const struct directive *d, const ch
         free(*(char **)field);
         *(char **)field = xstrdup(value);
         return 0;
+    case DT_STRING:
+        free(*(char **)field);
+        *(char **)field = value[value[0] == ' ' ? strspn(value, " ") : 0] == '\0'
+                              ? NULL
+                              : xstrdup(value);
+        return 0;
     case DT_LISTEN: {
         struct listen_addr addr;
         if (config_parse_listen(value, &addr, err) != 0)
@@ -481,7 +505,7 @@ void config_free(struct config *cfg)
     for (size_t i = 0; i < NDIRECTIVES; i++) {
         const struct directive *d = &directives[i];
         char **p = field_of(cfg, d);
-        if (d->type == DT_PATH) {
+        if (d->type == DT_PATH || d->type == DT_STRING) {
             free(*p);
             *p = NULL;
         } else if (is_secret_type(d->type)) {
@@ -844,6 +868,31 @@ static void listen_format(const struct listen_addr *a, char *out, size_t outsz)
 }
 
 /*
+ * Private-listener checks, for `serve` only (stdio and the other commands
+ * do not listen): a non-loopback private listener needs the token and
+ * private_auth; private_auth needs a token to compare with; an unparsable
+ * token was already refused by config_validate.
+ */
+int config_validate_private(const struct config *cfg, struct err *err)
+{
+    char where[CONFIG_HOST_MAX + 16];
+
+    listen_format(&cfg->private_listen, where, sizeof where);
+    if (!config_listen_is_loopback(&cfg->private_listen) &&
+        (cfg->token == NULL || !cfg->private_auth))
+        return err_set(err, ERR_CONFIG,
+                       "private_listen %s is not a loopback address; it needs a token and "
+                       "private_auth yes (it serves call transcripts)",
+                       where);
+    if (cfg->private_auth && cfg->token == NULL)
+        return err_set(err, ERR_CONFIG,
+                       "private_auth is on but no token is set: set PHONELY_MCP_TOKEN (or "
+                       "token_file; make one with `phonely-mcp token`), or set private_auth no "
+                       "to leave the loopback private listener open to local programs");
+    return 0;
+}
+
+/*
  * Cross-field checks once every source is applied: a webhook listener off
  * loopback needs a token; a previous token needs a current one and must
  * differ from it; tokens and signing secrets must parse; the two listeners
@@ -863,6 +912,11 @@ int config_validate(const struct config *cfg, struct err *err)
             where);
     if (cfg->webhook_token != NULL && auth_token_validate(cfg->webhook_token, &e) != 0)
         return err_set(err, ERR_CONFIG, "webhook_token: %s", e.msg);
+    if (cfg->token != NULL && auth_token_validate(cfg->token, &e) != 0)
+        return err_set(err, ERR_CONFIG, "token: %s", e.msg);
+    if (cfg->token != NULL && cfg->webhook_token != NULL && strcmp(cfg->token, cfg->webhook_token) == 0)
+        return err_set(err, ERR_CONFIG,
+                       "token is the same as webhook_token; the private listener needs its own");
     if (cfg->webhook_token_previous != NULL) {
         if (cfg->webhook_token == NULL)
             return err_set(

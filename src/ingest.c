@@ -7,11 +7,15 @@
  * company and a busy server shares each fsync among many requests.
  */
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "ingest.h"
 #include "log.h"
 #include "xmalloc.h"
+
+const unsigned ingest_batch_bounds[INGEST_BATCH_BUCKETS] = {1, 2, 4, 8, 16, 32, 64, 128, 256,
+                                                              UINT32_MAX};
 
 struct ingest {
     struct store *store;
@@ -52,6 +56,12 @@ static void ingest_commit(struct ingest *in, struct ingest_job *batch, size_t n)
         in->stats.deliveries += n;
         if (n > in->stats.max_batch)
             in->stats.max_batch = n;
+        for (size_t b = 0; b < INGEST_BATCH_BUCKETS; b++) {
+            if (n <= ingest_batch_bounds[b]) {
+                in->stats.batch_hist[b]++;
+                break;
+            }
+        }
     } else {
         in->stats.failed_commits++;
     }

@@ -8,11 +8,17 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <cjson/cJSON.h>
 
 #include "http.h"
+#include "mcp_http.h"
+#include "metrics.h"
+#include "private_http.h"
+#include "tools.h"
 #include "log.h"
 #include "serve.h"
 #include "store.h"
@@ -26,6 +32,10 @@ struct serve {
     pthread_mutex_t reader_lock;
     struct auth_secrets *secrets;
     struct webhook_ctx webhook;
+    struct metrics *metrics;
+    struct mcp_server *mcp_server;
+    struct mcp_http *mcp;
+    struct private_ctx priv;
     struct http_listener *webhook_listener;
     struct http_listener *private_listener;
 };
@@ -55,21 +65,97 @@ static enum MHD_Result serve_healthz(void *arg, struct MHD_Connection *conn)
     return http_reply_json(conn, MHD_HTTP_OK, json, NULL, NULL);
 }
 
-/* The private listener: /healthz for now; MCP and the REST API come here. */
-static enum MHD_Result serve_private(void *arg, struct MHD_Connection *conn, const char *url,
-                                     const char *method, const char *upload, size_t *upload_size,
-                                     void **req_cls)
+/* GET /phonely/events/{callId}: the stored event as delivered (the capability spec's getEvent). */
+static enum MHD_Result serve_event(void *arg, struct MHD_Connection *conn, const char *call_id)
 {
-    (void)upload;
-    (void)upload_size;
-    (void)req_cls;
-    if (strcmp(url, "/healthz") == 0) {
-        if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
-            return http_reply_error_allow(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
-                                          "use GET", "GET, HEAD");
-        return serve_healthz(arg, conn);
+    struct serve *s = arg;
+    struct err err = {0};
+    char *body = NULL;
+    size_t len = 0;
+    struct MHD_Response *resp;
+    enum MHD_Result rc;
+    int got;
+
+    pthread_mutex_lock(&s->reader_lock);
+    got = store_call_raw(s->reader, call_id, &body, &len, &err);
+    pthread_mutex_unlock(&s->reader_lock);
+    if (got == -1) {
+        free(body);
+        if (err.code == ERR_NOT_FOUND)
+            return http_reply_error(conn, MHD_HTTP_NOT_FOUND, "not_found", "no call with that id");
+        log_warnx("event lookup: %s", err.msg);
+        return http_reply_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, err_code_name(err.code),
+                                "the database could not be read");
     }
-    return http_reply_error(conn, MHD_HTTP_NOT_FOUND, "not_found", "no such path");
+    resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (resp == NULL) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    rc = MHD_queue_response(conn, MHD_HTTP_OK, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
+/* Bytes of a file, 0 when it does not exist. */
+static uint64_t file_bytes(const char *path)
+{
+    struct stat sb;
+
+    return stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+}
+
+static void serve_observe_private(void *arg, const char *route, unsigned status)
+{
+    struct serve *s = arg;
+
+    metrics_private(s->metrics, route, status);
+}
+
+/* GET /metrics: Prometheus text format. */
+static enum MHD_Result serve_metrics(void *arg, struct MHD_Connection *conn)
+{
+    struct serve *s = arg;
+    struct ingest_stats is;
+    struct mcp_http_stats hs;
+    struct store_counts counts = {.calls = -1, .deliveries = -1};
+    struct err err = {0};
+    char *wal = xasprintf("%s-wal", s->cfg->db_path), *text;
+    struct MHD_Response *resp;
+    enum MHD_Result rc;
+
+    ingest_get_stats(s->ingest, &is);
+    mcp_http_get_stats(s->mcp, &hs);
+    pthread_mutex_lock(&s->reader_lock);
+    if (store_counts(s->reader, &counts, &err) == -1)
+        counts.calls = counts.deliveries = -1;
+    pthread_mutex_unlock(&s->reader_lock);
+    struct metrics_gauges g = {
+        .mcp_sessions = hs.sessions,
+        .db_bytes = file_bytes(s->cfg->db_path) + file_bytes(wal),
+        .calls = counts.calls,
+        .deliveries = counts.deliveries,
+        .commits = is.commits,
+        .commit_failures = is.failed_commits,
+        .committed_deliveries = is.deliveries,
+        .batch_hist = is.batch_hist,
+        .batch_bounds = ingest_batch_bounds,
+        .nbatch = INGEST_BATCH_BUCKETS,
+    };
+    free(wal);
+    text = metrics_render(s->metrics, &g);
+    resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    if (resp == NULL) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            "text/plain; version=0.0.4; charset=utf-8");
+    rc = MHD_queue_response(conn, MHD_HTTP_OK, resp);
+    MHD_destroy_response(resp);
+    return rc;
 }
 
 static struct http_listener *serve_listen(struct serve *s, const char *name,
@@ -108,12 +194,16 @@ static void serve_teardown(struct serve *s)
      * (refusals queued without waiting) and close the store.
      */
     webhook_quiesce(&s->webhook);
+    mcp_http_quiesce(s->mcp);
     http_listener_stop(s->webhook_listener);
     http_listener_stop(s->private_listener);
+    mcp_http_free(s->mcp);
+    mcp_server_free(s->mcp_server);
     ingest_free(s->ingest);
     store_close(s->reader);
     auth_secrets_free(s->secrets);
     webhook_ctx_destroy(&s->webhook);
+    metrics_free(s->metrics);
     pthread_mutex_destroy(&s->reader_lock);
 }
 
@@ -132,6 +222,7 @@ int serve_run(const struct config *cfg)
 
     pthread_mutex_init(&s.reader_lock, NULL);
     webhook_ctx_init(&s.webhook);
+    s.metrics = metrics_new();
     /* Block the stop signals in every thread; this one waits for them. */
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
@@ -139,6 +230,8 @@ int serve_run(const struct config *cfg)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    if (config_validate_private(cfg, &err) == -1)
+        goto fail;
     if ((writer = store_open(cfg->db_path, &wopt, &err)) == NULL)
         goto fail;
     if ((s.ingest = ingest_new(writer, cfg->commit_grouping ? cfg->commit_batch_max : 1, &err)) ==
@@ -157,6 +250,7 @@ int serve_run(const struct config *cfg)
     s.webhook.secrets = s.secrets;
     s.webhook.healthz = serve_healthz;
     s.webhook.healthz_arg = &s;
+    s.webhook.metrics = s.metrics;
     if (cfg->webhook_token != NULL)
         s.webhook.tokens[s.webhook.ntokens++] = cfg->webhook_token;
     if (cfg->webhook_token_previous != NULL)
@@ -168,8 +262,43 @@ int serve_run(const struct config *cfg)
                                       webhook_completed, &s.webhook, &err);
     if (s.webhook_listener == NULL)
         goto fail;
-    s.private_listener =
-        serve_listen(&s, "private", &cfg->private_listen, serve_private, NULL, &s, &err);
+    {
+        struct mcp_server_opts mo = {
+            .name = "phonely-mcp",
+            .title = "Phonely call log",
+            .version = PHONELY_VERSION,
+            .instructions = tools_instructions(),
+            .registry = tools_registry(),
+            .read_only = !cfg->mcp_allow_writes,
+            .app = (void *)cfg,
+            .observe = metrics_mcp,
+            .observe_arg = s.metrics,
+        };
+        struct mcp_http_opts ho = {
+            .db_path = cfg->db_path,
+            .store = {.read_only = !cfg->mcp_allow_writes,
+                      .busy_timeout_ms = cfg->busy_timeout_ms},
+            .workers = cfg->mcp_workers,
+            .max_sessions = cfg->mcp_sessions_max,
+            .session_idle_s = cfg->mcp_session_idle,
+            .body_max = cfg->body_max,
+        };
+        s.mcp_server = mcp_server_new(&mo);
+        ho.srv = s.mcp_server;
+        if ((s.mcp = mcp_http_new(&ho, &err)) == NULL)
+            goto fail;
+    }
+    s.priv = (struct private_ctx){
+        .cfg = cfg,
+        .mcp = s.mcp,
+        .arg = &s,
+        .healthz = serve_healthz,
+        .event = serve_event,
+        .metrics = serve_metrics,
+        .observe = serve_observe_private,
+    };
+    s.private_listener = serve_listen(&s, "private", &cfg->private_listen, private_handle,
+                                      private_completed, &s.priv, &err);
     if (s.private_listener == NULL)
         goto fail;
     log_info("storing calls in %s (schema %d, commit grouping %s)", cfg->db_path,

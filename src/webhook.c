@@ -41,6 +41,7 @@ struct wh_req {
     struct MHD_Connection *conn;
     enum wh_state state;
     int64_t start_ms;
+    double t0; /* monotonic start, for the answer-time metric */
     char peer[64];
     uint64_t declared; /* Content-Length, or 0 */
     uint64_t received; /* bytes of body seen */
@@ -94,6 +95,7 @@ static void wh_log_refusal(struct wh_req *req, unsigned status, const char *code
     rec->job.arg = rec;
     ingest_submit(req->ctx->ingest, &rec->job);
     req->state = WH_ANSWERED;
+    metrics_webhook(req->ctx->metrics, status, code, time_mono() - req->t0);
     log_info("webhook %s -> %u %s (%s)", req->peer, status, code, reason);
 }
 
@@ -207,11 +209,15 @@ static enum MHD_Result wh_answer_commit(struct wh_req *req)
             log_warnx("webhook %s: the refused body could not be kept: %s", req->peer,
                       job->err.msg);
         log_info("webhook %s -> %u %s", req->peer, req->reject_status, req->reject_code);
+        metrics_webhook(req->ctx->metrics, req->reject_status, req->reject_code,
+                        time_mono() - req->t0);
         return http_reply_error(req->conn, req->reject_status, req->reject_code,
                                 req->reject_reason);
     }
     if (job->result != 0) {
         log_warnx("webhook %s -> 503 (%s)", req->peer, job->err.msg);
+        metrics_webhook(req->ctx->metrics, MHD_HTTP_SERVICE_UNAVAILABLE,
+                        err_code_name(job->err.code), time_mono() - req->t0);
         return http_reply_error(req->conn, MHD_HTTP_SERVICE_UNAVAILABLE,
                                 err_code_name(job->err.code),
                                 "the call could not be stored; retry later");
@@ -224,6 +230,8 @@ static enum MHD_Result wh_answer_commit(struct wh_req *req)
     cJSON_Delete(o);
     log_debug("webhook %s -> 200 %s delivery %lld", req->peer,
               delivery_outcome_name(job->d.outcome), (long long)job->d.delivery_id);
+    metrics_webhook(req->ctx->metrics, MHD_HTTP_OK, delivery_outcome_name(job->d.outcome),
+                    time_mono() - req->t0);
     rc = http_reply_json(req->conn, MHD_HTTP_OK, json, NULL, NULL);
     free(json);
     return rc;
@@ -290,6 +298,8 @@ static enum MHD_Result wh_finish_body(struct wh_req *req)
     if (ctx->stopping) {
         pthread_mutex_unlock(&ctx->lock);
         req->state = WH_ANSWERED;
+        metrics_webhook(ctx->metrics, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting_down",
+                        time_mono() - req->t0);
         return http_reply_error(req->conn, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting_down",
                                 "the server is shutting down; retry later");
     }
@@ -365,6 +375,7 @@ enum MHD_Result webhook_handle(void *arg, struct MHD_Connection *conn, const cha
         req->ctx = ctx;
         req->conn = conn;
         req->start_ms = time_now_ms();
+        req->t0 = time_mono();
         http_peer(conn, req->peer, sizeof req->peer);
         *req_cls = req;
         return wh_start(req, url, method);

@@ -9,6 +9,7 @@
 #include "config.h"
 #include "http.h"
 #include "ingest.h"
+#include "metrics.h"
 
 #define WEBHOOK_PATH "/phonely/webhook"
 
@@ -21,6 +22,7 @@ struct webhook_ctx {
     /* GET /healthz, answered by the owner of the store. */
     enum MHD_Result (*healthz)(void *arg, struct MHD_Connection *conn);
     void *healthz_arg;
+    struct metrics *metrics; /* NULL: not counted */
     /* Requests waiting on the writer with a suspended connection; see webhook_quiesce. */
     pthread_mutex_t lock;
     pthread_cond_t idle;

@@ -149,6 +149,7 @@ void daemon_start(struct daemon *d, const char *const *env)
         setenv("PHONELY_MCP_DB", d->db, 1);
         setenv("PHONELY_MCP_WEBHOOK_LISTEN", "127.0.0.1:0", 1);
         setenv("PHONELY_MCP_PRIVATE_LISTEN", "127.0.0.1:0", 1);
+        setenv("PHONELY_MCP_PRIVATE_AUTH", "no", 1); /* tests of the token set it again */
         env_apply(env);
         execl(test_bin(), "phonely-mcp", "serve", (char *)NULL);
         perror("exec");

@@ -1068,7 +1068,7 @@ static void test_example_config(void)
         char *nl = strchr(p, '\n');
         size_t n = nl != NULL ? (size_t)(nl - p) + 1 : strlen(p);
         if (p[0] == '#' && p[1] >= 'a' && p[1] <= 'z' && strncmp(p, "#webhook_token", 14) != 0 &&
-            strncmp(p, "#webhook_signing", 16) != 0)
+            strncmp(p, "#webhook_signing", 16) != 0 && strncmp(p, "#token", 6) != 0)
             buf_append(&b, p + 1, n - 1);
         p += n;
     }

@@ -1,0 +1,38 @@
+/* metrics.h: counters and histograms, rendered in the Prometheus text format. */
+#ifndef PHONELY_METRICS_H
+#define PHONELY_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct metrics;
+
+struct metrics *metrics_new(void);
+void metrics_free(struct metrics *m);
+
+/* One answered webhook request: HTTP status, outcome label, time to the answer. */
+void metrics_webhook(struct metrics *m, unsigned status, const char *outcome, double seconds);
+/* One MCP request (the signature of mcp_server_opts.observe; m is a struct metrics *). */
+void metrics_mcp(void *m, const char *method, const char *tool, const char *outcome,
+                 double seconds);
+/* One request refused or routed on the private listener (status 0: handed on). */
+void metrics_private(void *m, const char *route, unsigned status);
+
+/* Values read at scrape time by the caller. */
+struct metrics_gauges {
+    uint64_t mcp_sessions;
+    uint64_t db_bytes;  /* database file plus its WAL */
+    int64_t calls;      /* -1: unknown */
+    int64_t deliveries; /* -1: unknown */
+    uint64_t commits;
+    uint64_t commit_failures;
+    uint64_t committed_deliveries;
+    const uint64_t *batch_hist; /* counts per batch-size bucket, see batch_bounds */
+    const unsigned *batch_bounds;
+    size_t nbatch;
+};
+
+/* The whole exposition (text/plain; version=0.0.4). Caller frees. */
+char *metrics_render(struct metrics *m, const struct metrics_gauges *g);
+
+#endif
