@@ -1,7 +1,8 @@
 # Thin wrapper over CMake and CTest. Day-to-day targets:
 #   make build   release build in build/
 #   make run     build, then start `phonely-mcp serve` on ./phonely-mcp.db
-#   make test    ASan+UBSan build in build-test/, every test with CTest
+#   make test    ASan+UBSan build in build-test/, every test with CTest (and,
+#                once, `npm ci` of the end-to-end MCP test clients in tests/e2e)
 #   make deps    install missing Debian packages (apt-get; sudo when not root)
 #   make bench   release build, then the ingest benchmark (numbers, no assertions)
 #   make format  clang-format every source file
@@ -49,19 +50,25 @@ build: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DPHONELY_WERROR=$(WERROR) -DPHONELY_TESTS=OFF
 	cmake --build $(BUILD) -j $(JOBS)
 
-# Start the daemon on the embedded SQLite default. The webhook token is made
-# once with `phonely-mcp token` and kept in $(STATE)/webhook-token (mode 600),
-# so the URL pasted into Phonely stays valid across restarts.
+# Start the daemon on the embedded SQLite default. The webhook token and
+# the private listener's bearer token are made once with `phonely-mcp
+# token` and kept in $(STATE)/ (mode 600), so the URL pasted into Phonely
+# and the assistants' settings stay valid across restarts.
 run: build
 	@mkdir -p $(STATE) && chmod 700 $(STATE)
 	@[ -s $(STATE)/webhook-token ] || (umask 077 && $(BUILD)/phonely-mcp token > $(STATE)/webhook-token)
+	@[ -s $(STATE)/token ] || (umask 077 && $(BUILD)/phonely-mcp token > $(STATE)/token)
 	@host=$${PHONELY_MCP_WEBHOOK_LISTEN:-127.0.0.1:8080}; \
+	private=$${PHONELY_MCP_PRIVATE_LISTEN:-127.0.0.1:9090}; \
 	echo ""; \
 	echo "Webhook URL (paste into Phonely's Send Call Data action, behind your HTTPS proxy):"; \
 	echo "  http://$$host/phonely/webhook/$$(cat $(STATE)/webhook-token)"; \
-	echo "The token is kept in $(STATE)/webhook-token. Stop the daemon with Ctrl-C."; \
+	echo "MCP endpoint for assistants: http://$$private/mcp"; \
+	echo "  with the header  Authorization: Bearer $$(cat $(STATE)/token)"; \
+	echo "Tokens are kept in $(STATE)/. Stop the daemon with Ctrl-C."; \
 	echo ""
-	PHONELY_MCP_WEBHOOK_TOKEN_FILE=$(STATE)/webhook-token exec $(BUILD)/phonely-mcp serve
+	PHONELY_MCP_WEBHOOK_TOKEN_FILE=$(STATE)/webhook-token PHONELY_MCP_TOKEN_FILE=$(STATE)/token \
+	    exec $(BUILD)/phonely-mcp serve
 
 # Release build of the daemon and the benchmark programs; prints numbers only.
 BENCH_BUILD   ?= build-bench
@@ -70,14 +77,39 @@ bench: deps
 	cmake -S . -B $(BENCH_BUILD) -DCMAKE_BUILD_TYPE=Release -DPHONELY_WERROR=$(WERROR)
 	cmake --build $(BENCH_BUILD) -j $(JOBS)
 	PHONELY_TEST_BIN=$(BENCH_BUILD)/phonely-mcp $(BENCH_BUILD)/tests/bench_ingest $(BENCH_SECONDS)
+	PHONELY_TEST_BIN=$(BENCH_BUILD)/phonely-mcp $(BENCH_BUILD)/tests/bench_mcp \
+	    $(BENCH_BUILD)/bench-100k.db 100000 $(BENCH_SECONDS)
 
+# The end-to-end MCP tests' npm packages (the official MCP SDK client, the MCP
+# Inspector CLI, and the Node.js 22 they run on), exactly as package-lock.json
+# pins them. `npm ci` runs only when node_modules is missing or older than the
+# lock file; the stamp marks a complete install.
+E2E_DIR   = tests/e2e
+E2E_STAMP = $(E2E_DIR)/node_modules/.phonely-e2e-installed
+
+$(E2E_STAMP): $(E2E_DIR)/package.json $(E2E_DIR)/package-lock.json
+	npm ci --prefix $(E2E_DIR) --no-audit --no-fund
+	@touch $@
+
+# The official MCP conformance suite (a release and a pre-release), the same way.
+CONF_DIR   = tests/conformance
+CONF_STAMP = $(CONF_DIR)/node_modules/.phonely-conformance-installed
+
+$(CONF_STAMP): $(CONF_DIR)/package.json $(CONF_DIR)/package-lock.json
+	npm ci --prefix $(CONF_DIR) --no-audit --no-fund
+	@touch $@
+
+# In CI (warnings are errors) the release build is compiled too, since
+# optimisation brings warnings of its own.
 test: test-deps
+	@$(MAKE) --no-print-directory $(E2E_STAMP) $(CONF_STAMP)
 	cmake -S . -B $(TEST_BUILD) -DCMAKE_BUILD_TYPE=Debug -DPHONELY_SANITIZE=ON -DPHONELY_WERROR=$(WERROR)
 	cmake --build $(TEST_BUILD) -j $(JOBS)
+	$(if $(CI),cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DPHONELY_WERROR=ON -DPHONELY_TESTS=OFF && cmake --build $(BUILD) -j $(JOBS))
 	cd $(TEST_BUILD) && ctest --output-on-failure -j $(JOBS)
 
 format:
-	clang-format -i src/*.c src/*.h include/*.h tests/*.c tests/*.h
+	clang-format -i src/*.c src/*.h include/*.h tests/*.c tests/*.h tests/conformance/*.c
 
 clean:
 	rm -rf $(BUILD) $(TEST_BUILD)
