@@ -51,7 +51,7 @@ struct config {
     unsigned mcp_workers;
     unsigned mcp_sessions_max;
     unsigned mcp_session_idle; /* seconds */
-    char *source_file;     /* the config file read, if any */
+    char *source_file;         /* the config file read, if any */
 };
 
 /* Fill cfg with defaults. */

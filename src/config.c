@@ -395,7 +395,7 @@ static int directive_set(struct config *cfg, const struct directive *d, const ch
                          struct err *err)
 {
     void *field = field_of(cfg, d);
-    char lo[16], hi[16];
+    char lo[32], hi[32];
     uint64_t u;
 
     if (strlen(value) > CONFIG_VALUE_MAX)
@@ -409,9 +409,8 @@ static int directive_set(struct config *cfg, const struct directive *d, const ch
         return 0;
     case DT_STRING:
         free(*(char **)field);
-        *(char **)field = value[value[0] == ' ' ? strspn(value, " ") : 0] == '\0'
-                              ? NULL
-                              : xstrdup(value);
+        *(char **)field =
+            value[value[0] == ' ' ? strspn(value, " ") : 0] == '\0' ? NULL : xstrdup(value);
         return 0;
     case DT_LISTEN: {
         struct listen_addr addr;
@@ -914,7 +913,8 @@ int config_validate(const struct config *cfg, struct err *err)
         return err_set(err, ERR_CONFIG, "webhook_token: %s", e.msg);
     if (cfg->token != NULL && auth_token_validate(cfg->token, &e) != 0)
         return err_set(err, ERR_CONFIG, "token: %s", e.msg);
-    if (cfg->token != NULL && cfg->webhook_token != NULL && strcmp(cfg->token, cfg->webhook_token) == 0)
+    if (cfg->token != NULL && cfg->webhook_token != NULL &&
+        strcmp(cfg->token, cfg->webhook_token) == 0)
         return err_set(err, ERR_CONFIG,
                        "token is the same as webhook_token; the private listener needs its own");
     if (cfg->webhook_token_previous != NULL) {

@@ -39,7 +39,8 @@ const char *err_code_name(enum err_code code)
         [ERR_BUSY] = "storage_busy",
         [ERR_STORAGE] = "storage_error",
         [ERR_CONFIG] = "config",
-        [ERR_SYSTEM] = "system", [ERR_CANCELLED] = "cancelled",
+        [ERR_SYSTEM] = "system",
+        [ERR_CANCELLED] = "cancelled",
         [ERR_INTERNAL] = "internal",
     };
     if ((unsigned)code < sizeof names / sizeof names[0] && names[code] != NULL)

@@ -14,8 +14,8 @@
 #include "log.h"
 #include "xmalloc.h"
 
-const unsigned ingest_batch_bounds[INGEST_BATCH_BUCKETS] = {1, 2, 4, 8, 16, 32, 64, 128, 256,
-                                                              UINT32_MAX};
+const unsigned ingest_batch_bounds[INGEST_BATCH_BUCKETS] = {1,  2,  4,   8,   16,
+                                                            32, 64, 128, 256, UINT32_MAX};
 
 struct ingest {
     struct store *store;

@@ -86,6 +86,7 @@ struct mcp_http {
     struct mh_session *sessions;
     unsigned nsessions;
     atomic_ullong requests;
+    atomic_ullong events; /* event ids: unique across every stream */
 };
 
 /* ---- sessions ---- */
@@ -99,6 +100,7 @@ static void session_release_locked(struct mcp_http *h, struct mh_session *ss)
     }
 }
 
+/* Take a session out of the table; the table's reference passes to the caller. */
 static void session_unlist_locked(struct mcp_http *h, struct mh_session *ss)
 {
     struct mh_session **pp;
@@ -108,7 +110,6 @@ static void session_unlist_locked(struct mcp_http *h, struct mh_session *ss)
             *pp = ss->next;
             ss->listed = false;
             h->nsessions--;
-            session_release_locked(h, ss);
             return;
         }
     }
@@ -122,8 +123,10 @@ static void sessions_expire_locked(struct mcp_http *h, int64_t now)
 
     for (; ss != NULL; ss = next) {
         next = ss->next;
-        if (ss->refs == 1 && now - ss->last_ms > idle)
+        if (ss->refs == 1 && now - ss->last_ms > idle) {
             session_unlist_locked(h, ss);
+            session_release_locked(h, ss); /* the table's reference: frees it */
+        }
     }
 }
 
@@ -226,8 +229,9 @@ static void mh_send(void *arg, const char *json)
     pthread_mutex_lock(&r->lock);
     if (r->mode == MH_UNDECIDED) {
         r->mode = note ? MH_SSE : MH_JSON;
-        if (r->mode == MH_SSE)
-            buf_puts(&r->out, "id: 0\ndata:\n\n"); /* the priming event */
+        if (r->mode == MH_SSE) /* the priming event: an id and empty data */
+            buf_printf(&r->out, "id: %llu\ndata:\n\n",
+                       (unsigned long long)atomic_fetch_add(&r->h->events, 1) + 1);
     }
     if (r->mode == MH_JSON)
         buf_puts(&r->out, json);
@@ -436,8 +440,8 @@ static enum MHD_Result mh_answer_locked(struct mh_req *r)
     if (r->mode == MH_SSE) {
         r->state = MH_ANSWERED;
         atomic_fetch_add(&r->refs, 1); /* the response's reference */
-        resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, mh_sse_read, r,
-                                                 mh_sse_free);
+        resp =
+            MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, mh_sse_read, r, mh_sse_free);
         if (resp == NULL) {
             req_release(r);
             return MHD_NO;
@@ -590,16 +594,17 @@ static enum MHD_Result mh_delete(struct mh_req *r)
     if ((ss = session_find(r->h, sid)) == NULL)
         return mh_rpc_error(r, MHD_HTTP_NOT_FOUND, NULL, -32001, "Session not found");
     pthread_mutex_lock(&r->h->slock);
-    if (ss->listed)
+    if (ss->listed) {
         session_unlist_locked(r->h, ss);
+        ss->refs--; /* the table's reference; ours keeps it alive */
+    }
     session_release_locked(r->h, ss);
     pthread_mutex_unlock(&r->h->slock);
     return mh_reply(r, MHD_HTTP_OK, NULL, "");
 }
 
-enum MHD_Result mcp_http_handle(struct mcp_http *h, struct MHD_Connection *conn,
-                                const char *method, const char *upload, size_t *upload_size,
-                                void **req_cls)
+enum MHD_Result mcp_http_handle(struct mcp_http *h, struct MHD_Connection *conn, const char *method,
+                                const char *upload, size_t *upload_size, void **req_cls)
 {
     struct mh_req *r = *req_cls;
     enum MHD_Result rc;

@@ -35,9 +35,8 @@ void mcp_http_free(struct mcp_http *h);
  * by the caller). Same contract as an http_handler_fn; the caller's
  * completed callback must call mcp_http_completed for *req_cls.
  */
-enum MHD_Result mcp_http_handle(struct mcp_http *h, struct MHD_Connection *conn,
-                                const char *method, const char *upload, size_t *upload_size,
-                                void **req_cls);
+enum MHD_Result mcp_http_handle(struct mcp_http *h, struct MHD_Connection *conn, const char *method,
+                                const char *upload, size_t *upload_size, void **req_cls);
 void mcp_http_completed(struct mcp_http *h, void *req);
 
 struct mcp_http_stats {

@@ -44,11 +44,9 @@ static const struct {
                         "MCP requests served, by method, tool and outcome.", false},
     [M_MCP_SECONDS] = {"phonely_mcp_request_seconds", "Time to serve an MCP request, by method.",
                        true},
-    [M_TOOL_SECONDS] = {"phonely_mcp_tool_seconds", "Time to run an MCP tool call, by tool.",
-                        true},
+    [M_TOOL_SECONDS] = {"phonely_mcp_tool_seconds", "Time to run an MCP tool call, by tool.", true},
     [M_PRIVATE_REQUESTS] = {"phonely_private_requests_total",
-                            "Requests the private listener refused (status) or routed (0).",
-                            false},
+                            "Requests the private listener refused (status) or routed (0).", false},
 };
 
 struct series {

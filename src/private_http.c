@@ -19,7 +19,8 @@ static bool is_loopback_name(const char *host, size_t len)
 {
     return (len == 9 && strncasecmp(host, "localhost", 9) == 0) ||
            (len == 9 && strncmp(host, "127.0.0.1", 9) == 0) ||
-           (len == 5 && strncmp(host, "[::1]", 5) == 0) || (len == 3 && strncmp(host, "::1", 3) == 0);
+           (len == 5 && strncmp(host, "[::1]", 5) == 0) ||
+           (len == 3 && strncmp(host, "::1", 3) == 0);
 }
 
 /* True when name[0..len) is one of the space-separated entries of list (case-insensitive). */
@@ -59,8 +60,8 @@ unsigned private_check_host(const struct config *cfg, const char *host)
         return 0;
     /* The address the listener is bound to, when it is a specific one. */
     if (strcmp(cfg->private_listen.host, "0.0.0.0") != 0 &&
-        strcmp(cfg->private_listen.host, "::") != 0 &&
-        strlen(cfg->private_listen.host) == n && strncasecmp(cfg->private_listen.host, host, n) == 0)
+        strcmp(cfg->private_listen.host, "::") != 0 && strlen(cfg->private_listen.host) == n &&
+        strncasecmp(cfg->private_listen.host, host, n) == 0)
         return 0;
     return MHD_HTTP_FORBIDDEN;
 }
@@ -132,7 +133,8 @@ enum MHD_Result private_handle(void *arg, struct MHD_Connection *conn, const cha
 {
     struct private_ctx *ctx = arg;
     const char *route = route_of(url);
-    bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+    bool get =
+        strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
     unsigned status;
 
     if (*req_cls != NULL) /* a /mcp request in progress */

@@ -276,8 +276,7 @@ int serve_run(const struct config *cfg)
         };
         struct mcp_http_opts ho = {
             .db_path = cfg->db_path,
-            .store = {.read_only = !cfg->mcp_allow_writes,
-                      .busy_timeout_ms = cfg->busy_timeout_ms},
+            .store = {.read_only = !cfg->mcp_allow_writes, .busy_timeout_ms = cfg->busy_timeout_ms},
             .workers = cfg->mcp_workers,
             .max_sessions = cfg->mcp_sessions_max,
             .session_idle_s = cfg->mcp_session_idle,

@@ -1188,7 +1188,7 @@ static int tool_top_questions(struct mcp_call *c, const cJSON *args, cJSON *resu
     if (args_check(top_questions_in, args, err) == -1)
         return -1;
     return top_items(c, "unanswered_questions", "questions", false, args,
-                     "Unanswered questions, most frequent first,", result, err);
+                     "Unanswered questions, most frequent first", result, err);
 }
 
 static int tool_action_items(struct mcp_call *c, const cJSON *args, cJSON *result, struct err *err)
@@ -1196,7 +1196,7 @@ static int tool_action_items(struct mcp_call *c, const cJSON *args, cJSON *resul
     if (args_check(action_items_in, args, err) == -1)
         return -1;
     return top_items(c, "action_items", "actionItems", !arg_bool(args, "include_resolved", false),
-                     args, "Action items, most frequent first,", result, err);
+                     args, "Action items, most frequent first", result, err);
 }
 
 /* ------------------------------------------------------------------ */

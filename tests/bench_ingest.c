@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "textutil.h"
 #include "xmalloc.h"
 
 struct worker {
@@ -33,66 +34,6 @@ struct worker {
     double *lat; /* ms */
     size_t nlat, caplat;
 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int conn_open(uint16_t port)
-{
-    struct sockaddr_in sa = {0};
-    int one = 1, fd = socket(AF_INET, SOCK_STREAM, 0);
-
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == -1) {
-        close(fd);
-        return -1;
-    }
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    return fd;
-}
-
-/* A plausible ~5 KB call: 20 turns, summary, analysis, E.164 numbers. */
-static void make_body(struct buf *b, int worker, uint64_t seq)
-{
-    static const char *names[] = {"Maria Hernandez", "James Okafor", "Li Wei",       "Sofia Rossi",
-                                  "Ahmed Khan",      "Emma Dubois",  "Noah Schmidt", "Aiko Tanaka"};
-    static const char *lines[] = {
-        "Hi, I'd like to reschedule my appointment for next week if that is possible.",
-        "Of course. Could you confirm your full name and the phone number on file?",
-        "Sure, it's the number I'm calling from. I also wanted to ask about the cancellation fee.",
-        "The cancellation fee applies only when you cancel less than twenty-four hours ahead.",
-        "Great, that makes sense. Do you have anything on Thursday morning around ten?",
-        "I have ten thirty on Thursday available. Shall I book that for you right now?"};
-    buf_reset(b);
-    buf_printf(
-        b,
-        "{\"callId\":\"bench_%d_%llu_%ld\",\"agentName\":\"Front Desk\",\"callerName\":\"%s\","
-        "\"callDirection\":\"inbound\",\"callStarted\":\"2026-05-24T18:02:14Z\","
-        "\"callEnded\":\"2026-05-24T18:05:51Z\",\"duration\":217,"
-        "\"businessPhoneNumber\":\"+14155551212\",\"customerPhoneNumber\":\"+1415555%04llu\","
-        "\"transcript\":[",
-        worker, (unsigned long long)seq, (long)time(NULL), names[seq % 8],
-        (unsigned long long)(seq % 10000));
-    for (int i = 0; i < 20; i++)
-        buf_printf(b, "%s{\"role\":\"%s\",\"content\":\"%s\"}", i ? "," : "",
-                   i % 2 ? "agent" : "user", lines[(seq + (uint64_t)i) % 6]);
-    buf_printf(b,
-               "],\"summary\":\"The caller asked to reschedule and about the cancellation fee; an "
-               "appointment was offered for Thursday at 10:30.\",\"longSummary\":\"%s %s %s\","
-               "\"purpose\":\"Reschedule appointment\",\"topic\":\"Scheduling\",\"sentiment\":"
-               "\"positive\",\"keyPoints\":[\"Reschedule requested\",\"Fee explained\"],"
-               "\"actionItems\":[\"Confirm Thursday 10:30\"],\"unansweredQuestions\":[],"
-               "\"followUp\":\"%s\",\"followUpReason\":\"%s\",\"ai_success\":\"true\","
-               "\"dashboardUrl\":\"https://app.phonely.ai/calls/x\"}",
-               lines[0], lines[2], lines[3], seq % 3 == 0 ? "yes" : "no",
-               seq % 3 == 0 ? "Caller wants a confirmation text" : "");
-}
 
 /* Send one request and read one response; returns the status or -1. */
 static int roundtrip(int fd, const struct buf *req)
@@ -129,20 +70,20 @@ static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     struct buf body = {0}, req = {0};
-    int fd = conn_open(w->port);
-    double end = now_s() + w->seconds;
+    int fd = tcp_connect(w->port);
+    double end = time_mono() + w->seconds;
 
-    while (fd != -1 && now_s() < end) {
-        make_body(&body, w->id, w->done + w->errors);
+    while (fd != -1 && time_mono() < end) {
+        bench_call_body(&body, w->id, w->done + w->errors, 0);
         buf_reset(&req);
         buf_printf(&req,
                    "POST /phonely/webhook HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
                    "application/json\r\nContent-Length: %zu\r\n\r\n",
                    body.len);
         buf_append(&req, body.data, body.len);
-        double t0 = now_s();
+        double t0 = time_mono();
         int status = roundtrip(fd, &req);
-        double ms = (now_s() - t0) * 1000.0;
+        double ms = (time_mono() - t0) * 1000.0;
         if (status == 200) {
             w->done++;
             if (w->nlat == w->caplat) {
@@ -153,7 +94,7 @@ static void *worker_main(void *arg)
         } else {
             w->errors++;
             close(fd);
-            fd = conn_open(w->port);
+            fd = tcp_connect(w->port);
         }
     }
     if (fd != -1)
@@ -174,7 +115,7 @@ static double run_level(uint16_t port, int conns, double seconds, const char *la
 {
     pthread_t *th = xcalloc((size_t)conns, sizeof *th);
     struct worker *w = xcalloc((size_t)conns, sizeof *w);
-    double t0 = now_s(), elapsed;
+    double t0 = time_mono(), elapsed;
     uint64_t done = 0, errors = 0;
     size_t nlat = 0;
     double *lat;
@@ -189,7 +130,7 @@ static double run_level(uint16_t port, int conns, double seconds, const char *la
         errors += w[i].errors;
         nlat += w[i].nlat;
     }
-    elapsed = now_s() - t0;
+    elapsed = time_mono() - t0;
     lat = xcalloc(nlat ? nlat : 1, sizeof *lat);
     nlat = 0;
     for (int i = 0; i < conns; i++) {

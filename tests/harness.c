@@ -8,6 +8,7 @@
 
 #include "check.h"
 #include "harness.h"
+#include "textutil.h"
 #include "xmalloc.h"
 
 int check_failures;
@@ -85,6 +86,7 @@ void tmpdir_remove(const char *path)
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <arpa/inet.h>
 #include <poll.h>
 #include <signal.h>
@@ -281,22 +283,11 @@ int run_cli(const char *const *argv, const char *const *env, const char *stdin_d
 
 /* ---- HTTP client over raw sockets ---- */
 
-/*
- * Send and receive at once (poll), so that a server that answers early and
- * closes (413 on a long upload) is heard before its close resets us.
- */
-int http_raw(uint16_t port, const char *req, size_t len, struct http_resp *out)
+int tcp_connect(uint16_t port)
 {
     struct sockaddr_in sa = {0};
-    struct buf b = {0};
-    char chunk[16384];
-    ssize_t n;
-    size_t off = 0;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    char *hdr_end, *raw;
-    size_t rawlen;
+    int one = 1, fd = socket(AF_INET, SOCK_STREAM, 0);
 
-    memset(out, 0, sizeof *out);
     sa.sin_family = AF_INET;
     sa.sin_port = htons(port);
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -304,6 +295,27 @@ int http_raw(uint16_t port, const char *req, size_t len, struct http_resp *out)
         close(fd);
         return -1;
     }
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return fd;
+}
+
+/*
+ * Send and receive at once (poll), so that a server that answers early and
+ * closes (413 on a long upload) is heard before its close resets us.
+ */
+int http_raw(uint16_t port, const char *req, size_t len, struct http_resp *out)
+{
+    struct buf b = {0};
+    char chunk[16384];
+    ssize_t n;
+    size_t off = 0;
+    int fd = tcp_connect(port);
+    char *hdr_end, *raw;
+    size_t rawlen;
+
+    memset(out, 0, sizeof *out);
+    if (fd == -1)
+        return -1;
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
     for (;;) {
         struct pollfd pfd = {fd, POLLIN | (off < len ? POLLOUT : 0), 0};
@@ -400,4 +412,54 @@ void http_resp_free(struct http_resp *r)
     free(r->headers);
     free(r->body);
     memset(r, 0, sizeof *r);
+}
+
+/* ---- benchmark data ---- */
+
+void bench_call_body(struct buf *b, int worker, uint64_t seq, int64_t started_ms)
+{
+    static const char *names[] = {"Maria Hernandez", "James Okafor", "Li Wei",       "Sofia Rossi",
+                                  "Ahmed Khan",      "Emma Dubois",  "Noah Schmidt", "Aiko Tanaka"};
+    static const char *topics[] = {"Scheduling", "Billing", "Cancellation", "Support", "Sales"};
+    static const char *sentiments[] = {"positive", "neutral", "negative"};
+    static const char *lines[] = {
+        "Hi, I'd like to reschedule my appointment for next week if that is possible.",
+        "Of course. Could you confirm your full name and the phone number on file?",
+        "Sure, it's the number I'm calling from. I also wanted to ask about the cancellation fee.",
+        "The cancellation fee applies only when you cancel less than twenty-four hours ahead.",
+        "Great, that makes sense. Do you have anything on Thursday morning around ten?",
+        "I have ten thirty on Thursday available. Shall I book that for you right now?",
+        "Can you tell me whether my insurance covers the visit and the follow-up exam?",
+        "I will send the confirmation by email and a reminder the day before."};
+    static unsigned long run;
+    char when[40] = "2026-05-24T18:02:14Z";
+
+    if (run == 0)
+        run = (unsigned long)time(NULL);
+    if (started_ms != 0)
+        time_format_iso8601(started_ms, when, sizeof when);
+    buf_reset(b);
+    buf_printf(
+        b,
+        "{\"callId\":\"bench_%lu_%d_%llu\",\"agentName\":\"%s\",\"callerName\":\"%s\","
+        "\"callDirection\":\"%s\",\"callStarted\":\"%s\",\"duration\":%llu,"
+        "\"businessPhoneNumber\":\"+14155551212\",\"customerPhoneNumber\":\"+1415555%04llu\","
+        "\"transcript\":[",
+        run, worker, (unsigned long long)seq, seq % 4 ? "Front Desk" : "After Hours",
+        names[seq % 8], seq % 5 ? "inbound" : "outbound", when,
+        (unsigned long long)(60 + seq % 600), (unsigned long long)(seq % 10000));
+    for (int i = 0; i < 20; i++)
+        buf_printf(b, "%s{\"role\":\"%s\",\"content\":\"%s\"}", i ? "," : "",
+                   i % 2 ? "agent" : "user", lines[(seq + (uint64_t)i) % 8]);
+    buf_printf(b,
+               "],\"summary\":\"The caller asked to reschedule and about the cancellation fee; an "
+               "appointment was offered for Thursday at 10:30.\",\"longSummary\":\"%s %s %s\","
+               "\"purpose\":\"Reschedule appointment\",\"topic\":\"%s\",\"sentiment\":\"%s\","
+               "\"keyPoints\":[\"Reschedule requested\",\"Fee explained\"],"
+               "\"actionItems\":[\"Confirm Thursday 10:30\"],\"unansweredQuestions\":[%s],"
+               "\"followUp\":\"%s\",\"followUpReason\":\"%s\",\"ai_success\":\"true\","
+               "\"dashboardUrl\":\"https://app.phonely.ai/calls/x\"}",
+               lines[0], lines[2], lines[3], topics[seq % 5], sentiments[seq % 3],
+               seq % 7 == 0 ? "\"Does insurance cover the follow-up exam?\"" : "",
+               seq % 3 == 0 ? "yes" : "no", seq % 3 == 0 ? "Caller wants a confirmation text" : "");
 }

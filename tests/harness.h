@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "xmalloc.h"
+
 /* Read a whole file (NUL-terminated); aborts when it cannot be read. */
 char *file_read(const char *path, size_t *len);
 /* Read tests/fixtures/NAME into a NUL-terminated buffer; aborts when missing. */
@@ -51,6 +53,8 @@ struct http_resp {
     size_t body_len;
 };
 
+/* A TCP connection to 127.0.0.1:port (TCP_NODELAY), or -1. */
+int tcp_connect(uint16_t port);
 /* Send raw bytes to 127.0.0.1:port and read the response until close. */
 int http_raw(uint16_t port, const char *req, size_t len, struct http_resp *out);
 /* POST body to path with the extra header lines (each ending "\r\n", or NULL). */
@@ -60,3 +64,11 @@ int http_get(uint16_t port, const char *path, struct http_resp *out);
 /* Value of a response header (case-insensitive), copied into out; NULL when absent. */
 const char *http_resp_header(const struct http_resp *r, const char *name, char *out, size_t outsz);
 void http_resp_free(struct http_resp *r);
+
+/*
+ * A plausible ~5 KB post-call body for benchmarks: 20 turns, summary,
+ * analysis, E.164 numbers from a pool of 10,000, a follow-up on every third
+ * call, topics and sentiments varied by seq. The call id is unique per
+ * (worker, seq) and run; started_ms 0 means "now", else the call's start.
+ */
+void bench_call_body(struct buf *b, int worker, uint64_t seq, int64_t started_ms);
