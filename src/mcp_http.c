@@ -526,7 +526,12 @@ static enum MHD_Result mh_post(struct mh_req *r)
     }
     rpc_parse(r->body.data, r->body.len, &msg);
     if (msg.kind == RPC_INVALID) {
-        rc = mh_rpc_error(r, MHD_HTTP_BAD_REQUEST, msg.id, msg.error_code, msg.error_msg);
+        /* The parser's advice for batches is stdio's ("one message per line"). */
+        const char *text = cJSON_IsArray(msg.root)
+                               ? "Invalid Request: batches (JSON arrays) are not "
+                                 "supported; send one message per POST"
+                               : msg.error_msg;
+        rc = mh_rpc_error(r, MHD_HTTP_BAD_REQUEST, msg.id, msg.error_code, text);
         rpc_msg_free(&msg);
         return rc;
     }

@@ -11,14 +11,16 @@ import { binary, childEnv } from './env.mjs';
  * listener's line) on stderr.
  * No webhook token is configured: the daemon then accepts unauthenticated
  * deliveries on loopback only. The private listener gets a random bearer
- * token (PHONELY_MCP_TOKEN). Returns {webhookUrl, privateUrl, token, stop(),
- * stderr()}; stop() sends SIGTERM and resolves {code, signal, stderr}.
+ * token (PHONELY_MCP_TOKEN). env adds PHONELY_MCP_* settings (e.g.
+ * PHONELY_MCP_BODY_MAX), args more command-line options. Returns
+ * {webhookUrl, privateUrl, privatePort, token, stop(), stderr()}; stop()
+ * sends SIGTERM and resolves {code, signal, stderr}.
  */
-export async function startServe(db, { timeoutMs = 15000 } = {}) {
+export async function startServe(db, { timeoutMs = 15000, env = {}, args = [] } = {}) {
     const token = randomBytes(32).toString('base64url');
     const proc = spawn(binary(), ['serve', '--db', db, '--webhook-listen', '127.0.0.1:0',
-                                  '--private-listen', '127.0.0.1:0'],
-                       { env: childEnv({ PHONELY_MCP_TOKEN: token }), stdio: ['ignore', 'ignore', 'pipe'] });
+                                  '--private-listen', '127.0.0.1:0', ...args],
+                       { env: childEnv({ PHONELY_MCP_TOKEN: token, ...env }), stdio: ['ignore', 'ignore', 'pipe'] });
     const chunks = [];
     const exited = once(proc, 'exit');
     const stderr = () => Buffer.concat(chunks).toString('utf8');
@@ -45,6 +47,7 @@ export async function startServe(db, { timeoutMs = 15000 } = {}) {
     return {
         webhookUrl: `http://127.0.0.1:${port}/phonely/webhook`,
         privateUrl: priv ? priv[1] : undefined,
+        privatePort: priv ? Number(new URL(priv[1]).port) : undefined,
         token,
         stderr,
         stop(ms = 10000) {
