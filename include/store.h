@@ -73,6 +73,25 @@ struct delivery {
 int store_put_deliveries(struct store *st, struct delivery *const *items, size_t n,
                          struct err *err);
 
+/* What store_backup() wrote. */
+struct store_backup_info {
+    int64_t calls;      /* calls in the copy */
+    int64_t deliveries; /* deliveries in the copy */
+    uint64_t bytes;     /* size of the copy */
+    unsigned waits;     /* times the copy waited for a lock */
+};
+
+/*
+ * Write a consistent snapshot of the database to dest while other
+ * connections go on writing: copied under one read transaction into a
+ * temporary file beside dest, checked (integrity and search index), synced,
+ * then renamed into place. An existing dest is refused (ERR_INVALID) unless
+ * replace; dest's own -wal beside it always is. On -1 dest is untouched and
+ * nothing is left behind: ERR_FULL, ERR_BUSY, ERR_SYSTEM, ERR_STORAGE.
+ */
+int store_backup(struct store *st, const char *dest, bool replace, struct store_backup_info *info,
+                 struct err *err);
+
 /* Cheap read to prove the database answers (healthz). */
 int store_check(struct store *st, struct err *err);
 

@@ -8,6 +8,9 @@
  * one-line JSON file and a pretty-printed one both work, and so does JSONL.
  *
  * Ownership: records and parsed calls live in a batch until it commits.
+ * Each record is allocated on its own and never moves: its delivery points
+ * into it (peer, digest, call), so a growing array of records would leave
+ * those pointers dangling.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +34,7 @@ struct import_rec {
 };
 
 struct import_batch {
-    struct import_rec *recs;
+    struct import_rec **recs;
     struct delivery **items;
     size_t n, cap;
 };
@@ -39,9 +42,10 @@ struct import_batch {
 static void batch_clear(struct import_batch *b)
 {
     for (size_t i = 0; i < b->n; i++) {
-        payload_call_free(&b->recs[i].call);
-        free(b->recs[i].body);
-        free(b->recs[i].reason);
+        payload_call_free(&b->recs[i]->call);
+        free(b->recs[i]->body);
+        free(b->recs[i]->reason);
+        free(b->recs[i]);
     }
     b->n = 0;
 }
@@ -52,13 +56,13 @@ static int batch_commit(struct store *st, struct import_batch *b, const char *na
     if (b->n == 0)
         return 0;
     for (size_t i = 0; i < b->n; i++)
-        b->items[i] = &b->recs[i].d;
+        b->items[i] = &b->recs[i]->d;
     if (store_put_deliveries(st, b->items, b->n, err) == -1) {
         batch_clear(b);
         return -1;
     }
     for (size_t i = 0; i < b->n; i++) {
-        switch (b->recs[i].d.outcome) {
+        switch (b->recs[i]->d.outcome) {
         case DELIVERY_STORED:
             stats->stored++;
             break;
@@ -92,8 +96,7 @@ static void batch_add(struct import_batch *b, const char *name, uint64_t line, c
         b->recs = xreallocarray(b->recs, b->cap, sizeof *b->recs);
         b->items = xreallocarray(b->items, b->cap, sizeof *b->items);
     }
-    r = &b->recs[b->n++];
-    memset(r, 0, sizeof *r);
+    r = b->recs[b->n++] = xcalloc(1, sizeof *r);
     r->body = body;
     r->len = len;
     snprintf(r->peer, sizeof r->peer, "%s:%llu", name, (unsigned long long)line);

@@ -8,6 +8,8 @@
  * mcp.c; both are read-only unless mcp_allow_writes or --allow-writes says
  * otherwise, and `tool` goes through a real in-process session (initialize,
  * then tools/call) so that it behaves exactly as a client sees the server.
+ * `backup` copies the database through store_backup() from a read-only
+ * store, so it runs beside a writing `serve`.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -38,6 +40,7 @@ struct cli {
     long long body_id;
     int writes; /* stdio, tool: 0 as configured, 1 --allow-writes, -1 --read-only */
     bool list;  /* tool --list */
+    bool force; /* backup --force */
 };
 
 struct command {
@@ -55,6 +58,7 @@ static int cmd_check_config(struct cli *cli);
 static int cmd_deliveries(struct cli *cli);
 static int cmd_stdio(struct cli *cli);
 static int cmd_tool(struct cli *cli);
+static int cmd_backup(struct cli *cli);
 
 static const struct command commands[] = {
     {"serve", cmd_serve, "serve [options]",
@@ -107,6 +111,18 @@ static const struct command commands[] = {
      "  phonely-mcp tool --list\n"
      "  phonely-mcp tool search_calls '{\"query\": \"refund\", \"limit\": 5}'\n"
      "  phonely-mcp tool --allow-writes resolve_follow_up '{\"call_id\": \"c-123\"}'",
+     true},
+    {"backup", cmd_backup, "backup [options] [--force] DEST",
+     "Write a consistent copy of the database (--db) to DEST while `serve` goes on\n"
+     "writing: SQLite's online backup into a temporary file beside DEST, checked\n"
+     "(PRAGMA integrity_check and the search index), synced, then renamed to DEST.\n"
+     "DEST is one self-contained file. An existing DEST is kept unless --force.\n"
+     "Prints the calls and bytes copied. Exits 0 when the checked copy is in\n"
+     "place, 1 on errors (nothing is left behind), 2 on a usage error. E.g.\n"
+     "  phonely-mcp backup --db /var/lib/phonely-mcp/calls.db /srv/backup/calls-$(date +%F).db\n"
+     "Restore: stop the daemon, move the database and its -wal and -shm files\n"
+     "aside, and back up the copy into the database's place:\n"
+     "  phonely-mcp backup --db /srv/backup/calls-2026-05-24.db /var/lib/phonely-mcp/calls.db",
      true},
 };
 
@@ -171,6 +187,10 @@ static int cli_load(struct cli *cli, const struct command *cmd, int argc, char *
         }
         if (strcmp(cmd->name, "tool") == 0 && strcmp(a, "--list") == 0) {
             cli->list = true;
+            continue;
+        }
+        if (strcmp(cmd->name, "backup") == 0 && strcmp(a, "--force") == 0) {
+            cli->force = true;
             continue;
         }
         if (strcmp(a, "-") == 0 || strncmp(a, "--", 2) != 0 || strcmp(a, "--") == 0) {
@@ -650,6 +670,62 @@ done:
     return rc;
 }
 
+/* ---- backup ---- */
+
+static int cmd_backup(struct cli *cli)
+{
+    struct store_options opt = {.read_only = true, .busy_timeout_ms = cli->cfg.busy_timeout_ms};
+    struct store_backup_info info = {0};
+    struct err err = {0};
+    struct store *st;
+    const char *dest = NULL;
+    char safe[300];
+    int64_t t0;
+    int rc = 0;
+
+    for (int i = 0; i < cli->nargs; i++) {
+        const char *a = cli->args[i];
+        if (strcmp(a, "--force") == 0)
+            cli->force = true;
+        else if (strncmp(a, "--", 2) == 0) {
+            fprintf(stderr, "phonely-mcp backup: options such as %s go before DEST\n",
+                    log_escape(a, strlen(a), safe, sizeof safe));
+            return 2;
+        } else if (dest == NULL)
+            dest = a;
+        else {
+            fprintf(stderr, "phonely-mcp backup: name one DEST file\n");
+            return 2;
+        }
+    }
+    if (dest == NULL) {
+        fprintf(stderr, "phonely-mcp backup: name the DEST file to write the copy to\n");
+        return 2;
+    }
+    log_escape(dest, strlen(dest), safe, sizeof safe);
+    if (!cli->force && access(dest, F_OK) == 0) {
+        fprintf(stderr, "phonely-mcp backup: %s already exists; --force replaces it\n", safe);
+        return 1;
+    }
+    if ((st = store_open(cli->cfg.db_path, &opt, &err)) == NULL) {
+        fprintf(stderr, "phonely-mcp backup: %s\n", err.msg);
+        return 1;
+    }
+    t0 = time_now_ms();
+    if (store_backup(st, dest, cli->force, &info, &err) == -1) {
+        fprintf(stderr, "phonely-mcp backup: %s\n", err.msg);
+        rc = 1;
+    } else {
+        printf("%s: %lld calls, %lld deliveries, %llu bytes copied and checked in %.1f s\n", safe,
+               (long long)info.calls, (long long)info.deliveries, (unsigned long long)info.bytes,
+               (double)(time_now_ms() - t0) / 1000.0);
+        if (fflush(stdout) != 0)
+            rc = 1;
+    }
+    store_close(st);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     const struct command *cmd;
@@ -683,7 +759,8 @@ int main(int argc, char **argv)
         return 1;
     }
     if (cli_load(&cli, cmd, argc - 2, argv + 2) == -1) {
-        rc = cmd->run == cmd_tool ? 2 : 1; /* tool promises 2 for usage errors */
+        /* tool and backup promise 2 for usage errors */
+        rc = cmd->run == cmd_tool || cmd->run == cmd_backup ? 2 : 1;
     } else {
         rc = cmd->run(&cli);
     }

@@ -23,6 +23,10 @@
  * write in one BEGIN IMMEDIATE transaction, and a free-space check before a
  * write starts so that SQLite never has to run the disk dry.
  *
+ * Backup: store_backup() copies with SQLite's online backup API (one step,
+ * so one read snapshot while writers go on) into a temporary file beside
+ * the destination, checks the copy, syncs it and renames it into place.
+ *
  * Ownership: strings in struct delivery and struct call are borrowed for the
  * duration of the call. Bodies handed out by store_delivery_body() and
  * store_call_raw(), page->calls and every cJSON tree or string returned by
@@ -30,6 +34,7 @@
  * delivery_row are borrowed for the callback's duration.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -37,6 +42,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -1415,6 +1422,332 @@ int store_counts(struct store *st, struct store_counts *out, struct err *err)
     out->rejected = sqlite3_column_int64(s, 2);
     stmt_release(s);
     return 0;
+}
+
+/* ---- online backup ---- */
+
+/* How long the copy sleeps before trying a locked database again. */
+#define BACKUP_WAIT_MS 20
+
+/* Fill err from result code rc on a connection that is not a store's; returns -1. */
+static int handle_fail(sqlite3 *h, int rc, const char *what, struct err *err)
+{
+    enum err_code code = ERR_STORAGE;
+    const char *msg = sqlite3_errstr(rc);
+
+    if (h != NULL && (sqlite3_extended_errcode(h) & 0xff) == (rc & 0xff))
+        msg = sqlite3_errmsg(h);
+    switch (rc & 0xff) {
+    case SQLITE_FULL:
+        code = ERR_FULL;
+        break;
+    case SQLITE_IOERR:
+        if (h != NULL && (sqlite3_system_errno(h) == ENOSPC || sqlite3_system_errno(h) == EDQUOT))
+            code = ERR_FULL;
+        break;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        code = ERR_BUSY;
+        break;
+    default:
+        break;
+    }
+    return err_set(err, code, "%s: %s", what, msg);
+}
+
+/* fsync the file, or with dir the directory, at path. */
+static int sync_path(const char *path, bool dir, struct err *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | (dir ? O_DIRECTORY : 0)), e;
+
+    if (fd == -1)
+        return err_set(err, ERR_SYSTEM, "open %s: %s", path, strerror(errno));
+    if (fsync(fd) == -1) {
+        e = errno;
+        close(fd);
+        return err_set(err, e == ENOSPC || e == EDQUOT ? ERR_FULL : ERR_SYSTEM, "fsync %s: %s",
+                       path, strerror(e));
+    }
+    close(fd);
+    return 0;
+}
+
+/* The directory part of path ("." when it has none). Caller frees. */
+static char *dir_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+
+    if (slash == NULL)
+        return xstrdup(".");
+    if (slash == path)
+        return xstrdup("/");
+    return xstrndup(path, (size_t)(slash - path));
+}
+
+/* Remove a temporary copy and whatever journal SQLite left beside it. */
+static void backup_unlink(const char *tmp)
+{
+    static const char *const suffix[] = {"", "-journal", "-wal", "-shm"};
+    size_t i;
+
+    for (i = 0; i < sizeof suffix / sizeof suffix[0]; i++) {
+        char *p = xasprintf("%s%s", tmp, suffix[i]);
+        unlink(p);
+        free(p);
+    }
+}
+
+/* sqlite3_exec callback: copy the first column of the first row to arg (32 bytes). */
+static int backup_first_text(void *arg, int ncol, char **val, char **name)
+{
+    char *out = arg;
+
+    (void)name;
+    if (out[0] == '\0' && ncol > 0 && val[0] != NULL)
+        snprintf(out, 32, "%s", val[0]);
+    return 0;
+}
+
+/*
+ * Copy every page of st's database into the empty file tmp with one
+ * sqlite3_backup_step(-1): the whole copy runs under one read transaction,
+ * so it is a snapshot whatever writers do meanwhile (WAL lets them go on).
+ * A locked source is tried again every BACKUP_WAIT_MS up to busy_timeout.
+ * The copy is then switched to rollback-journal mode so that it is one
+ * self-contained file; it is synced later, once, after its check.
+ */
+static int backup_copy(struct store *st, const char *tmp, unsigned *waits, struct err *err)
+{
+    sqlite3 *dst = NULL;
+    sqlite3_backup *bk;
+    unsigned waited = 0;
+    char mode[32] = "";
+    int rc, done;
+
+    rc = sqlite3_open_v2(tmp, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK)
+        goto fail;
+    sqlite3_extended_result_codes(dst, 1);
+    if ((rc = sqlite3_exec(dst, "PRAGMA synchronous = OFF", NULL, NULL, NULL)) != SQLITE_OK)
+        goto fail;
+    if ((bk = sqlite3_backup_init(dst, "main", st->db, "main")) == NULL) {
+        rc = sqlite3_extended_errcode(dst);
+        goto fail;
+    }
+    for (;;) {
+        done = sqlite3_backup_step(bk, -1);
+        if (done == SQLITE_DONE)
+            break;
+        if (((done & 0xff) != SQLITE_BUSY && (done & 0xff) != SQLITE_LOCKED) ||
+            waited >= st->busy_timeout_ms)
+            break;
+        nanosleep(&(struct timespec){0, BACKUP_WAIT_MS * 1000000L}, NULL);
+        waited += BACKUP_WAIT_MS;
+        (*waits)++;
+    }
+    rc = sqlite3_backup_finish(bk);
+    if (done != SQLITE_DONE) {
+        if ((done & 0xff) == SQLITE_BUSY || (done & 0xff) == SQLITE_LOCKED)
+            err_set(err, ERR_BUSY, "copy: the database stayed locked for %u ms", waited);
+        else
+            handle_fail(dst, done, "copy", err);
+        sqlite3_close(dst);
+        return -1;
+    }
+    if (rc != SQLITE_OK)
+        goto fail;
+    rc = sqlite3_exec(dst, "PRAGMA journal_mode = DELETE", backup_first_text, mode, NULL);
+    if (rc != SQLITE_OK)
+        goto fail;
+    if (strcmp(mode, "delete") != 0) {
+        sqlite3_close(dst);
+        return err_set(err, ERR_STORAGE, "copy: journal mode stayed %s", mode);
+    }
+    if ((rc = sqlite3_close(dst)) != SQLITE_OK)
+        return handle_fail(NULL, rc, "copy: close", err);
+    return 0;
+
+fail:
+    handle_fail(dst, rc, "copy", err);
+    sqlite3_close(dst);
+    return -1;
+}
+
+/*
+ * Check the copy at tmp as a restore would meet it: PRAGMA integrity_check
+ * must say exactly "ok", the full-text index must match the calls (FTS5's
+ * own integrity-check, which PRAGMA integrity_check does not run), and the
+ * schema must be one this build knows. Counts what it holds into info.
+ */
+static int backup_verify(const char *tmp, struct store_backup_info *info, struct err *err)
+{
+    sqlite3 *h = NULL;
+    sqlite3_stmt *s = NULL;
+    char first[200] = "";
+    int rc, rows = 0, version = -1;
+
+    rc = sqlite3_open_v2(tmp, &h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK)
+        goto fail;
+    sqlite3_extended_result_codes(h, 1);
+    if ((rc = sqlite3_prepare_v2(h, "PRAGMA integrity_check", -1, &s, NULL)) != SQLITE_OK)
+        goto fail;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const unsigned char *v = sqlite3_column_text(s, 0);
+        if (rows++ == 0)
+            snprintf(first, sizeof first, "%s", v != NULL ? (const char *)v : "");
+    }
+    sqlite3_finalize(s);
+    s = NULL;
+    if (rc != SQLITE_DONE)
+        goto fail;
+    if (rows != 1 || strcmp(first, "ok") != 0) {
+        sqlite3_close(h);
+        return err_set(err, ERR_STORAGE, "check: integrity_check found %d problem%s, first: %s",
+                       rows, rows == 1 ? "" : "s", first);
+    }
+    rc = sqlite3_prepare_v2(h,
+                            "SELECT (SELECT user_version FROM pragma_user_version),"
+                            " (SELECT count(*) FROM calls), (SELECT count(*) FROM deliveries)",
+                            -1, &s, NULL);
+    if (rc != SQLITE_OK)
+        goto fail;
+    if ((rc = sqlite3_step(s)) != SQLITE_ROW)
+        goto fail;
+    version = sqlite3_column_int(s, 0);
+    info->calls = sqlite3_column_int64(s, 1);
+    info->deliveries = sqlite3_column_int64(s, 2);
+    sqlite3_finalize(s);
+    s = NULL;
+    if (version < 1 || version > STORE_SCHEMA_VERSION) {
+        sqlite3_close(h);
+        return err_set(err, ERR_STORAGE, "check: schema version %d is not one this build knows",
+                       version);
+    }
+    rc = sqlite3_exec(h, "INSERT INTO calls_fts (calls_fts) VALUES ('integrity-check')", NULL, NULL,
+                      NULL);
+    if (rc != SQLITE_OK) {
+        handle_fail(h, rc, "check: the search index does not match the calls", err);
+        sqlite3_close(h);
+        return -1;
+    }
+    if ((rc = sqlite3_close(h)) != SQLITE_OK)
+        return handle_fail(NULL, rc, "check: close", err);
+    return 0;
+
+fail:
+    handle_fail(h, rc, "check", err);
+    sqlite3_finalize(s);
+    sqlite3_close(h);
+    return -1;
+}
+
+/*
+ * Put the checked copy tmp in place as dest. Without replace a hard link
+ * does it, so an existing dest (even one created meanwhile) is never
+ * overwritten; filesystems without hard links fall back to a check and a
+ * rename. On success tmp no longer exists.
+ */
+static int backup_install(const char *tmp, const char *dest, bool replace, struct err *err)
+{
+    struct stat sb;
+
+    if (!replace) {
+        if (link(tmp, dest) == 0) {
+            unlink(tmp);
+            return 0;
+        }
+        if (errno == EEXIST)
+            return err_set(err, ERR_INVALID, "%s already exists", dest);
+        if (errno != EPERM && errno != ENOTSUP && errno != EOPNOTSUPP && errno != ENOSYS)
+            return err_set(err, ERR_SYSTEM, "link %s: %s", dest, strerror(errno));
+        if (lstat(dest, &sb) == 0)
+            return err_set(err, ERR_INVALID, "%s already exists", dest);
+    }
+    if (rename(tmp, dest) == -1)
+        return err_set(err, ERR_SYSTEM, "rename to %s: %s", dest, strerror(errno));
+    return 0;
+}
+
+/*
+ * Write a verified snapshot of the database to dest (see store.h): the
+ * SQLite online backup API into dest.tmp-XXXXXX beside dest, the check,
+ * fsync of the copy, rename (or link) to dest, fsync of the directory.
+ * dest is refused when it is the database itself, when it is not a regular
+ * file, and when dest-wal exists (SQLite would replay that stale log over
+ * the copy the next time dest is opened). Works from a read-only store.
+ * If only the final directory sync fails, dest is in place but -1 says its
+ * name may not survive a power loss.
+ */
+int store_backup(struct store *st, const char *dest, bool replace, struct store_backup_info *info,
+                 struct err *err)
+{
+    struct store_backup_info got = {0};
+    char *tmp = NULL, *dir = NULL, *wal = NULL;
+    struct stat sb;
+    int fd, rc = -1;
+
+    if (dest == NULL || dest[0] == '\0')
+        return err_set(err, ERR_INVALID, "no backup file name");
+    if (lstat(dest, &sb) == 0) {
+        if (!replace) {
+            err_set(err, ERR_INVALID, "%s already exists", dest);
+            goto done;
+        }
+        if (!S_ISREG(sb.st_mode)) {
+            err_set(err, ERR_INVALID, "%s is not a regular file", dest);
+            goto done;
+        }
+        if (st->file != NULL && sb.st_dev == st->dev && sb.st_ino == st->ino) {
+            err_set(err, ERR_INVALID, "%s is the database itself", dest);
+            goto done;
+        }
+    } else if (errno != ENOENT) {
+        err_set(err, ERR_SYSTEM, "%s: %s", dest, strerror(errno));
+        goto done;
+    }
+    wal = xasprintf("%s-wal", dest);
+    if (lstat(wal, &sb) == 0) {
+        err_set(err, ERR_INVALID,
+                "%s exists: %s is or was open in WAL mode; stop what uses it and remove its -wal "
+                "and -shm files first",
+                wal, dest);
+        goto done;
+    }
+    dir = dir_of(dest);
+    tmp = xasprintf("%s.tmp-XXXXXX", dest);
+    if ((fd = mkstemp(tmp)) == -1) {
+        err_set(err, errno == ENOSPC || errno == EDQUOT ? ERR_FULL : ERR_SYSTEM,
+                "cannot create a file in %s: %s", dir, strerror(errno));
+        free(tmp);
+        tmp = NULL;
+        goto done;
+    }
+    close(fd);
+    if (backup_copy(st, tmp, &got.waits, err) == -1 || backup_verify(tmp, &got, err) == -1 ||
+        sync_path(tmp, false, err) == -1)
+        goto done;
+    if (stat(tmp, &sb) == -1) {
+        err_set(err, ERR_SYSTEM, "%s: %s", tmp, strerror(errno));
+        goto done;
+    }
+    got.bytes = (uint64_t)sb.st_size;
+    if (backup_install(tmp, dest, replace, err) == -1)
+        goto done;
+    free(tmp);
+    tmp = NULL;
+    if (sync_path(dir, true, err) == -1)
+        goto done;
+    if (info != NULL)
+        *info = got;
+    rc = 0;
+done:
+    if (tmp != NULL)
+        backup_unlink(tmp);
+    free(tmp);
+    free(dir);
+    free(wal);
+    return rc;
 }
 
 static bool outcome_known(const char *name)

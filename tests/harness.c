@@ -135,9 +135,14 @@ static void env_apply(const char *const *env)
 
 void daemon_start(struct daemon *d, const char *const *env)
 {
+    daemon_start_db(d, NULL, env);
+}
+
+void daemon_start_db(struct daemon *d, const char *db, const char *const *env)
+{
     memset(d, 0, sizeof *d);
     d->dir = tmpdir_make("daemon");
-    d->db = xasprintf("%s/calls.db", d->dir);
+    d->db = db != NULL ? xstrdup(db) : xasprintf("%s/calls.db", d->dir);
     d->log = xasprintf("%s/daemon.log", d->dir);
     d->pid = fork();
     if (d->pid == -1) {
@@ -208,6 +213,17 @@ int daemon_stop(struct daemon *d)
     waitpid(d->pid, &status, 0);
     d->pid = 0;
     return 128 + SIGKILL;
+}
+
+void daemon_kill(struct daemon *d)
+{
+    int status;
+
+    if (d->pid <= 0)
+        return;
+    kill(d->pid, SIGKILL);
+    waitpid(d->pid, &status, 0);
+    d->pid = 0;
 }
 
 void daemon_cleanup(struct daemon *d)

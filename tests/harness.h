@@ -32,11 +32,18 @@ struct daemon {
 
 /*
  * Start `phonely-mcp serve` on 127.0.0.1 with kernel-chosen ports and a
- * fresh database in a new temporary directory (or db when not NULL). env is a
+ * fresh database in a new temporary directory. env is a
  * NULL-terminated list of extra "NAME=value" settings. Waits until both
  * listeners are ready; aborts the test program when it does not start.
  */
 void daemon_start(struct daemon *d, const char *const *env);
+/*
+ * The same on the database file db (kept by daemon_cleanup, so a test can
+ * restart the daemon on it); the log still goes to a new temporary directory.
+ */
+void daemon_start_db(struct daemon *d, const char *db, const char *const *env);
+/* SIGKILL and reap: a crash, with no chance to clean up. */
+void daemon_kill(struct daemon *d);
 /* SIGTERM, wait for exit; returns the exit status (or 128+signal). */
 int daemon_stop(struct daemon *d);
 /* Stop if running and remove the temporary directory. */
