@@ -108,8 +108,29 @@ test: test-deps
 	$(if $(CI),cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DPHONELY_WERROR=ON -DPHONELY_TESTS=OFF && cmake --build $(BUILD) -j $(JOBS))
 	cd $(TEST_BUILD) && ctest --output-on-failure -j $(JOBS)
 
+# libFuzzer: build every tests/fuzz/ target with clang (-fsanitize=fuzzer,
+# address,undefined) in $(FUZZ_BUILD)/, then run each for FUZZ_SECONDS on a
+# scratch copy of its corpus (tests/fuzz/run.sh; new inputs stay in
+# $(FUZZ_BUILD)/fuzz-work/). Prints executions per target; a finding leaves
+# its reproducer in $(FUZZ_BUILD)/fuzz-findings/<target>/ and fails. clang is
+# installed only for this target; clang's extra warnings never stop a fuzz
+# build (PHONELY_WERROR=OFF). docs/fuzzing.md has the details.
+FUZZ_BUILD   ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= payload sig token jsonrpc schema fts cursor config
+FUZZ_PKGS     = clang libclang-rt-14-dev
+
+.PHONY: fuzz
+fuzz:
+	@$(MAKE) --no-print-directory install-pkgs PKGS="$(BUILD_PKGS) $(FUZZ_PKGS)"
+	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	    -DPHONELY_FUZZ=ON -DPHONELY_SANITIZE=ON -DPHONELY_WERROR=OFF
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_targets
+	FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh $(FUZZ_TARGETS)
+
 format:
-	clang-format -i src/*.c src/*.h include/*.h tests/*.c tests/*.h tests/conformance/*.c
+	clang-format -i src/*.c src/*.h include/*.h tests/*.c tests/*.h tests/conformance/*.c \
+	    tests/fuzz/*.c tests/fuzz/*.h
 
 clean:
 	rm -rf $(BUILD) $(TEST_BUILD)

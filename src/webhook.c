@@ -106,30 +106,46 @@ static enum MHD_Result wh_refuse(struct wh_req *req, unsigned status, const char
     return http_reply_error(req->conn, status, code, reason);
 }
 
+/*
+ * Collect the places a webhook token may come in (see webhook.h): the path
+ * segment after WEBHOOK_PATH "/", the "token" query argument, the
+ * credentials of "Authorization: Bearer" (scheme case-insensitive, spaces
+ * after it skipped) and X-Webhook-Token. Pure: no request, no allocation.
+ */
+size_t webhook_token_candidates(const char *url, const char *query_token, const char *authorization,
+                                const char *x_token, const char *out[4])
+{
+    size_t n = 0;
+
+    if (url != NULL && strncmp(url, WEBHOOK_PATH "/", sizeof WEBHOOK_PATH) == 0)
+        out[n++] = url + sizeof WEBHOOK_PATH;
+    if (query_token != NULL)
+        out[n++] = query_token;
+    if (authorization != NULL && strncasecmp(authorization, "Bearer ", 7) == 0) {
+        const char *v = authorization + 7;
+        while (*v == ' ')
+            v++;
+        out[n++] = v;
+    }
+    if (x_token != NULL)
+        out[n++] = x_token;
+    return n;
+}
+
 /* The token from the path, query, Authorization: Bearer or X-Webhook-Token. */
 static bool wh_authorized(struct wh_req *req, const char *url)
 {
     struct webhook_ctx *ctx = req->ctx;
     const char *cand[4];
-    size_t ncand = 0;
-    const char *v;
+    size_t ncand;
     bool ok = false;
 
     if (ctx->ntokens == 0)
         return true; /* loopback-only deployment without a token (config enforces this) */
-    if (strncmp(url, WEBHOOK_PATH "/", sizeof WEBHOOK_PATH) == 0)
-        cand[ncand++] = url + sizeof WEBHOOK_PATH;
-    if ((v = MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, "token")) != NULL)
-        cand[ncand++] = v;
-    if ((v = http_header(req->conn, MHD_HTTP_HEADER_AUTHORIZATION)) != NULL &&
-        strncasecmp(v, "Bearer ", 7) == 0) {
-        v += 7;
-        while (*v == ' ')
-            v++;
-        cand[ncand++] = v;
-    }
-    if ((v = http_header(req->conn, "X-Webhook-Token")) != NULL)
-        cand[ncand++] = v;
+    ncand = webhook_token_candidates(
+        url, MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, "token"),
+        http_header(req->conn, MHD_HTTP_HEADER_AUTHORIZATION),
+        http_header(req->conn, "X-Webhook-Token"), cand);
     /* Try every candidate against every token: no early exit on a match. */
     for (size_t i = 0; i < ncand; i++)
         ok |= auth_token_match(cand[i], strlen(cand[i]), ctx->tokens, ctx->ntokens);

@@ -41,6 +41,16 @@ void webhook_ctx_destroy(struct webhook_ctx *ctx);
  */
 void webhook_quiesce(struct webhook_ctx *ctx);
 
+/*
+ * Where a request may carry its webhook token, in the order tried: the
+ * path after WEBHOOK_PATH "/" in url, the "token" query argument, the
+ * credentials of an "Authorization: Bearer ..." header and the
+ * X-Webhook-Token header (each NULL when absent). Fills out with pointers
+ * into those strings and returns how many (0..4). Pure, for testing.
+ */
+size_t webhook_token_candidates(const char *url, const char *query_token, const char *authorization,
+                                const char *x_token, const char *out[4]);
+
 enum MHD_Result webhook_handle(void *ctx, struct MHD_Connection *conn, const char *url,
                                const char *method, const char *upload, size_t *upload_size,
                                void **req_cls);
