@@ -51,6 +51,8 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **req_cl
     *req_cls = NULL;
 }
 
+static void http_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
 static void http_log(void *cls, const char *fmt, va_list ap)
 {
     char line[512], safe[512];

@@ -28,6 +28,9 @@ int log_level_parse(const char *name, enum log_level *out)
 }
 
 static void log_vemit(const char *tag, const char *fmt, va_list ap, const char *suffix)
+    __attribute__((format(printf, 2, 0)));
+
+static void log_vemit(const char *tag, const char *fmt, va_list ap, const char *suffix)
 {
     char line[2048];
     char stamp[32];
