@@ -359,10 +359,20 @@ static const char *const stmt_sql[STMT_COUNT_] = {
     [STMT_FTS_INSERT] = "INSERT INTO calls_fts (rowid, " FTS_COLUMNS ")"
                         " SELECT search_rowid, " FTS_COLUMNS " FROM call_search WHERE id = ?1",
     [STMT_CALL_KEY] = "SELECT sort_ms, search_rowid FROM calls WHERE id = ?1",
-    [STMT_PLACE_PRED] = "SELECT search_rowid FROM calls WHERE (sort_ms, id) < (?1, ?2)"
-                        " ORDER BY sort_ms DESC, id DESC LIMIT 1",
-    [STMT_PLACE_SUCC] = "SELECT search_rowid FROM calls WHERE (sort_ms, id) > (?1, ?2)"
-                        " ORDER BY sort_ms, id LIMIT 1",
+    /*
+     * The neighbours of key (?1, ?2) in (sort_ms, id) order. Written as two
+     * index probes (same millisecond, then the ones around it) rather than
+     * one row-value comparison, which SQLite 3.40 turns into a range on
+     * sort_ms alone and then walks every call of that millisecond.
+     */
+    [STMT_PLACE_PRED] = "SELECT r FROM (SELECT search_rowid AS r FROM calls"
+                        " WHERE sort_ms = ?1 AND id < ?2 ORDER BY id DESC LIMIT 1)"
+                        " UNION ALL SELECT r FROM (SELECT search_rowid AS r FROM calls"
+                        " WHERE sort_ms < ?1 ORDER BY sort_ms DESC, id DESC LIMIT 1) LIMIT 1",
+    [STMT_PLACE_SUCC] = "SELECT r FROM (SELECT search_rowid AS r FROM calls"
+                        " WHERE sort_ms = ?1 AND id > ?2 ORDER BY id LIMIT 1)"
+                        " UNION ALL SELECT r FROM (SELECT search_rowid AS r FROM calls"
+                        " WHERE sort_ms > ?1 ORDER BY sort_ms, id LIMIT 1) LIMIT 1",
     /* The first free number above the unbroken run of numbers that starts at ?1. */
     [STMT_PLACE_GAP] = "SELECT a.search_rowid + 1 FROM calls a WHERE a.search_rowid >= ?1"
                        " AND NOT EXISTS (SELECT 1 FROM calls b"

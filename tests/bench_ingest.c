@@ -74,7 +74,7 @@ static void *worker_main(void *arg)
     double end = time_mono() + w->seconds;
 
     while (fd != -1 && time_mono() < end) {
-        bench_call_body(&body, w->id, w->done + w->errors, 0);
+        bench_call_body(&body, w->id, w->done + w->errors, time_now_ms());
         buf_reset(&req);
         buf_printf(&req,
                    "POST /phonely/webhook HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
