@@ -2,6 +2,7 @@
 #ifndef PHONELY_JSONRPC_H
 #define PHONELY_JSONRPC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <cjson/cJSON.h>
@@ -51,5 +52,7 @@ void rpc_msg_free(struct rpc_msg *msg);
 char *rpc_result(const cJSON *id, cJSON *result);
 char *rpc_error(const cJSON *id, int code, const char *message, cJSON *data);
 char *rpc_notification(const char *method, cJSON *params);
+/* True when json (made by the builders above) is a notification rather than a response. */
+bool rpc_is_notification(const char *json);
 
 #endif

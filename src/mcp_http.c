@@ -210,21 +210,11 @@ static void req_wake_locked(struct mh_req *r)
     }
 }
 
-/* True when json is a notification (no id), as the engine writes them. */
-static bool is_notification(const char *json)
-{
-    cJSON *root = cJSON_Parse(json);
-    bool note = root != NULL && !cJSON_HasObjectItem(root, "id");
-
-    cJSON_Delete(root);
-    return note;
-}
-
 /* The engine's send callback: runs on the worker thread. */
 static void mh_send(void *arg, const char *json)
 {
     struct mh_req *r = arg;
-    bool note = is_notification(json);
+    bool note = rpc_is_notification(json);
 
     pthread_mutex_lock(&r->lock);
     if (r->mode == MH_UNDECIDED) {

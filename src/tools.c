@@ -552,27 +552,6 @@ static int phone_arg(const cJSON *args, char *digits, size_t size, const char **
     return 0;
 }
 
-/* ---- store access with cancellation ---- */
-
-static bool call_cancelled(void *arg)
-{
-    return mcp_call_cancelled(arg);
-}
-
-/* The request's store, set to stop long queries once the client cancels. */
-static struct store *store_watch(struct mcp_call *c)
-{
-    struct store *st = mcp_call_store(c);
-
-    store_set_interrupt(st, call_cancelled, c);
-    return st;
-}
-
-static void store_unwatch(struct store *st)
-{
-    store_set_interrupt(st, NULL, NULL);
-}
-
 static void query_init(struct call_query *q)
 {
     memset(q, 0, sizeof *q);
@@ -589,12 +568,11 @@ static void query_init(struct call_query *q)
 static int search_page(struct mcp_call *c, const struct call_query *q, struct call_page *page,
                        struct err *err)
 {
-    struct store *st = store_watch(c);
+    struct store *st = mcp_call_store(c);
     int rc;
 
     memset(page, 0, sizeof *page);
     rc = store_search_calls(st, q, time_now_ms(), page, err);
-    store_unwatch(st);
     if (rc == 0 && !cJSON_IsArray(page->calls)) {
         cJSON_Delete(page->calls);
         page->calls = NULL;
@@ -1143,9 +1121,8 @@ static int tool_call_stats(struct mcp_call *c, const cJSON *args, cJSON *result,
     if (args_check(call_stats_in, args, err) == -1 ||
         period_default(args, time_now_ms(), &from, &to, err) == -1)
         return -1;
-    st = store_watch(c);
+    st = mcp_call_store(c);
     stats = store_call_stats(st, from, to, (unsigned)arg_num(args, "top_n", 10), err);
-    store_unwatch(st);
     if (stats == NULL)
         return -1;
     out = period_obj(from, to);
@@ -1167,10 +1144,9 @@ static int top_items(struct mcp_call *c, const char *column, const char *key, bo
 
     if (period_default(args, time_now_ms(), &from, &to, err) == -1)
         return -1;
-    st = store_watch(c);
+    st = mcp_call_store(c);
     items = store_top_list_items(st, column, from, to, open_only,
                                  (unsigned)arg_num(args, "limit", DEFAULT_LIMIT), err);
-    store_unwatch(st);
     if (items == NULL)
         return -1;
     out = period_obj(from, to);
@@ -1553,9 +1529,8 @@ static int prompt_daily_digest(struct mcp_call *c, const cJSON *arguments, cJSON
 
     if (digest_day(arguments, &day, date, sizeof date, err) == -1)
         return -1;
-    st = store_watch(c);
+    st = mcp_call_store(c);
     stats = store_call_stats(st, day, day + MS_PER_DAY, 10, err);
-    store_unwatch(st);
     if (stats == NULL)
         goto fail;
     query_init(&q);
@@ -1622,13 +1597,12 @@ static int complete_dates(struct mcp_call *c, const char *prefix, cJSON *values,
                           struct err *err)
 {
     int64_t now = time_now_ms();
-    struct store *st = store_watch(c);
+    struct store *st = mcp_call_store(c);
     cJSON *stats = store_call_stats(st, now - 366 * MS_PER_DAY, now + MS_PER_DAY, 1, err);
     const cJSON *day;
     const char **dates;
     size_t n = 0, cap;
 
-    store_unwatch(st);
     if (stats == NULL)
         return -1;
     cap = (size_t)cJSON_GetArraySize(jget(stats, "byDay")) + 1;

@@ -426,10 +426,31 @@ static void test_echo_round_trip(void)
     }
 }
 
+/* The builders' notifications and responses are told apart without parsing. */
+static void test_is_notification(void)
+{
+    cJSON *id = cJSON_CreateNumber(7);
+    char *note = rpc_notification("notifications/progress", NULL);
+    char *res = rpc_result(id, NULL);
+    char *error = rpc_error(id, RPC_INTERNAL_ERROR, "x", NULL);
+    char *noid = rpc_error(NULL, RPC_PARSE_ERROR, "x", NULL);
+
+    CHECK(rpc_is_notification(note));
+    CHECK(!rpc_is_notification(res));
+    CHECK(!rpc_is_notification(error));
+    CHECK(!rpc_is_notification(noid)); /* an error without an id is still a response */
+    free(note);
+    free(res);
+    free(error);
+    free(noid);
+    cJSON_Delete(id);
+}
+
 int main(void)
 {
     xmalloc_init_json();
     RUN(test_requests_and_notifications);
+    RUN(test_is_notification);
     RUN(test_ids);
     RUN(test_invalid_requests);
     RUN(test_parse_errors);
