@@ -270,7 +270,13 @@ static int cmd_token(struct cli *cli)
 static int cmd_check_config(struct cli *cli)
 {
     const struct config *c = &cli->cfg;
+    struct err err = {0};
 
+    /* What serve checks before it listens, too. */
+    if (config_validate_private(c, &err) == -1) {
+        fprintf(stderr, "phonely-mcp check-config: %s\n", err.msg);
+        return 1;
+    }
     printf("configuration ok%s%s\n", c->source_file ? ": " : "",
            c->source_file ? c->source_file : " (no config file)");
     printf("  db              %s\n", c->db_path);
@@ -279,6 +285,9 @@ static int cmd_check_config(struct cli *cli)
     printf("  webhook tokens  %d configured\n",
            (c->webhook_token != NULL) + (c->webhook_token_previous != NULL));
     printf("  signing secret  %s\n", c->webhook_signing_secret ? "configured" : "none");
+    printf("  private token   %s\n", c->token != NULL  ? "configured"
+                                     : c->private_auth ? "none"
+                                                       : "none (private_auth no)");
     return 0;
 }
 

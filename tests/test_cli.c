@@ -148,11 +148,19 @@ static void test_check_config(void)
     char *bad = xasprintf("%s/bad.conf", dir);
     char *out, *err;
 
-    write_file(good, "# fine\ndb /tmp/x.db\nbody_max 2M\n");
     write_file(bad, "db /tmp/x.db\nbody_max lots\nnot_a_setting 1\n");
+    /* The private listener needs its token, as serve would insist. */
+    write_file(good, "# fine\ndb /tmp/x.db\nbody_max 2M\n");
+    const char *argv0[] = {"check-config", "--config", good, NULL};
+    CHECK_INT_EQ(run_cli(argv0, NULL, NULL, &out, &err), 1);
+    CHECK_STR_CONTAINS(err, "no token is set");
+    free(out);
+    free(err);
+    const char *env1[] = {"PHONELY_MCP_TOKEN=priv_token_abcdefghijklmnopqrstuvwx", NULL};
     const char *argv1[] = {"check-config", "--config", good, NULL};
-    CHECK_INT_EQ(run_cli(argv1, NULL, NULL, &out, &err), 0);
+    CHECK_INT_EQ(run_cli(argv1, env1, NULL, &out, &err), 0);
     CHECK_STR_CONTAINS(out, "configuration ok");
+    CHECK_STR_CONTAINS(out, "private token   configured");
     free(out);
     free(err);
     const char *argv2[] = {"check-config", "--config", bad, NULL};
