@@ -5,37 +5,140 @@
  * resume (handlers wait for commits without holding a thread), and the
  * caps libmicrohttpd leaves off by default: connection count, per-IP
  * count, inactivity timeout and per-connection memory (which bounds
- * headers: larger ones get 431 from the library).
+ * headers: larger ones get 431 from the library). The inactivity timeout
+ * does not stop a client that sends its headers one byte at a time
+ * (slowloris), so a watchdog thread shuts down connections whose headers
+ * are still incomplete header_deadline seconds after the connection (or
+ * its previous request) started.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "http.h"
 #include "log.h"
 #include "xmalloc.h"
 
+/* A connection the header watchdog tracks (libmicrohttpd's socket context). */
+struct http_conn {
+    struct http_conn *prev, *next;
+    int fd;
+    atomic_llong since_ms;  /* start of the connection or of its current request */
+    atomic_bool in_request; /* headers complete: the handler has the request */
+};
+
 struct http_listener {
     struct MHD_Daemon *daemon;
     int fd;
     uint16_t port;
     struct http_listener_opts opts;
+    pthread_mutex_t lock; /* guards conns and stopping */
+    pthread_cond_t wake;
+    struct http_conn *conns;
+    bool stopping;
+    bool watchdog_started;
+    pthread_t watchdog;
 };
+
+static long long http_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct http_conn *http_conn_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci != NULL ? ci->socket_context : NULL;
+}
+
+static void http_notify_conn(void *cls, struct MHD_Connection *conn, void **socket_context,
+                             enum MHD_ConnectionNotificationCode toe)
+{
+    struct http_listener *l = cls;
+    struct http_conn *c = *socket_context;
+
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        c = xcalloc(1, sizeof *c);
+        c->fd = ci != NULL ? (int)ci->connect_fd : -1;
+        atomic_store(&c->since_ms, http_mono_ms());
+        pthread_mutex_lock(&l->lock);
+        c->next = l->conns;
+        if (l->conns != NULL)
+            l->conns->prev = c;
+        l->conns = c;
+        pthread_mutex_unlock(&l->lock);
+        *socket_context = c;
+    } else if (c != NULL) {
+        /* Unlinked before libmicrohttpd closes the socket: the watchdog never sees a reused fd. */
+        pthread_mutex_lock(&l->lock);
+        if (c->prev != NULL)
+            c->prev->next = c->next;
+        else
+            l->conns = c->next;
+        if (c->next != NULL)
+            c->next->prev = c->prev;
+        pthread_mutex_unlock(&l->lock);
+        free(c);
+        *socket_context = NULL;
+    }
+}
+
+/* Twice a second: cut off connections still sending headers past the deadline. */
+static void *http_watchdog(void *arg)
+{
+    struct http_listener *l = arg;
+    long long limit = (long long)l->opts.header_deadline * 1000;
+
+    pthread_mutex_lock(&l->lock);
+    while (!l->stopping) {
+        struct timespec ts;
+        long long now = http_mono_ms();
+        for (struct http_conn *c = l->conns; c != NULL; c = c->next)
+            if (c->fd != -1 && !atomic_load(&c->in_request) &&
+                now - atomic_load(&c->since_ms) > limit) {
+                shutdown(c->fd, SHUT_RDWR);
+                c->fd = -1;
+                log_info("%s listener: headers not complete after %u s; connection closed",
+                         l->opts.name, l->opts.header_deadline);
+            }
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 500000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&l->wake, &l->lock, &ts);
+    }
+    pthread_mutex_unlock(&l->lock);
+    return NULL;
+}
 
 static enum MHD_Result http_dispatch(void *cls, struct MHD_Connection *conn, const char *url,
                                      const char *method, const char *version, const char *upload,
                                      size_t *upload_size, void **req_cls)
 {
     struct http_listener *l = cls;
+    struct http_conn *c = http_conn_of(conn);
 
     (void)version;
+    if (c != NULL && !atomic_load(&c->in_request))
+        atomic_store(&c->in_request, true);
     return l->opts.handler(l->opts.ctx, conn, url, method, upload, upload_size, req_cls);
 }
 
@@ -43,9 +146,14 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **req_cl
                            enum MHD_RequestTerminationCode toe)
 {
     struct http_listener *l = cls;
+    struct http_conn *c = http_conn_of(conn);
 
-    (void)conn;
     (void)toe;
+    if (c != NULL) {
+        /* The next request on a kept-alive connection gets its own deadline. */
+        atomic_store(&c->since_ms, http_mono_ms());
+        atomic_store(&c->in_request, false);
+    }
     if (*req_cls != NULL && l->opts.completed != NULL)
         l->opts.completed(l->opts.ctx, *req_cls);
     *req_cls = NULL;
@@ -120,6 +228,8 @@ struct http_listener *http_listener_start(const struct http_listener_opts *opts,
     unsigned threads = opts->threads;
 
     l->opts = *opts;
+    pthread_mutex_init(&l->lock, NULL);
+    pthread_cond_init(&l->wake, NULL);
     l->fd = http_bind(&opts->addr, &l->port, err);
     if (l->fd == -1) {
         free(l);
@@ -137,12 +247,16 @@ struct http_listener *http_listener_start(const struct http_listener_opts *opts,
         MHD_OPTION_CONNECTION_LIMIT, opts->connection_limit, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         opts->per_ip_limit, MHD_OPTION_CONNECTION_TIMEOUT, opts->connection_timeout,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, opts->header_max, MHD_OPTION_NOTIFY_COMPLETED,
-        http_completed, l, MHD_OPTION_END);
+        http_completed, l, MHD_OPTION_NOTIFY_CONNECTION, http_notify_conn, l, MHD_OPTION_END);
     if (l->daemon == NULL) {
         close(l->fd);
+        pthread_mutex_destroy(&l->lock);
+        pthread_cond_destroy(&l->wake);
         free(l);
         return err_set(err, ERR_SYSTEM, "cannot start the %s listener", opts->name), NULL;
     }
+    if (opts->header_deadline > 0)
+        l->watchdog_started = pthread_create(&l->watchdog, NULL, http_watchdog, l) == 0;
     return l;
 }
 
@@ -150,8 +264,17 @@ void http_listener_stop(struct http_listener *l)
 {
     if (l == NULL)
         return;
+    if (l->watchdog_started) {
+        pthread_mutex_lock(&l->lock);
+        l->stopping = true;
+        pthread_cond_signal(&l->wake);
+        pthread_mutex_unlock(&l->lock);
+        pthread_join(l->watchdog, NULL);
+    }
     MHD_stop_daemon(l->daemon);
     close(l->fd);
+    pthread_mutex_destroy(&l->lock);
+    pthread_cond_destroy(&l->wake);
     free(l);
 }
 

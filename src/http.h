@@ -31,6 +31,7 @@ struct http_listener_opts {
     unsigned connection_limit;
     unsigned per_ip_limit;
     unsigned connection_timeout;
+    unsigned header_deadline; /* seconds to send a request's headers; 0 = no limit */
     size_t header_max;
     http_handler_fn handler;
     http_completed_fn completed;
