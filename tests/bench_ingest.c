@@ -104,12 +104,6 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 /* Run one load level; returns requests/s. */
 static double run_level(uint16_t port, int conns, double seconds, const char *label)
 {
@@ -138,12 +132,12 @@ static double run_level(uint16_t port, int conns, double seconds, const char *la
         nlat += w[i].nlat;
         free(w[i].lat);
     }
-    qsort(lat, nlat, sizeof *lat, cmp_double);
+    double p50, p99;
+    bench_percentiles(lat, nlat, &p50, &p99);
     double rps = (double)done / elapsed;
     printf("ingest %-9s conns=%-4d requests/s=%8.0f p50_ms=%6.2f p99_ms=%7.2f ok=%llu "
            "errors=%llu\n",
-           label, conns, rps, nlat ? lat[nlat / 2] : 0.0, nlat ? lat[nlat * 99 / 100] : 0.0,
-           (unsigned long long)done, (unsigned long long)errors);
+           label, conns, rps, p50, p99, (unsigned long long)done, (unsigned long long)errors);
     fflush(stdout);
     free(lat);
     free(w);

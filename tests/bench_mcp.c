@@ -38,18 +38,13 @@
 static char **ids;
 static size_t nids;
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 static void report(const char *label, double *lat, size_t n, double seconds)
 {
-    qsort(lat, n, sizeof *lat, cmp_double);
+    double p50, p99;
+
+    bench_percentiles(lat, n, &p50, &p99);
     printf("%-44s calls/s=%8.0f p50_ms=%7.3f p99_ms=%7.3f n=%zu\n", label,
-           seconds > 0 ? (double)n / seconds : 0, n ? lat[n / 2] * 1000 : 0,
-           n ? lat[n * 99 / 100] * 1000 : 0, n);
+           seconds > 0 ? (double)n / seconds : 0, p50 * 1000, p99 * 1000, n);
     fflush(stdout);
 }
 

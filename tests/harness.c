@@ -479,3 +479,16 @@ void bench_call_body(struct buf *b, int worker, uint64_t seq, int64_t started_ms
                seq % 7 == 0 ? "\"Does insurance cover the follow-up exam?\"" : "",
                seq % 3 == 0 ? "yes" : "no", seq % 3 == 0 ? "Caller wants a confirmation text" : "");
 }
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+void bench_percentiles(double *lat, size_t n, double *p50, double *p99)
+{
+    qsort(lat, n, sizeof *lat, cmp_double);
+    *p50 = n ? lat[n / 2] : 0;
+    *p99 = n ? lat[n * 99 / 100] : 0;
+}

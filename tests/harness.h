@@ -79,3 +79,5 @@ void http_resp_free(struct http_resp *r);
  * (worker, seq) and run; started_ms 0 means "now", else the call's start.
  */
 void bench_call_body(struct buf *b, int worker, uint64_t seq, int64_t started_ms);
+/* Sort n latencies in place and give their median and 99th percentile (0 when n is 0). */
+void bench_percentiles(double *lat, size_t n, double *p50, double *p99);
