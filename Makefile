@@ -4,6 +4,7 @@
 #   make test    ASan+UBSan build in build-test/, every test with CTest (and,
 #                once, `npm ci` of the end-to-end MCP test clients in tests/e2e)
 #   make deps    install missing Debian packages (apt-get; sudo when not root)
+#   make valgrind  the whole suite again under valgrind memcheck (CI runs it)
 #   make bench   release build, then the ingest benchmark (numbers, no assertions)
 #   make format  clang-format every source file
 
@@ -14,17 +15,18 @@ WERROR     ?= $(if $(CI),ON,OFF)
 STATE      ?= .phonely-mcp
 
 # Debian packages, by name. BUILD_PKGS are needed to build and run,
-# TEST_PKGS only to run the test suite. Node.js and npm (for the official
+# TEST_PKGS only to run the test suite (cppcheck and clang-tidy are CTest
+# tests; valgrind runs the suite once more in CI). Node.js and npm (for the official
 # MCP test clients) are installed from Debian only when the commands are
 # missing, so a Node.js installed another way is left alone.
 BUILD_PKGS = make cmake gcc libc6-dev pkg-config libmicrohttpd-dev libcjson-dev \
              libsqlite3-dev libsodium-dev
-TEST_PKGS  = ca-certificates
+TEST_PKGS  = ca-certificates cppcheck clang-tidy valgrind
 NODE_PKGS  = $(shell command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || echo nodejs npm)
 
 SUDO = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build run test deps test-deps install-pkgs bench format clean
+.PHONY: all build run test valgrind deps test-deps install-pkgs bench format clean
 
 all: build
 
@@ -107,6 +109,18 @@ test: test-deps
 	cmake --build $(TEST_BUILD) -j $(JOBS)
 	$(if $(CI),cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DPHONELY_WERROR=ON -DPHONELY_TESTS=OFF && cmake --build $(BUILD) -j $(JOBS))
 	cd $(TEST_BUILD) && ctest --output-on-failure -j $(JOBS)
+	$(if $(CI),@$(MAKE) --no-print-directory valgrind)
+
+# The same suite without sanitizers, with every test program, daemon and
+# fixture server under valgrind memcheck; fails on any memory error or
+# definite leak (tests/valgrind-report.sh prints them). The lint tests are
+# left to `make test`.
+VALGRIND_BUILD ?= build-valgrind
+valgrind: test-deps
+	@$(MAKE) --no-print-directory $(E2E_STAMP) $(CONF_STAMP)
+	cmake -S . -B $(VALGRIND_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPHONELY_VALGRIND=ON -DPHONELY_WERROR=$(WERROR)
+	cmake --build $(VALGRIND_BUILD) -j $(JOBS)
+	cd $(VALGRIND_BUILD) && ctest --output-on-failure -j $(JOBS) -E '^lint_'
 
 # libFuzzer: build every tests/fuzz/ target with clang (-fsanitize=fuzzer,
 # address,undefined) in $(FUZZ_BUILD)/, then run each for FUZZ_SECONDS on a
@@ -133,4 +147,4 @@ format:
 	    tests/fuzz/*.c tests/fuzz/*.h
 
 clean:
-	rm -rf $(BUILD) $(TEST_BUILD)
+	rm -rf $(BUILD) $(TEST_BUILD) $(VALGRIND_BUILD)
