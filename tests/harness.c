@@ -1,5 +1,6 @@
 /* harness.c: shared helpers for the test programs. */
 #include <dirent.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,6 +96,13 @@ void tmpdir_remove(const char *path)
 #include <sys/wait.h>
 #include <time.h>
 
+long time_scale(void)
+{
+    const char *v = getenv("PHONELY_TEST_TIME_SCALE");
+    long n = v != NULL ? strtol(v, NULL, 10) : 1;
+    return n > 0 ? n : 1;
+}
+
 static const char *test_bin(void)
 {
     const char *bin = getenv("PHONELY_TEST_BIN");
@@ -133,6 +141,85 @@ static void env_apply(const char *const *env)
     }
 }
 
+static bool ends_with(const char *s, size_t len, const char *suffix)
+{
+    size_t n = strlen(suffix);
+    return len >= n && memcmp(s + len - n, suffix, n) == 0;
+}
+
+static void secret_add(struct buf *list, size_t *count, const char *value, size_t len)
+{
+    char *v;
+
+    while (len > 0 && (value[len - 1] == '\n' || value[len - 1] == '\r' || value[len - 1] == ' '))
+        len--;
+    if (len < 12) /* shorter values are refused as secrets; too short to search for */
+        return;
+    v = xstrndup(value, len);
+    buf_append(list, &v, sizeof v);
+    (*count)++;
+    if (strncmp(v, "whsec_", 6) == 0)
+        secret_add(list, count, v + 6, len - 6);
+}
+
+char **secrets_of(const char *const *env)
+{
+    struct buf list = {0};
+    size_t count = 0;
+    char *end = NULL;
+
+    for (size_t i = 0; env != NULL && env[i] != NULL; i++) {
+        const char *eq = strchr(env[i], '=');
+        size_t nlen;
+        if (eq == NULL)
+            continue;
+        nlen = (size_t)(eq - env[i]);
+        if (ends_with(env[i], nlen, "_FILE")) {
+            nlen -= 5;
+            if (ends_with(env[i], nlen, "_TOKEN") || ends_with(env[i], nlen, "_TOKEN_PREVIOUS") ||
+                ends_with(env[i], nlen, "_SECRET")) {
+                FILE *f = fopen(eq + 1, "r");
+                char text[4096];
+                size_t n = f != NULL ? fread(text, 1, sizeof text, f) : 0;
+                if (f != NULL)
+                    fclose(f);
+                secret_add(&list, &count, text, n);
+            }
+        } else if (ends_with(env[i], nlen, "_TOKEN") || ends_with(env[i], nlen, "_TOKEN_PREVIOUS") ||
+                   ends_with(env[i], nlen, "_SECRET")) {
+            secret_add(&list, &count, eq + 1, strlen(eq + 1));
+        }
+    }
+    buf_append(&list, &end, sizeof end);
+    return (char **)(void *)buf_steal(&list, NULL);
+}
+
+void secrets_free(char **secrets)
+{
+    for (size_t i = 0; secrets != NULL && secrets[i] != NULL; i++)
+        free(secrets[i]);
+    free(secrets);
+}
+
+const char *secret_leaked(const char *text, char *const *secrets)
+{
+    for (size_t i = 0; text != NULL && secrets != NULL && secrets[i] != NULL; i++)
+        if (strstr(text, secrets[i]) != NULL)
+            return secrets[i];
+    return NULL;
+}
+
+/* Abort the test when the log at path (or text) holds one of secrets. */
+static void secrets_check(const char *what, const char *text, char *const *secrets)
+{
+    const char *leak = secret_leaked(text, secrets);
+    if (leak != NULL) {
+        fprintf(stderr, "%s wrote a secret it was given (%.6s...) to its log:\n%s\n", what, leak,
+                text);
+        abort();
+    }
+}
+
 void daemon_start(struct daemon *d, const char *const *env)
 {
     daemon_start_db(d, NULL, env);
@@ -144,6 +231,7 @@ void daemon_start_db(struct daemon *d, const char *db, const char *const *env)
     d->dir = tmpdir_make("daemon");
     d->db = db != NULL ? xstrdup(db) : xasprintf("%s/calls.db", d->dir);
     d->log = xasprintf("%s/daemon.log", d->dir);
+    d->secrets = secrets_of(env);
     d->pid = fork();
     if (d->pid == -1) {
         perror("fork");
@@ -229,6 +317,15 @@ void daemon_kill(struct daemon *d)
 void daemon_cleanup(struct daemon *d)
 {
     daemon_stop(d);
+    if (d->log != NULL && d->secrets != NULL && d->secrets[0] != NULL) {
+        struct stat st;
+        if (stat(d->log, &st) == 0) {
+            char *text = file_read(d->log, NULL);
+            secrets_check("the daemon", text, d->secrets);
+            free(text);
+        }
+    }
+    secrets_free(d->secrets);
     if (d->dir != NULL)
         tmpdir_remove(d->dir);
     free(d->dir);
@@ -286,8 +383,15 @@ int run_cli(const char *const *argv, const char *const *env, const char *stdin_d
     *out = read_fd_all(fd);
     close(fd);
     fd = open(errp, O_RDONLY);
-    if (errout != NULL)
-        *errout = read_fd_all(fd);
+    {
+        char *err = read_fd_all(fd), **secrets = secrets_of(env);
+        secrets_check(argv[0], err, secrets);
+        secrets_free(secrets);
+        if (errout != NULL)
+            *errout = err;
+        else
+            free(err);
+    }
     close(fd);
     tmpdir_remove(dir);
     free(dir);

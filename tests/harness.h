@@ -17,6 +17,12 @@ char *fixture_read(const char *name, size_t *len);
 char *tmpdir_make(const char *tag);
 /* Remove a directory made by tmpdir_make and everything in it. */
 void tmpdir_remove(const char *path);
+/*
+ * How many times slower than native the programs under test run:
+ * PHONELY_TEST_TIME_SCALE (valgrind runs set it), else 1. Tests that wait a
+ * while for something to happen, or bound a latency, scale by it.
+ */
+long time_scale(void);
 
 #endif
 
@@ -28,6 +34,7 @@ struct daemon {
     char *log; /* dir/daemon.log: everything it wrote to stderr */
     uint16_t webhook_port;
     uint16_t private_port;
+    char **secrets; /* the secrets it was given (see secret_leaked) */
 };
 
 /*
@@ -48,6 +55,17 @@ void daemon_kill(struct daemon *d);
 int daemon_stop(struct daemon *d);
 /* Stop if running and remove the temporary directory. */
 void daemon_cleanup(struct daemon *d);
+/*
+ * The secrets among env: the values of every *_TOKEN, *_TOKEN_PREVIOUS and
+ * *_SECRET setting and the contents of their *_FILE forms (a whsec_ signing
+ * secret also as its bare key). NULL-terminated; free with secrets_free.
+ * Every daemon and CLI run checks its log against the secrets it was
+ * given when it is cleaned up, and aborts the test when one is there.
+ */
+char **secrets_of(const char *const *env);
+void secrets_free(char **secrets);
+/* The first of secrets found in text, or NULL. */
+const char *secret_leaked(const char *text, char *const *secrets);
 /* Run `phonely-mcp ARGS...` to completion with extra env; capture stdout and stderr. */
 int run_cli(const char *const *argv, const char *const *env, const char *stdin_data, char **out,
             char **errout);

@@ -422,6 +422,21 @@ static void test_no_secret_in_log(void)
     CHECK(strstr(log, TOKEN_OLD) == NULL);
     CHECK(strstr(log, "SECRET-MARKER") == NULL);
     CHECK_STR_CONTAINS(log, "webhook listener ready");
+    {
+        /* The suite-wide check (every daemon_cleanup and run_cli) finds what it looks for. */
+        const char *sig_env[] = {"PHONELY_MCP_WEBHOOK_SIGNING_SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                                 "PHONELY_MCP_WEBHOOK_LISTEN=127.0.0.1:0", NULL};
+        char **secrets = secrets_of(token_env), **sig = secrets_of(sig_env);
+        char *leaky = xasprintf("%sPOST /phonely/webhook/%s\n", log, TOKEN);
+        CHECK(secrets[0] != NULL);
+        CHECK(secret_leaked(log, secrets) == NULL);
+        CHECK(secret_leaked(leaky, secrets) != NULL);
+        CHECK(secret_leaked("key MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", sig) != NULL);
+        CHECK(secret_leaked("listening on 127.0.0.1:0", sig) == NULL);
+        secrets_free(secrets);
+        secrets_free(sig);
+        free(leaky);
+    }
     free(log);
 }
 

@@ -14,7 +14,8 @@ import { binary, childEnv } from './env.mjs';
  * token (PHONELY_MCP_TOKEN). env adds PHONELY_MCP_* settings (e.g.
  * PHONELY_MCP_BODY_MAX), args more command-line options. Returns
  * {webhookUrl, privateUrl, privatePort, token, stop(), stderr()}; stop()
- * sends SIGTERM and resolves {code, signal, stderr}.
+ * sends SIGTERM and resolves {code, signal, stderr}, or rejects when the
+ * log holds one of the secrets it was given.
  */
 export async function startServe(db, { timeoutMs = 15000, env = {}, args = [] } = {}) {
     const token = randomBytes(32).toString('base64url');
@@ -42,6 +43,10 @@ export async function startServe(db, { timeoutMs = 15000, env = {}, args = [] } 
             reject(new Error(`serve exited (${code ?? signal}) before it was ready:\n${stderr()}`));
         });
     });
+    /* Every secret it was given; stop() fails when one of them was logged. */
+    const secrets = [token, ...Object.entries(env)
+        .filter(([k, v]) => /_(TOKEN|TOKEN_PREVIOUS|SECRET)$/.test(k) && String(v).length >= 12)
+        .map(([, v]) => String(v))];
     const priv = /private listener ready on (http:\/\/127\.0\.0\.1:\d+)/.exec(stderr());
     let stopped;
     return {
@@ -58,6 +63,9 @@ export async function startServe(db, { timeoutMs = 15000, env = {}, args = [] } 
                     const timer = setTimeout(() => proc.kill('SIGKILL'), ms);
                     const [code, signal] = await exited;
                     clearTimeout(timer);
+                    const leaked = secrets.find((v) => stderr().includes(v));
+                    if (leaked !== undefined)
+                        throw new Error(`serve wrote a secret it was given (${leaked.slice(0, 6)}...) to its log:\n${stderr()}`);
                     return { code, signal, stderr: stderr() };
                 })();
             }
