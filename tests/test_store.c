@@ -300,7 +300,7 @@ static void test_open_schema(void)
     int64_t objects;
 
     fx_init(&f, "store-open");
-    CHECK_INT_EQ(store_schema_version(), 1);
+    CHECK_INT_EQ(store_schema_version(), 2);
     st = open_rw(f.path);
     CHECK(st != NULL);
     CHECK(access(f.path, F_OK) == 0);
@@ -555,7 +555,13 @@ static void test_columns(void)
         "ag_1|Ava|Maria|inbound|2026-05-24T18:00:00Z|1779645600000|2026-05-24T18:02:14Z|"
         "1779645734000|1779645600000|134.5|+1 (415) 555-0000|14155550000|415-555-7777|"
         "14155557777|maria@example.com|2026-05-30|3pm");
-    CHECK_SQL_TEXT(db, "SELECT transcript FROM calls WHERE call_id = 'full'", "Hello\nHi");
+    /* The plain transcript is not stored twice: the search view derives it from the turns. */
+    CHECK_SQL_TEXT(db, "SELECT coalesce(transcript, 'none') FROM calls WHERE call_id = 'full'",
+                   "none");
+    CHECK_SQL_TEXT(db,
+                   "SELECT s.transcript FROM call_search s JOIN calls c ON c.id = s.id"
+                   " WHERE c.call_id = 'full'",
+                   "Hello\nHi");
     CHECK_SQL_TEXT(
         db, "SELECT turns FROM calls WHERE call_id = 'full'",
         "[{\"role\":\"agent\",\"content\":\"Hello\"},{\"role\":\"caller\",\"content\":\"Hi\"}]");
@@ -792,6 +798,127 @@ static void test_batch(void)
     CHECK_INT_EQ(fts_drift(db), 0);
     sqlite3_close(db);
     store_close(st);
+    fx_done(&f);
+}
+
+/*
+ * One batch that stores a call, changes it (new text, a new start time that
+ * moves it in search order) and stores calls around it in the same
+ * millisecond: calls wait for their index entries until the end of the
+ * transaction, so each must be indexed once, under its final text and number.
+ */
+static void test_batch_updates_within(void)
+{
+    struct fx f;
+    struct store *st;
+    struct err err = {0};
+    struct call c[6];
+    struct delivery ds[6];
+    struct delivery *items[6];
+    char ids[6][16];
+    const char *texts[6] = {"alpha original", "alpha changed", "beta", "gamma", "delta", "alpha last"};
+    sqlite3 *db;
+
+    fx_init(&f, "store-batch-update");
+    st = open_rw(f.path);
+    for (int i = 0; i < 6; i++) {
+        char sha[16];
+        snprintf(ids[i], sizeof ids[i], "%s", i == 1 || i == 5 ? "same" : i == 0 ? "same" : texts[i]);
+        call_init(&c[i], ids[i]);
+        c[i].transcript_text = (char *)texts[i];
+        c[i].started_ms = i == 1 ? 5000 : 1000; /* the update moves "same" after the others */
+        snprintf(sha, sizeof sha, "sha-%d", i);
+        ds[i] = delivery_for(&c[i], "{}", xstrdup(sha), (int64_t)i);
+        items[i] = &ds[i];
+    }
+    CHECK_INT_EQ(store_put_deliveries(st, items, 6, &err), 0);
+    CHECK_INT_EQ(ds[0].outcome, DELIVERY_STORED);
+    CHECK_INT_EQ(ds[1].outcome, DELIVERY_UPDATED);
+    CHECK_INT_EQ(ds[2].outcome, DELIVERY_STORED);
+    CHECK_INT_EQ(ds[5].outcome, DELIVERY_UPDATED);
+    db = raw_open(f.path);
+    CHECK_INT_EQ(raw_int(db, "SELECT count(*) FROM calls"), 4);
+    CHECK_INT_EQ(fts_hits(db, "alpha"), 1);
+    CHECK_INT_EQ(fts_hits(db, "last"), 1);
+    CHECK_INT_EQ(fts_hits(db, "original OR changed"), 0);
+    CHECK_INT_EQ(fts_integrity(db), SQLITE_OK);
+    CHECK_INT_EQ(fts_drift(db), 0);
+    sqlite3_close(db);
+    /* A second batch changes the call again: its entry from the first batch comes out. */
+    c[0].transcript_text = "omega";
+    free((char *)ds[0].body_sha256);
+    ds[0] = delivery_for(&c[0], "{}", xstrdup("sha-again"), 9);
+    CHECK_INT_EQ(store_put_deliveries(st, items, 1, &err), 0);
+    CHECK_INT_EQ(ds[0].outcome, DELIVERY_UPDATED);
+    db = raw_open(f.path);
+    CHECK_INT_EQ(fts_hits(db, "alpha"), 0);
+    CHECK_INT_EQ(fts_hits(db, "omega"), 1);
+    CHECK_INT_EQ(fts_drift(db), 0);
+    sqlite3_close(db);
+    for (int i = 0; i < 6; i++)
+        free((char *)ds[i].body_sha256);
+    store_close(st);
+    fx_done(&f);
+}
+
+/*
+ * A version 1 database (each call's plain transcript stored beside its
+ * turns, the view reading it) opens as version 2 with its index intact, and
+ * the calls written since are indexed from their turns.
+ */
+static void test_upgrade_from_1(void)
+{
+    struct fx f;
+    struct store *st;
+    struct err err = {0};
+    struct call c;
+    struct delivery d;
+    struct turn turns[] = {{TURN_AGENT, "assistant", "Welcome back"},
+                           {TURN_CALLER, "user", "about the refund"}};
+    sqlite3 *db;
+
+    fx_init(&f, "store-upgrade");
+    st = open_rw(f.path);
+    call_init(&c, "old");
+    c.turns = turns;
+    c.nturns = 2;
+    d = delivery_for(&c, "{}", "sha-old", 1);
+    CHECK_INT_EQ(put1(st, &d, &err), 0);
+    store_close(st);
+    db = raw_open(f.path);
+    CHECK_INT_EQ(raw_exec(db, "UPDATE calls SET transcript = 'Welcome back' || char(10) ||"
+                              " 'about the refund';"
+                              "DROP VIEW call_search;"
+                              "CREATE VIEW call_search AS SELECT c.id, c.search_rowid, c.transcript,"
+                              "  trim(coalesce(c.summary, '') || ' ' || coalesce(c.long_summary,"
+                              "  '')) AS summary, c.purpose, c.topic,"
+                              "  (SELECT group_concat(j.value, char(10)) FROM"
+                              "  json_each(c.key_points) j) AS key_points,"
+                              "  (SELECT group_concat(j.value, char(10)) FROM"
+                              "  json_each(c.action_items) j) AS action_items,"
+                              "  (SELECT group_concat(j.value, char(10)) FROM"
+                              "  json_each(c.unanswered_questions) j) AS unanswered_questions,"
+                              "  trim(coalesce(c.caller_name, '') || ' ' || coalesce(c.agent_name,"
+                              "  '')) AS names FROM calls c;"
+                              "PRAGMA user_version = 1;"),
+                 SQLITE_OK);
+    CHECK_INT_EQ(fts_drift(db), 0);
+    sqlite3_close(db);
+
+    st = open_rw(f.path);
+    call_init(&c, "new");
+    c.turns = turns;
+    c.nturns = 2;
+    d = delivery_for(&c, "{}", "sha-new", 2);
+    CHECK_INT_EQ(put1(st, &d, &err), 0);
+    store_close(st);
+    db = raw_open(f.path);
+    CHECK_INT_EQ(raw_int(db, "PRAGMA user_version"), 2);
+    CHECK_INT_EQ(raw_int(db, "SELECT count(*) FROM calls WHERE transcript IS NULL"), 1);
+    CHECK_INT_EQ(fts_hits(db, "refund"), 2);
+    CHECK_INT_EQ(fts_integrity(db), SQLITE_OK);
+    CHECK_INT_EQ(fts_drift(db), 0);
+    sqlite3_close(db);
     fx_done(&f);
 }
 
@@ -3168,6 +3295,8 @@ int main(void)
     RUN(test_follow_up);
     RUN(test_fts);
     RUN(test_batch);
+    RUN(test_batch_updates_within);
+    RUN(test_upgrade_from_1);
     RUN(test_read_only);
     RUN(test_full_statvfs);
     RUN(test_full_sqlite);
