@@ -31,6 +31,21 @@ struct err {
 /* Fill err (may be NULL) with a code and a printf-style message; returns -1. */
 int err_set(struct err *err, enum err_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/*
+ * The clang static analyzer does not follow calls into variadic functions,
+ * so it would take err_set's result as unknown and report paths the code
+ * cannot take. Under analysis only, spell out that the result is -1.
+ */
+#ifdef __clang_analyzer__
+static inline int err_set_result(int rc)
+{
+    (void)rc;
+    return -1;
+}
+#define err_set(...) err_set_result(err_set(__VA_ARGS__))
+#endif
+
 void err_clear(struct err *err);
 const char *err_code_name(enum err_code code);
 

@@ -7,12 +7,12 @@
 
 #include <cjson/cJSON.h>
 
-#define RPC_PARSE_ERROR        -32700
-#define RPC_INVALID_REQUEST    -32600
-#define RPC_METHOD_NOT_FOUND   -32601
-#define RPC_INVALID_PARAMS     -32602
-#define RPC_INTERNAL_ERROR     -32603
-#define MCP_RESOURCE_NOT_FOUND -32002
+#define RPC_PARSE_ERROR        (-32700)
+#define RPC_INVALID_REQUEST    (-32600)
+#define RPC_METHOD_NOT_FOUND   (-32601)
+#define RPC_INVALID_PARAMS     (-32602)
+#define RPC_INTERNAL_ERROR     (-32603)
+#define MCP_RESOURCE_NOT_FOUND (-32002)
 
 enum rpc_kind {
     RPC_REQUEST,      /* method and id: must be answered */

@@ -194,7 +194,7 @@ static void flag_name(const struct directive *d, char *out, size_t outsz)
     for (const char *p = "--"; *p != '\0' && o + 1 < outsz; p++)
         out[o++] = *p;
     for (const char *p = d->name; *p != '\0' && o + 1 < outsz; p++)
-        out[o++] = *p == '_' ? '-' : *p;
+        out[o++] = (char)(*p == '_' ? '-' : *p);
     out[o] = '\0';
 }
 
@@ -240,7 +240,7 @@ static const struct directive *lookup_flag(const char *name)
     for (; name[n] != '\0'; n++) {
         if (n == CONFIG_NAME_MAX)
             return NULL;
-        norm[n] = name[n] == '-' ? '_' : name[n];
+        norm[n] = (char)(name[n] == '-' ? '_' : name[n]);
     }
     norm[n] = '\0';
     return lookup(norm, n);
@@ -657,7 +657,7 @@ static int parse_line(struct config *cfg, char *line, int lineno, int lines[NDIR
         char alt[CONFIG_NAME_MAX + 1];
         if (namelen <= CONFIG_NAME_MAX) {
             for (size_t i = 0; i < namelen; i++)
-                alt[i] = name[i] == '-' ? '_' : name[i];
+                alt[i] = (char)(name[i] == '-' ? '_' : name[i]);
             alt[namelen] = '\0';
             if (lookup(alt, namelen) != NULL)
                 return err_set(err, ERR_CONFIG, "unknown directive '%s' (did you mean '%s'?)",
@@ -723,7 +723,7 @@ int config_load_file(struct config *cfg, const char *path, struct err *err)
         log_warnx("%s holds a secret and is readable by every user; chmod o-r it or use a "
                   "*_file setting",
                   path);
-    fclose(f);
+    (void)fclose(f); /* read-only: closing cannot lose data */
     wipe(line, sizeof line);
     return collector_finish(&c, err);
 }

@@ -93,8 +93,10 @@ static void batch_add(struct import_batch *b, const char *name, uint64_t line, c
 
     if (b->n == b->cap) {
         b->cap = b->cap ? b->cap * 2 : 64;
+        /* NOLINTBEGIN(bugprone-sizeof-expression): arrays of pointers, sizeof(T *) each */
         b->recs = xreallocarray(b->recs, b->cap, sizeof *b->recs);
         b->items = xreallocarray(b->items, b->cap, sizeof *b->items);
+        /* NOLINTEND(bugprone-sizeof-expression) */
     }
     r = b->recs[b->n++] = xcalloc(1, sizeof *r);
     r->body = body;

@@ -40,7 +40,7 @@ static void log_vemit(const char *tag, const char *fmt, va_list ap, const char *
 
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
-    strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+    (void)strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm); /* 19 bytes: fits */
     n = vsnprintf(line, sizeof line, fmt, ap);
     if (n < 0)
         line[0] = '\0';

@@ -369,7 +369,7 @@ static int cmd_import(struct cli *cli)
             rc = 1;
         }
         if (!is_stdin)
-            fclose(f);
+            (void)fclose(f); /* read-only: closing cannot lose data */
     }
     store_close(st);
     if (ui.tty)

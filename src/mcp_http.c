@@ -283,6 +283,7 @@ struct mcp_http *mcp_http_new(const struct mcp_http_opts *opts, struct err *err)
     pthread_cond_init(&h->qcond, NULL);
     pthread_cond_init(&h->qidle, NULL);
     pthread_mutex_init(&h->slock, NULL);
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers, sizeof(T *) each */
     h->stores = xcalloc(h->nworkers, sizeof *h->stores);
     h->threads = xcalloc(h->nworkers, sizeof *h->threads);
     for (i = 0; i < h->nworkers; i++) {

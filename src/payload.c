@@ -30,11 +30,11 @@
 #include "textutil.h"
 #include "xmalloc.h"
 
-#define TEXT_MAX       (1024 * 1024)       /* bytes per extracted text field */
-#define ID_NUMBER_MAX  9007199254740992.0  /* 2^53: larger ids lose digits */
-#define TIME_MIN_MS    (-62167219200000.0) /* 0000-01-01T00:00:00Z */
-#define TIME_MAX_MS    253402300799999.0   /* 9999-12-31T23:59:59.999Z */
-#define TIME_MS_CUTOFF 1e11                /* numbers above this are ms, below seconds */
+#define TEXT_MAX       ((size_t)1024 * 1024) /* bytes per extracted text field */
+#define ID_NUMBER_MAX  9007199254740992.0    /* 2^53: larger ids lose digits */
+#define TIME_MIN_MS    (-62167219200000.0)   /* 0000-01-01T00:00:00Z */
+#define TIME_MAX_MS    253402300799999.0     /* 9999-12-31T23:59:59.999Z */
+#define TIME_MS_CUTOFF 1e11                  /* numbers above this are ms, below seconds */
 #define MAX_ALIASES    4
 
 /* Plain text fields: the struct member and the keys that feed it, in order. */
@@ -144,7 +144,7 @@ static bool json_space(char c)
 
 static char ascii_lower(char c)
 {
-    return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+    return (char)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
 }
 
 static bool ascii_ieq(const char *a, size_t alen, const char *b)

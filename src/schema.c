@@ -413,6 +413,7 @@ static int fail_unknown(const cJSON *props, const char *name, const char *path, 
                    first ? "none" : allowed);
 }
 
+/* NOLINTNEXTLINE(misc-no-recursion): each call goes one level down the schema, not the value */
 static int validate_object(const cJSON *schema, const cJSON *v, const char *path, struct err *err)
 {
     const cJSON *props = kw(schema, "properties"), *req = kw(schema, "required");
@@ -457,6 +458,7 @@ static int validate_object(const cJSON *schema, const cJSON *v, const char *path
     return 0;
 }
 
+/* NOLINTNEXTLINE(misc-no-recursion): each call goes one level down the schema, not the value */
 static int validate_array(const cJSON *schema, const cJSON *v, const char *path, struct err *err)
 {
     const cJSON *lo = kw(schema, "minItems"), *hi = kw(schema, "maxItems");
@@ -528,6 +530,7 @@ static int validate_number(const cJSON *schema, const cJSON *v, const char *path
 }
 
 /* Check v against schema; path names v in messages ("" for the arguments object). */
+/* NOLINTNEXTLINE(misc-no-recursion): each call goes one level down the schema, not the value */
 static int validate(const cJSON *schema, const cJSON *v, const char *path, struct err *err)
 {
     const cJSON *en, *cn, *any;

@@ -229,7 +229,7 @@ int serve_run(const struct config *cfg)
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    (void)signal(SIGPIPE, SIG_IGN); /* cannot fail for a valid signal */
 
     if (config_validate_private(cfg, &err) == -1)
         goto fail;

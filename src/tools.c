@@ -417,7 +417,7 @@ static const char *quoted(const char *s, char *out, size_t outsz)
             break;
         if (!lead && o + 5 >= outsz) /* a run of stray continuation bytes */
             break;
-        out[o++] = ch < 0x20 || ch == 0x7f || ch == '"' ? '?' : (char)ch;
+        out[o++] = (char)(ch < 0x20 || ch == 0x7f || ch == '"' ? '?' : ch);
     }
     if (s[i] != '\0') {
         memcpy(out + o, "...", 3);

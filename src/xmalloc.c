@@ -98,7 +98,7 @@ static void buf_reserve(struct buf *b, size_t extra)
     if (extra > SIZE_MAX - b->len - 1)
         fatalx("buffer overflow");
     need = b->len + extra + 1;
-    if (need <= b->cap)
+    if (b->data != NULL && need <= b->cap)
         return;
     size_t cap = b->cap ? b->cap : 256;
     while (cap < need)
