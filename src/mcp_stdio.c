@@ -69,6 +69,7 @@ struct stdio_srv {
 struct worker {
     struct stdio_srv *ss;
     struct store *st;
+    const struct mcp_stdio_opts *opts; /* the database the worker opens itself */
     size_t index;
     pthread_t tid;
     bool started;
@@ -136,6 +137,18 @@ static void *worker_main(void *arg)
     struct worker *w = arg;
     struct stdio_srv *ss = w->ss;
 
+    /*
+     * Workers other than the first open their connections here, beside
+     * the first answers, so that a host's start-up waits for one open only.
+     * One that cannot open leaves the work to the others.
+     */
+    if (w->st == NULL && w->opts != NULL) {
+        struct err err = {0};
+        if ((w->st = store_open(w->opts->db_path, &w->opts->store, &err)) == NULL) {
+            log_warnx("mcp stdio: worker %zu: %s", w->index, err.msg);
+            return NULL;
+        }
+    }
     pthread_mutex_lock(&ss->lock);
     for (;;) {
         struct job *j;
@@ -320,11 +333,14 @@ int mcp_stdio_run(struct mcp_server *srv, const struct mcp_stdio_opts *opts)
     for (size_t i = 0; i < nworkers; i++) {
         workers[i].ss = &ss;
         workers[i].index = i;
-        if (opts->db_path != NULL &&
-            (workers[i].st = store_open(opts->db_path, &opts->store, &err)) == NULL) {
-            log_warnx("mcp stdio: %s", err.msg);
-            goto fail;
-        }
+        workers[i].opts = i > 0 && opts->db_path != NULL ? opts : NULL;
+    }
+    /* The first connection is opened before any input is read: a database that cannot be opened
+     * fails at once. */
+    if (opts->db_path != NULL &&
+        (workers[0].st = store_open(opts->db_path, &opts->store, &err)) == NULL) {
+        log_warnx("mcp stdio: %s", err.msg);
+        goto fail;
     }
     if ((fd = dup(opts->in_fd)) == -1 || (in = fdopen(fd, "r")) == NULL) {
         log_warn("mcp stdio: cannot read the input");
