@@ -5,7 +5,7 @@
 #                once, `npm ci` of the end-to-end MCP test clients in tests/e2e)
 #   make deps    install missing Debian packages (apt-get; sudo when not root)
 #   make valgrind  the whole suite again under valgrind memcheck (CI runs it)
-#   make bench   release build, then the ingest benchmark (numbers, no assertions)
+#   make bench   release build, then every benchmark (numbers, no assertions)
 #   make format  clang-format every source file
 
 BUILD      ?= build
@@ -72,15 +72,39 @@ run: build
 	PHONELY_MCP_WEBHOOK_TOKEN_FILE=$(STATE)/webhook-token PHONELY_MCP_TOKEN_FILE=$(STATE)/token \
 	    exec $(BUILD)/phonely-mcp serve
 
-# Release build of the daemon and the benchmark programs; prints numbers only.
+# Release build of the daemon and the benchmark programs, then every
+# benchmark on loopback (docs/performance.md); prints figures, asserts
+# nothing, and is bounded in time.
+#   BENCH_SECONDS=5  seconds per measured point
+#   BENCH_1M=1       also build (once: about 12 minutes on 2 cores, 13 GB)
+#                    and search a 1,000,000-call database
+#   BENCH_DOC=1      rewrite the figures in docs/performance.md from this run
+# Generated databases are kept in $(BENCH_BUILD) and reused while the
+# generator is unchanged. Figures go to $(BENCH_BUILD)/bench-results.txt; the
+# run before is kept as bench-results.prev.txt, and every figure is printed
+# next to its previous value.
 BENCH_BUILD   ?= build-bench
 BENCH_SECONDS ?= 5
+BENCH_1M      ?=
+BENCH_DOC     ?=
+BENCH_CALLS    = 100000 $(if $(BENCH_1M),1000000)
+BENCH_ENV      = PHONELY_TEST_BIN=$(BENCH_BUILD)/phonely-mcp \
+                 PHONELY_BENCH_RESULTS=$(BENCH_BUILD)/bench-results.new.txt
 bench: deps
+	@mkdir -p $(BENCH_BUILD) && date +%s > $(BENCH_BUILD)/bench-started && \
+	    rm -f $(BENCH_BUILD)/bench-results.new.txt
 	cmake -S . -B $(BENCH_BUILD) -DCMAKE_BUILD_TYPE=Release -DPHONELY_WERROR=$(WERROR)
-	cmake --build $(BENCH_BUILD) -j $(JOBS)
-	PHONELY_TEST_BIN=$(BENCH_BUILD)/phonely-mcp $(BENCH_BUILD)/tests/bench_ingest $(BENCH_SECONDS)
-	PHONELY_TEST_BIN=$(BENCH_BUILD)/phonely-mcp $(BENCH_BUILD)/tests/bench_mcp \
-	    $(BENCH_BUILD)/bench-100k.db 100000 $(BENCH_SECONDS)
+	cmake --build $(BENCH_BUILD) -j $(JOBS) --target phonely-mcp bench_ingest bench_mcp bench_report
+	$(BENCH_ENV) $(BENCH_BUILD)/tests/bench_ingest $(BENCH_SECONDS)
+	$(BENCH_ENV) $(BENCH_BUILD)/tests/bench_mcp $(BENCH_BUILD) $(BENCH_SECONDS) $(BENCH_CALLS)
+	@cd $(BENCH_BUILD) && \
+	    echo "bench.total $$(( $$(date +%s) - $$(cat bench-started) )) s" >> bench-results.new.txt && \
+	    { [ ! -f bench-results.txt ] || mv -f bench-results.txt bench-results.prev.txt; } && \
+	    mv -f bench-results.new.txt bench-results.txt
+	@$(BENCH_BUILD)/tests/bench_report $(BENCH_BUILD)/bench-results.txt \
+	    $(BENCH_BUILD)/bench-results.prev.txt
+	$(if $(BENCH_DOC),sh tests/bench-doc.sh $(BENCH_BUILD)/bench-results.txt docs/performance.md \
+	    $(BENCH_BUILD))
 
 # The end-to-end MCP tests' npm packages (the official MCP SDK client, the MCP
 # Inspector CLI, and the Node.js 22 they run on), exactly as package-lock.json

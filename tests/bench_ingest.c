@@ -1,39 +1,85 @@
 /*
  * bench_ingest.c: durable webhook ingest throughput and latency. Starts the
- * real daemon (release build, default durable settings) on loopback, drives
- * it with C connections that each keep one HTTP/1.1 connection alive and
- * POST ~5 KB generated calls with unique ids, and prints requests/s and
- * p50/p99 latency; then does the same with one commit per request
- * (commit_grouping no) and prints the ratio.
+ * real daemon (release build, default durable settings: WAL,
+ * synchronous=FULL, full-text index) on loopback and drives it with
+ * threads that each keep one HTTP/1.1 connection alive and POST generated
+ * calls (bench_gen.c, ~5 KB, unique call ids) one after another: at 1, 8,
+ * 32 and 128 connections with commit grouping, then the same with one
+ * commit per request (commit_grouping no). Each point lasts SECONDS.
+ *
+ * Figures (bench_gen.h): ingest.{grouped,single}.cN.{rps,p50,p99,errors},
+ * ingest.gain.cN (grouped/single requests/s), the daemon's resident memory
+ * idle and under the grouped load, and the database's bytes per call once
+ * the grouped run is over. Numbers are printed, never asserted.
  *
  * usage: bench_ingest [SECONDS] [CONNECTIONS...]   (default 5 s; 1 8 32 128)
- * With PHONELY_BENCH_PORT set, drives the daemon already listening there.
- * Numbers are printed, never asserted.
+ * With PHONELY_BENCH_PORT set, drives the daemon already listening there
+ * (e.g. under perf) and prints only the load figures.
+ *
+ * Ownership: main makes the pool of bodies once; worker threads only read
+ * it. Each worker owns its request buffer and latencies; run_level frees them.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
-#include <stdatomic.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
+#include "bench_gen.h"
 #include "harness.h"
 #include "textutil.h"
 #include "xmalloc.h"
 
+#define POOL      512 /* distinct bodies, reused with fresh call ids */
+#define MAX_CONNS 1024
+/* "bench_<run>_<worker>_<seq>": fixed width, so an id is patched in place. */
+#define ID_FORMAT "bench_%010lu_%05u_%012llu"
+#define ID_LEN    (6 + 10 + 1 + 5 + 1 + 12)
+
+/* The generated bodies and where their call id sits. */
+struct pool {
+    struct buf body[POOL];
+    size_t id_off; /* offset of the id's first byte in every body */
+    unsigned long run;
+};
+
 struct worker {
+    const struct pool *pool;
     uint16_t port;
-    int id;
+    unsigned id; /* unique across every level of a run, so no request is a duplicate */
     double seconds;
-    uint64_t done, errors;
+    uint64_t done, errors, bytes;
     double *lat; /* ms */
     size_t nlat, caplat;
 };
+
+static void pool_make(struct pool *p)
+{
+    char id[ID_LEN + 1];
+
+    p->run = (unsigned long)time(NULL);
+    snprintf(id, sizeof id, ID_FORMAT, p->run, 0u, 0ULL);
+    for (unsigned i = 0; i < POOL; i++) {
+        memset(&p->body[i], 0, sizeof p->body[i]);
+        bench_gen_call(&p->body[i], BENCH_GEN_SEED, i, id, time_now_ms());
+    }
+    p->id_off = (size_t)(strstr(p->body[0].data, id) - p->body[0].data);
+}
+
+static void pool_free(struct pool *p)
+{
+    for (unsigned i = 0; i < POOL; i++)
+        buf_free(&p->body[i]);
+}
 
 /* Send one request and read one response; returns the status or -1. */
 static int roundtrip(int fd, const struct buf *req)
@@ -49,6 +95,8 @@ static int roundtrip(int fd, const struct buf *req)
         off += (size_t)n;
     }
     for (;;) {
+        if (got + 1 >= sizeof resp)
+            return -1;
         n = recv(fd, resp + got, sizeof resp - 1 - got, 0);
         if (n <= 0)
             return -1;
@@ -69,23 +117,30 @@ static int roundtrip(int fd, const struct buf *req)
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
-    struct buf body = {0}, req = {0};
+    struct buf req = {0};
     int fd = tcp_connect(w->port);
     double end = time_mono() + w->seconds;
+    char id[ID_LEN + 1];
 
     while (fd != -1 && time_mono() < end) {
-        bench_call_body(&body, w->id, w->done + w->errors, time_now_ms());
+        uint64_t seq = w->done + w->errors;
+        const struct buf *body = &w->pool->body[(w->id * 7919u + seq) % POOL];
+        size_t head;
         buf_reset(&req);
         buf_printf(&req,
                    "POST /phonely/webhook HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
                    "application/json\r\nContent-Length: %zu\r\n\r\n",
-                   body.len);
-        buf_append(&req, body.data, body.len);
+                   body->len);
+        head = req.len;
+        buf_append(&req, body->data, body->len);
+        snprintf(id, sizeof id, ID_FORMAT, w->pool->run, w->id, (unsigned long long)seq);
+        memcpy(req.data + head + w->pool->id_off, id, ID_LEN);
         double t0 = time_mono();
         int status = roundtrip(fd, &req);
         double ms = (time_mono() - t0) * 1000.0;
         if (status == 200) {
             w->done++;
+            w->bytes += body->len;
             if (w->nlat == w->caplat) {
                 w->caplat = w->caplat ? w->caplat * 2 : 4096;
                 w->lat = xreallocarray(w->lat, w->caplat, sizeof *w->lat);
@@ -99,69 +154,134 @@ static void *worker_main(void *arg)
     }
     if (fd != -1)
         close(fd);
-    buf_free(&body);
     buf_free(&req);
     return NULL;
 }
 
-/* Run one load level; returns requests/s. */
-static double run_level(uint16_t port, int conns, double seconds, const char *label)
+struct level_result {
+    double rps;
+    uint64_t ok, bytes;
+};
+
+/* Run one load level of conns connections for seconds; prints its figures. */
+static struct level_result run_level(const struct pool *pool, uint16_t port, int conns,
+                                     unsigned first_id, double seconds, const char *label)
 {
     pthread_t *th = xcalloc((size_t)conns, sizeof *th);
     struct worker *w = xcalloc((size_t)conns, sizeof *w);
-    double t0 = time_mono(), elapsed;
-    uint64_t done = 0, errors = 0;
+    struct level_result r = {0};
+    double t0 = time_mono(), elapsed, p50, p99, *lat;
+    uint64_t errors = 0;
     size_t nlat = 0;
-    double *lat;
+    int started = 0;
 
     for (int i = 0; i < conns; i++) {
-        w[i] = (struct worker){.port = port, .id = i, .seconds = seconds};
-        pthread_create(&th[i], NULL, worker_main, &w[i]);
+        w[i] = (struct worker){
+            .pool = pool, .port = port, .id = first_id + (unsigned)i, .seconds = seconds};
+        if (pthread_create(&th[i], NULL, worker_main, &w[i]) != 0)
+            break;
+        started++;
     }
-    for (int i = 0; i < conns; i++) {
+    for (int i = 0; i < started; i++) {
         pthread_join(th[i], NULL);
-        done += w[i].done;
+        r.ok += w[i].done;
+        r.bytes += w[i].bytes;
         errors += w[i].errors;
         nlat += w[i].nlat;
     }
     elapsed = time_mono() - t0;
     lat = xcalloc(nlat ? nlat : 1, sizeof *lat);
     nlat = 0;
-    for (int i = 0; i < conns; i++) {
-        memcpy(lat + nlat, w[i].lat, w[i].nlat * sizeof *lat);
+    for (int i = 0; i < started; i++) {
+        if (w[i].nlat > 0)
+            memcpy(lat + nlat, w[i].lat, w[i].nlat * sizeof *lat);
         nlat += w[i].nlat;
         free(w[i].lat);
     }
-    double p50, p99;
     bench_percentiles(lat, nlat, &p50, &p99);
-    double rps = (double)done / elapsed;
-    printf("ingest %-9s conns=%-4d requests/s=%8.0f p50_ms=%6.2f p99_ms=%7.2f ok=%llu "
-           "errors=%llu\n",
-           label, conns, rps, p50, p99, (unsigned long long)done, (unsigned long long)errors);
-    fflush(stdout);
+    r.rps = (double)r.ok / elapsed;
+    bench_figuref(r.rps, "req/s", "ingest.%s.c%d.rps", label, conns);
+    bench_figuref(p50, "ms", "ingest.%s.c%d.p50", label, conns);
+    bench_figuref(p99, "ms", "ingest.%s.c%d.p99", label, conns);
+    bench_figuref((double)errors + (conns - started), "count", "ingest.%s.c%d.errors", label,
+                  conns);
     free(lat);
     free(w);
     free(th);
-    return rps;
+    return r;
+}
+
+/* Bytes of a file, 0 when missing. */
+static long long file_bytes(const char *path)
+{
+    struct stat sb;
+
+    return stat(path, &sb) == 0 ? (long long)sb.st_size : 0;
+}
+
+/*
+ * The stopped daemon's database: checkpoint the WAL into it, then
+ * (database + WAL bytes) per call, and that over the raw body size.
+ */
+static void db_size_figures(const char *db, double raw_per_call)
+{
+    sqlite3 *h = NULL;
+    sqlite3_stmt *st = NULL;
+    long long calls = 0;
+    char *wal = xasprintf("%s-wal", db);
+
+    if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK) {
+        sqlite3_exec(h, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+        if (sqlite3_prepare_v2(h, "SELECT count(*) FROM calls", -1, &st, NULL) == SQLITE_OK &&
+            sqlite3_step(st) == SQLITE_ROW)
+            calls = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+    }
+    if (calls > 0) {
+        double per_call = (double)(file_bytes(db) + file_bytes(wal)) / (double)calls;
+        bench_figure("db.ingest.calls", (double)calls, "count");
+        bench_figure("db.ingest.bytes_per_call", per_call, "bytes");
+        bench_figure("db.ingest.raw_bytes_per_call", raw_per_call, "bytes");
+        bench_figure("db.ingest.ratio_raw", per_call / raw_per_call, "x");
+    }
+    sqlite3_close(h);
+    free(wal);
 }
 
 int main(int argc, char **argv)
 {
     double seconds = argc > 1 ? atof(argv[1]) : 5.0;
     int levels[16] = {1, 8, 32, 128}, nlevels = 4;
-    double grouped[16], single[16];
+    struct level_result grouped[16], single[16];
+    static struct pool pool;
+    unsigned next_id = 0;
 
+    signal(SIGPIPE, SIG_IGN);
+    if (seconds <= 0)
+        seconds = 5;
     if (argc > 2) {
         nlevels = 0;
         for (int i = 2; i < argc && nlevels < 16; i++)
-            levels[nlevels++] = atoi(argv[i]);
+            if (atoi(argv[i]) > 0 && atoi(argv[i]) <= MAX_CONNS)
+                levels[nlevels++] = atoi(argv[i]);
     }
+    /* Every point is bounded by seconds; this bounds the whole program. */
+    bench_watchdog((unsigned)(2 * nlevels * (seconds + 30) + 120));
+    pool_make(&pool);
     /* PHONELY_BENCH_PORT: drive a daemon that is already running (e.g. under perf). */
     if (getenv("PHONELY_BENCH_PORT") != NULL) {
-        for (int i = 0; i < nlevels; i++)
-            run_level((uint16_t)atoi(getenv("PHONELY_BENCH_PORT")), levels[i], seconds, "external");
+        for (int i = 0; i < nlevels; i++) {
+            run_level(&pool, (uint16_t)atoi(getenv("PHONELY_BENCH_PORT")), levels[i], next_id,
+                      seconds, "external");
+            next_id += (unsigned)levels[i];
+        }
+        pool_free(&pool);
         return 0;
     }
+    bench_note("ingest",
+               "%g s per point; keep-alive connections on loopback; %d bodies of "
+               "generator v%d, seed %u",
+               seconds, POOL, BENCH_GEN_VERSION, BENCH_GEN_SEED);
     for (int mode = 0; mode < 2; mode++) {
         const char *env_grouped[] = {"PHONELY_MCP_COMMIT_GROUPING=yes",
                                      "PHONELY_MCP_CONNECTION_LIMIT=1024",
@@ -169,17 +289,38 @@ int main(int argc, char **argv)
         const char *env_single[] = {"PHONELY_MCP_COMMIT_GROUPING=no",
                                     "PHONELY_MCP_CONNECTION_LIMIT=1024",
                                     "PHONELY_MCP_PER_IP_LIMIT=0", NULL};
+        struct level_result *res = mode == 0 ? grouped : single;
+        uint64_t ok = 0, bytes = 0;
         struct daemon d;
+
         daemon_start(&d, mode == 0 ? env_grouped : env_single);
-        for (int i = 0; i < nlevels; i++) {
-            double r =
-                run_level(d.webhook_port, levels[i], seconds, mode == 0 ? "grouped" : "single");
-            (mode == 0 ? grouped : single)[i] = r;
+        bench_watch(d.pid);
+        if (mode == 0) {
+            struct timespec settle = {0, 300 * 1000 * 1000};
+            nanosleep(&settle, NULL);
+            bench_figure("mem.serve.idle", (double)bench_proc_kb(d.pid, "VmRSS"), "kB");
         }
+        for (int i = 0; i < nlevels; i++) {
+            res[i] = run_level(&pool, d.webhook_port, levels[i], next_id, seconds,
+                               mode == 0 ? "grouped" : "single");
+            next_id += (unsigned)levels[i];
+            ok += res[i].ok;
+            bytes += res[i].bytes;
+        }
+        if (mode == 0) {
+            bench_figure("mem.serve.ingest_peak", (double)bench_proc_kb(d.pid, "VmHWM"), "kB");
+            bench_figure("mem.serve.after_ingest", (double)bench_proc_kb(d.pid, "VmRSS"), "kB");
+            bench_unwatch(d.pid);
+            daemon_stop(&d);
+            if (ok > 0)
+                db_size_figures(d.db, (double)bytes / (double)ok);
+        }
+        bench_unwatch(d.pid);
         daemon_cleanup(&d);
     }
     for (int i = 0; i < nlevels; i++)
-        printf("ingest grouping_gain conns=%-4d ratio=%.2fx\n", levels[i],
-               single[i] > 0 ? grouped[i] / single[i] : 0.0);
+        bench_figuref(single[i].rps > 0 ? grouped[i].rps / single[i].rps : 0, "x",
+                      "ingest.gain.c%d", levels[i]);
+    pool_free(&pool);
     return 0;
 }
