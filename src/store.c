@@ -177,15 +177,16 @@ static const char *const migrations[] = {
     /*
      * 2: a call with turns no longer keeps a second, plain copy of its
      * transcript: the view derives it from the turns (the content of each,
-     * one per line). calls.transcript is written only for calls whose text
+     * one per line; json_tree parses the turns once, where json_extract
+     * per turn would parse each again). calls.transcript is written only for calls whose text
      * came without turns; rows written before keep theirs, which the view
      * still prefers, so the index needs no rebuild.
      */
     "DROP VIEW call_search;"
     "CREATE VIEW call_search AS SELECT c.id, c.search_rowid,"
     "  CASE WHEN c.transcript IS NOT NULL THEN c.transcript ELSE"
-    "    (SELECT group_concat(json_extract(j.value, '$.content'), char(10))"
-    "     FROM json_each(c.turns) j) END AS transcript,"
+    "    (SELECT group_concat(j.value, char(10)) FROM json_tree(c.turns) j"
+    "     WHERE j.key = 'content') END AS transcript,"
     "  trim(coalesce(c.summary, '') || ' ' || coalesce(c.long_summary, '')) AS summary,"
     "  c.purpose, c.topic,"
     "  (SELECT group_concat(j.value, char(10)) FROM json_each(c.key_points) j) AS key_points,"
