@@ -909,7 +909,7 @@ static void page_jobs_run(struct ingest *in, struct page_job *jobs, int njobs)
 /*
  * SQLITE_FULL without a mount: the writer's own connection capped at the
  * file's current size (PRAGMA max_page_count), eight deliveries queued at
- * once through the same writer serve uses. Each needs new pages (a 5 KB
+ * once through the same writer serve uses. Each needs new pages (its 11 KB
  * body overflows its page), so however the writer groups them, every job
  * must be told -1 ERR_FULL with nothing stored; after the cap is lifted
  * the same jobs commit on the same connection.
@@ -938,6 +938,16 @@ static void test_disk_full_page_limit(void)
         goto out;
     for (int i = 0; i < NJOBS; i++) {
         call_body(&jobs[i].body, 500, (uint32_t)i);
+        /*
+         * 8 KiB of JSON whitespace before the closing brace: a body longer
+         * than two pages needs overflow pages, which a database capped at
+         * its size cannot give even to a batch of one (the writer may split
+         * the eight when it is slow, as under valgrind).
+         */
+        jobs[i].body.len--;
+        for (int k = 0; k < 8192; k++)
+            buf_append(&jobs[i].body, " ", 1);
+        buf_append(&jobs[i].body, "}", 1);
         auth_sha256_hex(jobs[i].body.data, jobs[i].body.len, jobs[i].sha);
         CHECK_INT_EQ(payload_parse(jobs[i].body.data, jobs[i].body.len, &jobs[i].call, &err), 0);
     }
@@ -954,6 +964,11 @@ static void test_disk_full_page_limit(void)
     CHECK_INT_EQ(full, NJOBS);
     CHECK_STR_CONTAINS(jobs[0].job.err.msg, "full");
     CHECK(sqlite3_get_autocommit(sdb));
+    /* A batch of one is refused too. */
+    page_jobs_run(in, jobs, 1);
+    CHECK_INT_EQ(jobs[0].job.result, -1);
+    CHECK_INT_EQ(jobs[0].job.err.code, ERR_FULL);
+    CHECK_INT_EQ(jobs[0].job.d.delivery_id, 0);
 
     CHECK_INT_EQ(sqlite3_exec(sdb, "PRAGMA max_page_count = 1073741823", NULL, NULL, NULL),
                  SQLITE_OK);
