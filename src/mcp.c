@@ -1509,7 +1509,15 @@ void mcp_result_structured(cJSON *result, cJSON *structured, const char *text_pr
 
     if (json == NULL)
         fatalx("mcp: cannot print structured content");
-    text = text_prefix != NULL ? xasprintf("%s\n%s", text_prefix, json) : json;
+    if (text_prefix != NULL) { /* joined by copying: printf would walk the JSON byte by byte */
+        struct buf b = {0};
+        buf_puts(&b, text_prefix);
+        buf_puts(&b, "\n");
+        buf_puts(&b, json);
+        text = buf_steal(&b, NULL);
+    } else {
+        text = json;
+    }
     if (cJSON_GetArraySize(content) == 0)
         cJSON_AddItemToArray(content, text_block(text));
     else
