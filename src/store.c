@@ -178,9 +178,9 @@ static const char *const migrations[] = {
      * 2: a call with turns no longer keeps a second, plain copy of its
      * transcript: the view derives it from the turns (the content of each,
      * one per line; json_tree parses the turns once, where json_extract
-     * per turn would parse each again). calls.transcript is written only for calls whose text
-     * came without turns; rows written before keep theirs, which the view
-     * still prefers, so the index needs no rebuild.
+     * per turn would parse each again). calls.transcript is written only
+     * for calls whose text came without turns; rows written before keep
+     * theirs, which the view still prefers, so the index needs no rebuild.
      */
     "DROP VIEW call_search;"
     "CREATE VIEW call_search AS SELECT c.id, c.search_rowid,"

@@ -185,7 +185,8 @@ char **secrets_of(const char *const *env)
                     fclose(f);
                 secret_add(&list, &count, text, n);
             }
-        } else if (ends_with(env[i], nlen, "_TOKEN") || ends_with(env[i], nlen, "_TOKEN_PREVIOUS") ||
+        } else if (ends_with(env[i], nlen, "_TOKEN") ||
+                   ends_with(env[i], nlen, "_TOKEN_PREVIOUS") ||
                    ends_with(env[i], nlen, "_SECRET")) {
             secret_add(&list, &count, eq + 1, strlen(eq + 1));
         }

@@ -816,14 +816,15 @@ static void test_batch_updates_within(void)
     struct delivery ds[6];
     struct delivery *items[6];
     char ids[6][16];
-    const char *texts[6] = {"alpha original", "alpha changed", "beta", "gamma", "delta", "alpha last"};
+    const char *texts[6] = {"alpha original", "alpha changed", "beta",
+                            "gamma",          "delta",         "alpha last"};
     sqlite3 *db;
 
     fx_init(&f, "store-batch-update");
     st = open_rw(f.path);
     for (int i = 0; i < 6; i++) {
         char sha[16];
-        snprintf(ids[i], sizeof ids[i], "%s", i == 1 || i == 5 ? "same" : i == 0 ? "same" : texts[i]);
+        snprintf(ids[i], sizeof ids[i], "%s", i == 0 || i == 1 || i == 5 ? "same" : texts[i]);
         call_init(&c[i], ids[i]);
         c[i].transcript_text = (char *)texts[i];
         c[i].started_ms = i == 1 ? 5000 : 1000; /* the update moves "same" after the others */
@@ -886,21 +887,22 @@ static void test_upgrade_from_1(void)
     CHECK_INT_EQ(put1(st, &d, &err), 0);
     store_close(st);
     db = raw_open(f.path);
-    CHECK_INT_EQ(raw_exec(db, "UPDATE calls SET transcript = 'Welcome back' || char(10) ||"
-                              " 'about the refund';"
-                              "DROP VIEW call_search;"
-                              "CREATE VIEW call_search AS SELECT c.id, c.search_rowid, c.transcript,"
-                              "  trim(coalesce(c.summary, '') || ' ' || coalesce(c.long_summary,"
-                              "  '')) AS summary, c.purpose, c.topic,"
-                              "  (SELECT group_concat(j.value, char(10)) FROM"
-                              "  json_each(c.key_points) j) AS key_points,"
-                              "  (SELECT group_concat(j.value, char(10)) FROM"
-                              "  json_each(c.action_items) j) AS action_items,"
-                              "  (SELECT group_concat(j.value, char(10)) FROM"
-                              "  json_each(c.unanswered_questions) j) AS unanswered_questions,"
-                              "  trim(coalesce(c.caller_name, '') || ' ' || coalesce(c.agent_name,"
-                              "  '')) AS names FROM calls c;"
-                              "PRAGMA user_version = 1;"),
+    CHECK_INT_EQ(raw_exec(db,
+                          "UPDATE calls SET transcript = 'Welcome back' || char(10) ||"
+                          " 'about the refund';"
+                          "DROP VIEW call_search;"
+                          "CREATE VIEW call_search AS SELECT c.id, c.search_rowid, c.transcript,"
+                          "  trim(coalesce(c.summary, '') || ' ' || coalesce(c.long_summary,"
+                          "  '')) AS summary, c.purpose, c.topic,"
+                          "  (SELECT group_concat(j.value, char(10)) FROM"
+                          "  json_each(c.key_points) j) AS key_points,"
+                          "  (SELECT group_concat(j.value, char(10)) FROM"
+                          "  json_each(c.action_items) j) AS action_items,"
+                          "  (SELECT group_concat(j.value, char(10)) FROM"
+                          "  json_each(c.unanswered_questions) j) AS unanswered_questions,"
+                          "  trim(coalesce(c.caller_name, '') || ' ' || coalesce(c.agent_name,"
+                          "  '')) AS names FROM calls c;"
+                          "PRAGMA user_version = 1;"),
                  SQLITE_OK);
     CHECK_INT_EQ(fts_drift(db), 0);
     sqlite3_close(db);

@@ -424,8 +424,9 @@ static void test_no_secret_in_log(void)
     CHECK_STR_CONTAINS(log, "webhook listener ready");
     {
         /* The suite-wide check (every daemon_cleanup and run_cli) finds what it looks for. */
-        const char *sig_env[] = {"PHONELY_MCP_WEBHOOK_SIGNING_SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
-                                 "PHONELY_MCP_WEBHOOK_LISTEN=127.0.0.1:0", NULL};
+        const char *sig_env[] = {
+            "PHONELY_MCP_WEBHOOK_SIGNING_SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "PHONELY_MCP_WEBHOOK_LISTEN=127.0.0.1:0", NULL};
         char **secrets = secrets_of(token_env), **sig = secrets_of(sig_env);
         char *leaky = xasprintf("%sPOST /phonely/webhook/%s\n", log, TOKEN);
         CHECK(secrets[0] != NULL);
