@@ -38,4 +38,13 @@ bool utf8_valid(const char *s, size_t len);
  */
 char *utf8_sanitize(const char *s, size_t len);
 
+/*
+ * s quoted for an error message, so that a message never echoes long or raw
+ * input: between qc quotes, at most max bytes of s cut on a character
+ * boundary (then "..."), control characters shown as '?'. With escape, qc
+ * and backslash are escaped with a backslash; without, qc is shown as '?'.
+ * Writes at most outsz bytes (nothing useful below 16); returns out.
+ */
+const char *text_quote(const char *s, char qc, size_t max, bool escape, char *out, size_t outsz);
+
 #endif

@@ -130,38 +130,7 @@ static size_t utf8_chars(const char *s)
  */
 static const char *quote_with(const char *s, char qc, char *out, size_t outsz)
 {
-    size_t o = 0, i = 0;
-
-    if (outsz < 16) {
-        if (outsz > 0)
-            out[0] = '\0';
-        return out;
-    }
-    out[o++] = qc;
-    for (i = 0; s[i] != '\0'; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        bool lead = (ch & 0xC0) != 0x80;
-        /* Cut only before a character, with room for 4 bytes and the ending. */
-        if (lead && (i >= QUOTE_MAX || o + 10 >= outsz))
-            break;
-        if (!lead && o + 5 >= outsz) /* a run of stray continuation bytes */
-            break;
-        if (ch == (unsigned char)qc || ch == '\\') {
-            out[o++] = '\\';
-            out[o++] = (char)ch;
-        } else if (ch < 0x20 || ch == 0x7f) {
-            out[o++] = '?';
-        } else {
-            out[o++] = (char)ch;
-        }
-    }
-    if (s[i] != '\0') {
-        memcpy(out + o, "...", 3);
-        o += 3;
-    }
-    out[o++] = qc;
-    out[o] = '\0';
-    return out;
+    return text_quote(s, qc, QUOTE_MAX, true, out, outsz);
 }
 
 /* A sent value, in double quotes. */

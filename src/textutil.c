@@ -364,3 +364,37 @@ double time_mono(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
+
+const char *text_quote(const char *s, char qc, size_t max, bool escape, char *out, size_t outsz)
+{
+    size_t o = 0, i;
+
+    if (outsz < 16) {
+        if (outsz > 0)
+            out[0] = '\0';
+        return out;
+    }
+    out[o++] = qc;
+    for (i = 0; s[i] != '\0'; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        bool lead = (ch & 0xC0) != 0x80;
+        /* Cut only before a character, with room for 4 bytes and the ending. */
+        if (lead && (i >= max || o + 10 >= outsz))
+            break;
+        if (!lead && o + 5 >= outsz) /* a run of stray continuation bytes */
+            break;
+        if (escape && (ch == (unsigned char)qc || ch == '\\')) {
+            out[o++] = '\\';
+            out[o++] = (char)ch;
+        } else {
+            out[o++] = (char)(ch < 0x20 || ch == 0x7f || ch == (unsigned char)qc ? '?' : ch);
+        }
+    }
+    if (s[i] != '\0') {
+        memcpy(out + o, "...", 3);
+        o += 3;
+    }
+    out[o++] = qc;
+    out[o] = '\0';
+    return out;
+}

@@ -401,31 +401,7 @@ static void jmerge(cJSON *dst, cJSON *src)
  */
 static const char *quoted(const char *s, char *out, size_t outsz)
 {
-    size_t o = 0, i;
-
-    if (outsz < 16) {
-        if (outsz > 0)
-            out[0] = '\0';
-        return out;
-    }
-    out[o++] = '"';
-    for (i = 0; s[i] != '\0'; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        bool lead = (ch & 0xC0) != 0x80;
-        /* Cut only before a character, with room for 4 bytes and the ending. */
-        if (lead && (i >= QUOTE_MAX || o + 10 >= outsz))
-            break;
-        if (!lead && o + 5 >= outsz) /* a run of stray continuation bytes */
-            break;
-        out[o++] = (char)(ch < 0x20 || ch == 0x7f || ch == '"' ? '?' : ch);
-    }
-    if (s[i] != '\0') {
-        memcpy(out + o, "...", 3);
-        o += 3;
-    }
-    out[o++] = '"';
-    out[o] = '\0';
-    return out;
+    return text_quote(s, '"', QUOTE_MAX, false, out, outsz);
 }
 
 #define QBUF (QUOTE_MAX + 16)

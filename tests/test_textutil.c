@@ -420,6 +420,26 @@ static void test_utf8_sanitize(void)
 }
 
 /* Every 1- and 2-byte input is either valid and kept or repaired into valid text. */
+static void test_text_quote(void)
+{
+    char out[64], small[20];
+
+    CHECK_STR_EQ(text_quote("a\"b\\c\x01", '"', 40, true, out, sizeof out), "\"a\\\"b\\\\c?\"");
+    CHECK_STR_EQ(text_quote("a\"b\\c\x7f", '"', 40, false, out, sizeof out), "\"a?b\\c?\"");
+    CHECK_STR_EQ(text_quote("it's", '\'', 40, true, out, sizeof out), "'it\\'s'");
+    /* Cut at max bytes, on a character boundary: never inside "é". */
+    CHECK_STR_EQ(text_quote("abcd\xc3\xa9"
+                            "fg",
+                            '"', 5, false, out, sizeof out),
+                 "\"abcd\xc3\xa9...\"");
+    CHECK_STR_EQ(text_quote("abcd", '"', 4, false, out, sizeof out), "\"abcd\"");
+    /* The buffer bounds the output too. */
+    text_quote("0123456789012345678901234567890123456789", '"', 40, false, small, sizeof small);
+    CHECK(strlen(small) < sizeof small);
+    CHECK_STR_CONTAINS(small, "...");
+    CHECK_STR_EQ(text_quote("abc", '"', 40, false, small, 8), "");
+}
+
 static void test_utf8_exhaustive_pairs(void)
 {
     int bad = 0;
@@ -460,5 +480,6 @@ int main(void)
     RUN(test_utf8_valid);
     RUN(test_utf8_sanitize);
     RUN(test_utf8_exhaustive_pairs);
+    RUN(test_text_quote);
     return check_report();
 }
