@@ -12,10 +12,12 @@
  * its previous request) started.
  */
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -61,7 +63,7 @@ static long long http_mono_ms(void)
 static struct http_conn *http_conn_of(struct MHD_Connection *conn)
 {
     const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        mhd.get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     return ci != NULL ? ci->socket_context : NULL;
 }
 
@@ -73,7 +75,7 @@ static void http_notify_conn(void *cls, struct MHD_Connection *conn, void **sock
 
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
         const union MHD_ConnectionInfo *ci =
-            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+            mhd.get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
         c = xcalloc(1, sizeof *c);
         c->fd = ci != NULL ? (int)ci->connect_fd : -1;
         atomic_store(&c->since_ms, http_mono_ms());
@@ -218,6 +220,66 @@ static int http_bind(const struct listen_addr *addr, uint16_t *bound, struct err
     return fd;
 }
 
+struct http_mhd mhd;
+
+static const struct {
+    const char *name;
+    size_t offset;
+} mhd_symbols[] = {
+#define MHD_SYMBOL(f) {"MHD_" #f, offsetof(struct http_mhd, f)}
+    MHD_SYMBOL(start_daemon),
+    MHD_SYMBOL(stop_daemon),
+    MHD_SYMBOL(get_connection_info),
+    MHD_SYMBOL(get_connection_values),
+    MHD_SYMBOL(lookup_connection_value),
+    MHD_SYMBOL(suspend_connection),
+    MHD_SYMBOL(resume_connection),
+    MHD_SYMBOL(create_response_from_buffer),
+    MHD_SYMBOL(create_response_from_callback),
+    MHD_SYMBOL(add_response_header),
+    MHD_SYMBOL(queue_response),
+    MHD_SYMBOL(destroy_response),
+#undef MHD_SYMBOL
+};
+
+static pthread_once_t mhd_once = PTHREAD_ONCE_INIT;
+static char mhd_error[256]; /* why loading failed */
+
+static void mhd_load_once(void)
+{
+    /* Kept open for the life of the process: listeners may come and go. */
+    void *lib = dlopen(PHONELY_MHD_LIBRARY, RTLD_NOW | RTLD_LOCAL);
+    struct http_mhd loaded;
+
+    if (lib == NULL) {
+        const char *why = dlerror();
+        snprintf(mhd_error, sizeof mhd_error, "cannot load libmicrohttpd: %s",
+                 why != NULL ? why : PHONELY_MHD_LIBRARY);
+        return;
+    }
+    for (size_t i = 0; i < sizeof mhd_symbols / sizeof mhd_symbols[0]; i++) {
+        void *sym = dlsym(lib, mhd_symbols[i].name);
+        if (sym == NULL) {
+            snprintf(mhd_error, sizeof mhd_error, "%s has no %s", PHONELY_MHD_LIBRARY,
+                     mhd_symbols[i].name);
+            dlclose(lib);
+            return;
+        }
+        /* POSIX: a function's address from dlsym() converts through memcpy. */
+        memcpy((char *)&loaded + mhd_symbols[i].offset, &sym, sizeof sym);
+    }
+    mhd = loaded;
+}
+
+bool http_mhd_load(struct err *err)
+{
+    pthread_once(&mhd_once, mhd_load_once);
+    if (mhd.start_daemon != NULL)
+        return true;
+    err_set(err, ERR_SYSTEM, "%s", mhd_error);
+    return false;
+}
+
 /*
  * Start a listener. The returned listener owns its socket and daemon;
  * http_listener_stop releases both.
@@ -227,6 +289,10 @@ struct http_listener *http_listener_start(const struct http_listener_opts *opts,
     struct http_listener *l = xcalloc(1, sizeof *l);
     unsigned threads = opts->threads;
 
+    if (!http_mhd_load(err)) {
+        free(l);
+        return NULL;
+    }
     l->opts = *opts;
     pthread_mutex_init(&l->lock, NULL);
     pthread_cond_init(&l->wake, NULL);
@@ -239,7 +305,7 @@ struct http_listener *http_listener_start(const struct http_listener_opts *opts,
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         threads = n < 1 ? 1 : n > 16 ? 16 : (unsigned)n;
     }
-    l->daemon = MHD_start_daemon(
+    l->daemon = mhd.start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
             MHD_USE_ERROR_LOG,
         0, NULL, NULL, http_dispatch, l, MHD_OPTION_EXTERNAL_LOGGER, http_log, NULL,
@@ -271,7 +337,7 @@ void http_listener_stop(struct http_listener *l)
         pthread_mutex_unlock(&l->lock);
         pthread_join(l->watchdog, NULL);
     }
-    MHD_stop_daemon(l->daemon);
+    mhd.stop_daemon(l->daemon);
     close(l->fd);
     pthread_mutex_destroy(&l->lock);
     pthread_cond_destroy(&l->wake);
@@ -289,16 +355,16 @@ enum MHD_Result http_reply_json(struct MHD_Connection *conn, unsigned status, co
     struct MHD_Response *resp;
     enum MHD_Result rc;
 
-    resp = MHD_create_response_from_buffer(strlen(json), (void *)json, MHD_RESPMEM_MUST_COPY);
+    resp = mhd.create_response_from_buffer(strlen(json), (void *)json, MHD_RESPMEM_MUST_COPY);
     if (resp == NULL)
         return MHD_NO;
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-    MHD_add_response_header(resp, "Cache-Control", "no-store");
-    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    mhd.add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    mhd.add_response_header(resp, "Cache-Control", "no-store");
+    mhd.add_response_header(resp, "X-Content-Type-Options", "nosniff");
     if (extra_name != NULL)
-        MHD_add_response_header(resp, extra_name, extra_value);
-    rc = MHD_queue_response(conn, status, resp);
-    MHD_destroy_response(resp);
+        mhd.add_response_header(resp, extra_name, extra_value);
+    rc = mhd.queue_response(conn, status, resp);
+    mhd.destroy_response(resp);
     return rc;
 }
 
@@ -333,7 +399,7 @@ void http_peer(struct MHD_Connection *conn, char *out, size_t outsz)
     char host[INET6_ADDRSTRLEN] = "?";
     unsigned port = 0;
 
-    ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    ci = mhd.get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     if (ci != NULL && ci->client_addr != NULL) {
         const struct sockaddr *sa = ci->client_addr;
         if (sa->sa_family == AF_INET) {
@@ -370,11 +436,11 @@ unsigned http_header_count(struct MHD_Connection *conn, const char *name)
 {
     struct header_count hc = {name, 0};
 
-    MHD_get_connection_values(conn, MHD_HEADER_KIND, http_count_cb, &hc);
+    mhd.get_connection_values(conn, MHD_HEADER_KIND, http_count_cb, &hc);
     return hc.n;
 }
 
 const char *http_header(struct MHD_Connection *conn, const char *name)
 {
-    return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
+    return mhd.lookup_connection_value(conn, MHD_HEADER_KIND, name);
 }

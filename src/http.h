@@ -1,6 +1,13 @@
 /*
  * http.h: the HTTP layer's private interface. The only header that names
  * libmicrohttpd types; included by the files that serve HTTP.
+ *
+ * libmicrohttpd is not linked: it pulls in GnuTLS and half a dozen more
+ * libraries, whose loading alone takes several milliseconds at every start,
+ * and the stdio server (started by the assistant for each session) never
+ * speaks HTTP. http_listener_start() loads it on first use, and every call
+ * into it goes through the table mhd, whose entries have the exact types
+ * of the functions microhttpd.h declares.
  */
 #ifndef PHONELY_HTTP_H
 #define PHONELY_HTTP_H
@@ -23,6 +30,32 @@ typedef enum MHD_Result (*http_handler_fn)(void *ctx, struct MHD_Connection *con
                                            const char *method, const char *upload,
                                            size_t *upload_size, void **req_cls);
 typedef void (*http_completed_fn)(void *ctx, void *req);
+
+/* The libmicrohttpd functions we call; mhd.x is MHD_x. */
+struct http_mhd {
+    __typeof__(MHD_start_daemon) *start_daemon;
+    __typeof__(MHD_stop_daemon) *stop_daemon;
+    __typeof__(MHD_get_connection_info) *get_connection_info;
+    __typeof__(MHD_get_connection_values) *get_connection_values;
+    __typeof__(MHD_lookup_connection_value) *lookup_connection_value;
+    __typeof__(MHD_suspend_connection) *suspend_connection;
+    __typeof__(MHD_resume_connection) *resume_connection;
+    __typeof__(MHD_create_response_from_buffer) *create_response_from_buffer;
+    __typeof__(MHD_create_response_from_callback) *create_response_from_callback;
+    __typeof__(MHD_add_response_header) *add_response_header;
+    __typeof__(MHD_queue_response) *queue_response;
+    __typeof__(MHD_destroy_response) *destroy_response;
+};
+
+/* Filled by http_mhd_load(); read-only after. */
+extern struct http_mhd mhd;
+
+/*
+ * Load libmicrohttpd (PHONELY_MHD_LIBRARY, its soname) and fill mhd. Safe
+ * to call from any thread and more than once; false with err set when the
+ * library or one of its functions is missing.
+ */
+bool http_mhd_load(struct err *err);
 
 struct http_listener_opts {
     const char *name; /* "webhook", "private": for logs */

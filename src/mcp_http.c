@@ -206,7 +206,7 @@ static void req_wake_locked(struct mh_req *r)
 {
     if (r->suspended) {
         r->suspended = false;
-        MHD_resume_connection(r->conn);
+        mhd.resume_connection(r->conn);
     }
 }
 
@@ -363,18 +363,18 @@ static enum MHD_Result mh_reply(struct mh_req *r, unsigned status, const char *c
     enum MHD_Result rc;
 
     r->state = MH_ANSWERED;
-    resp = MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
+    resp = mhd.create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
     if (resp == NULL)
         return MHD_NO;
     if (ctype != NULL)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
-    MHD_add_response_header(resp, "Cache-Control", "no-store");
+        mhd.add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    mhd.add_response_header(resp, "Cache-Control", "no-store");
     if (r->new_session && r->sess != NULL)
-        MHD_add_response_header(resp, "Mcp-Session-Id", r->sess->id);
+        mhd.add_response_header(resp, "Mcp-Session-Id", r->sess->id);
     if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "POST, DELETE");
-    rc = MHD_queue_response(r->conn, status, resp);
-    MHD_destroy_response(resp);
+        mhd.add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "POST, DELETE");
+    rc = mhd.queue_response(r->conn, status, resp);
+    mhd.destroy_response(resp);
     return rc;
 }
 
@@ -409,7 +409,7 @@ static ssize_t mh_sse_read(void *cls, uint64_t pos, char *buf, size_t max)
         n = MHD_CONTENT_READER_END_OF_STREAM;
     } else {
         r->suspended = true;
-        MHD_suspend_connection(r->conn);
+        mhd.suspend_connection(r->conn);
     }
     pthread_mutex_unlock(&r->lock);
     return n;
@@ -432,24 +432,24 @@ static enum MHD_Result mh_answer_locked(struct mh_req *r)
         r->state = MH_ANSWERED;
         atomic_fetch_add(&r->refs, 1); /* the response's reference */
         resp =
-            MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, mh_sse_read, r, mh_sse_free);
+            mhd.create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, mh_sse_read, r, mh_sse_free);
         if (resp == NULL) {
             req_release(r);
             return MHD_NO;
         }
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
-        MHD_add_response_header(resp, "Cache-Control", "no-store");
+        mhd.add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+        mhd.add_response_header(resp, "Cache-Control", "no-store");
         if (r->new_session)
-            MHD_add_response_header(resp, "Mcp-Session-Id", r->sess->id);
-        rc = MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
-        MHD_destroy_response(resp);
+            mhd.add_response_header(resp, "Mcp-Session-Id", r->sess->id);
+        rc = mhd.queue_response(r->conn, MHD_HTTP_OK, resp);
+        mhd.destroy_response(resp);
         return rc;
     }
     if (r->finished) /* cancelled: the engine sent nothing */
         return mh_reply(r, MHD_HTTP_ACCEPTED, NULL, "");
     /* Woken before any output: wait for it. */
     r->suspended = true;
-    MHD_suspend_connection(r->conn);
+    mhd.suspend_connection(r->conn);
     return MHD_YES;
 }
 
@@ -566,7 +566,7 @@ static enum MHD_Result mh_post(struct mh_req *r)
     atomic_fetch_add(&r->refs, 1); /* the worker's reference */
     pthread_mutex_lock(&r->lock);
     r->suspended = true;
-    MHD_suspend_connection(r->conn);
+    mhd.suspend_connection(r->conn);
     pthread_mutex_unlock(&r->lock);
     if (h->qtail != NULL)
         h->qtail->qnext = r;

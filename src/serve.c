@@ -87,15 +87,15 @@ static enum MHD_Result serve_event(void *arg, struct MHD_Connection *conn, const
         return http_reply_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, err_code_name(err.code),
                                 "the database could not be read");
     }
-    resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    resp = mhd.create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
     if (resp == NULL) {
         free(body);
         return MHD_NO;
     }
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-    MHD_add_response_header(resp, "Cache-Control", "no-store");
-    rc = MHD_queue_response(conn, MHD_HTTP_OK, resp);
-    MHD_destroy_response(resp);
+    mhd.add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    mhd.add_response_header(resp, "Cache-Control", "no-store");
+    rc = mhd.queue_response(conn, MHD_HTTP_OK, resp);
+    mhd.destroy_response(resp);
     return rc;
 }
 
@@ -146,15 +146,15 @@ static enum MHD_Result serve_metrics(void *arg, struct MHD_Connection *conn)
     };
     free(wal);
     text = metrics_render(s->metrics, &g);
-    resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    resp = mhd.create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
     if (resp == NULL) {
         free(text);
         return MHD_NO;
     }
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+    mhd.add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
                             "text/plain; version=0.0.4; charset=utf-8");
-    rc = MHD_queue_response(conn, MHD_HTTP_OK, resp);
-    MHD_destroy_response(resp);
+    rc = mhd.queue_response(conn, MHD_HTTP_OK, resp);
+    mhd.destroy_response(resp);
     return rc;
 }
 

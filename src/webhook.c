@@ -143,7 +143,7 @@ static bool wh_authorized(struct wh_req *req, const char *url)
     if (ctx->ntokens == 0)
         return true; /* loopback-only deployment without a token (config enforces this) */
     ncand = webhook_token_candidates(
-        url, MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, "token"),
+        url, mhd.lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, "token"),
         http_header(req->conn, MHD_HTTP_HEADER_AUTHORIZATION),
         http_header(req->conn, "X-Webhook-Token"), cand);
     /* Try every candidate against every token: no early exit on a match. */
@@ -182,7 +182,7 @@ static void wh_committed(struct ingest_job *job, void *arg)
 
     (void)job;
     req->state = WH_COMMITTED;
-    MHD_resume_connection(req->conn);
+    mhd.resume_connection(req->conn);
     pthread_mutex_lock(&ctx->lock);
     if (--ctx->waiting == 0)
         pthread_cond_broadcast(&ctx->idle);
@@ -323,7 +323,7 @@ static enum MHD_Result wh_finish_body(struct wh_req *req)
     pthread_mutex_unlock(&ctx->lock);
     req->state = WH_COMMITTING;
     /* Suspend before submitting: the writer may finish before we return. */
-    MHD_suspend_connection(req->conn);
+    mhd.suspend_connection(req->conn);
     ingest_submit(ctx->ingest, &req->job);
     return MHD_YES;
 }
