@@ -2,6 +2,7 @@
 #ifndef PHONELY_PAYLOAD_H
 #define PHONELY_PAYLOAD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -70,6 +71,7 @@ struct call {
     char *dashboard_url;
     char *ended_reason;
     char *call_outcome;
+    char *extra; /* the body's other top-level members as a JSON object's text, or NULL */
 };
 
 /*
@@ -84,5 +86,8 @@ struct call {
  */
 int payload_parse(const char *body, size_t len, struct call *call, struct err *err);
 void payload_call_free(struct call *call);
+
+/* True when key is a top-level member payload_parse() reads (and so not in extra). */
+bool payload_key_known(const char *key);
 
 #endif

@@ -215,6 +215,8 @@ int store_search_calls(struct store *st, const struct call_query *q, int64_t now
  * when no turns; left out when !with_transcript), extra (the raw body's
  * fields we do not extract, as sent), and deliveries (history: id,
  * receivedAt, source, status, outcome). Caller owns the result.
+ * transcript is a raw item (cJSON_Raw: the stored array's text, checked as
+ * JSON by SQLite), made to be printed; parse its valuestring to inspect it.
  */
 cJSON *store_get_call(struct store *st, const char *call_id, bool with_transcript, struct err *err);
 

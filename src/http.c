@@ -226,7 +226,10 @@ static const struct {
     const char *name;
     size_t offset;
 } mhd_symbols[] = {
-#define MHD_SYMBOL(f) {"MHD_" #f, offsetof(struct http_mhd, f)}
+#define MHD_SYMBOL(f)                                                                              \
+    {                                                                                              \
+        "MHD_" #f, offsetof(struct http_mhd, f)                                                    \
+    }
     MHD_SYMBOL(start_daemon),
     MHD_SYMBOL(stop_daemon),
     MHD_SYMBOL(get_connection_info),

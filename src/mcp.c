@@ -1497,10 +1497,23 @@ static cJSON *text_block(const char *text)
     return b;
 }
 
+/* A raw item (printed verbatim) owning json, which must be valid JSON. */
+static cJSON *raw_take(char *json)
+{
+    cJSON *raw = cJSON_CreateNull();
+
+    if (raw == NULL)
+        fatalx("mcp: out of memory");
+    raw->type = cJSON_Raw;
+    raw->valuestring = json;
+    return raw;
+}
+
 /*
  * Set result's structuredContent to structured (taken over) and put its
  * compact JSON, after text_prefix and a newline when given, first in
- * content.
+ * content. structured is printed once: structuredContent holds that text
+ * as a raw item, which printing the result copies as it is.
  */
 void mcp_result_structured(cJSON *result, cJSON *structured, const char *text_prefix)
 {
@@ -1524,9 +1537,9 @@ void mcp_result_structured(cJSON *result, cJSON *structured, const char *text_pr
         cJSON_InsertItemInArray(content, 0, text_block(text));
     if (text != json)
         free(text);
-    free(json);
+    cJSON_Delete(structured);
     cJSON_DeleteItemFromObjectCaseSensitive(result, "structuredContent");
-    cJSON_AddItemToObject(result, "structuredContent", structured);
+    cJSON_AddItemToObject(result, "structuredContent", raw_take(json));
 }
 
 /* Append {"type":"text","text":text} to result's content. */

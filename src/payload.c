@@ -26,6 +26,7 @@
 #include <cjson/cJSON.h>
 
 #include "err.h"
+#include "log.h"
 #include "payload.h"
 #include "textutil.h"
 #include "xmalloc.h"
@@ -494,6 +495,76 @@ static void extract_transcript(const cJSON *root, struct call *call)
     }
 }
 
+/*
+ * Top-level keys this file reads, one field's names per line: every other
+ * member of a body is kept in call->extra.
+ */
+/* clang-format off */
+static const char *const known_keys[] = {
+    "callId", "call_id", "id",
+    "agentId", "agent_id",
+    "agentName", "agent_name",
+    "callerName", "caller_name",
+    "callDirection", "call_direction", "direction",
+    "callStarted", "call_started",
+    "callEnded", "call_ended",
+    "duration", "callDuration", "call_duration",
+    "businessPhoneNumber", "business_phone_number", "business_phone",
+    "customerPhoneNumber", "customer_phone_number", "customer_phone",
+    "mentionedEmail", "mentioned_email",
+    "mentionedDate", "mentioned_date",
+    "mentionedTime", "mentioned_time",
+    "transcript", "transcriptText", "transcript_text",
+    "summary",
+    "longSummary", "long_summary",
+    "purpose",
+    "topic",
+    "sentiment",
+    "keyPoints", "key_points",
+    "actionItems", "action_items",
+    "unansweredQuestions", "unanswered_questions",
+    "followUp", "follow_up",
+    "followUpReason", "follow_up_reason",
+    "ai_success", "aiSuccess",
+    "callTransferred", "call_transferred",
+    "workflowTriggered", "workflow_triggered",
+    "recordingUrl", "recording_url",
+    "dashboardUrl", "dashboard_url",
+    "endedReason", "ended_reason",
+    "callOutcome", "call_outcome", "outcome",
+};
+/* clang-format on */
+
+bool payload_key_known(const char *key)
+{
+    for (size_t i = 0; i < NELEM(known_keys); i++)
+        if (strcmp(key, known_keys[i]) == 0)
+            return true;
+    return false;
+}
+
+/* The members of root that extract_fields() does not read, as JSON text; NULL if none. */
+static char *extract_extra(cJSON *root)
+{
+    cJSON *extra = NULL, *item, *next;
+    char *text;
+
+    for (item = root->child; item != NULL; item = next) {
+        next = item->next;
+        if (item->string == NULL || payload_key_known(item->string))
+            continue;
+        if (extra == NULL && (extra = cJSON_CreateObject()) == NULL)
+            fatalx("out of memory");
+        cJSON_AddItemToObject(extra, item->string, cJSON_DetachItemViaPointer(root, item));
+    }
+    if (extra == NULL)
+        return NULL;
+    if ((text = cJSON_PrintUnformatted(extra)) == NULL)
+        fatalx("out of memory");
+    cJSON_Delete(extra);
+    return text;
+}
+
 /* Everything but the id, from a top-level object. Cannot fail. */
 static void extract_fields(const cJSON *root, struct call *call)
 {
@@ -649,6 +720,7 @@ int payload_parse(const char *body, size_t len, struct call *call, struct err *e
     if ((call->call_id = find_call_id(root, err)) == NULL)
         goto fail;
     extract_fields(root, call);
+    call->extra = extract_extra(root);
 
     cJSON_Delete(root);
     free(copy);
@@ -685,5 +757,6 @@ void payload_call_free(struct call *call)
         free(call->turns[i].content);
     }
     free(call->turns);
+    free(call->extra);
     memset(call, 0, sizeof *call);
 }

@@ -196,6 +196,15 @@ static const char *const migrations[] = {
     "    AS unanswered_questions,"
     "  trim(coalesce(c.caller_name, '') || ' ' || coalesce(c.agent_name, '')) AS names"
     "  FROM calls c;",
+    /*
+     * 3: the members of a body that have no column, kept with the call
+     * (extra: a JSON object's text, NULL for none) so that reading a call
+     * need not parse its raw body. Rows written before have extra_known 0
+     * and are read from their body as before; adding the columns rewrites
+     * nothing.
+     */
+    ("ALTER TABLE calls ADD COLUMN extra_known INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE calls ADD COLUMN extra TEXT;"),
 };
 
 #define STORE_SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
@@ -211,14 +220,14 @@ static const char *const migrations[] = {
     ":customer_digits, :mentioned_email, :mentioned_date, :mentioned_time, :transcript, :turns, "  \
     ":summary, :long_summary, :purpose, :topic, :sentiment, :key_points, :action_items, "          \
     ":unanswered_questions, :follow_up, :follow_up_reason, :ai_success, :call_transferred, "       \
-    ":workflow_triggered, :recording_url, :dashboard_url, :ended_reason, :call_outcome"
+    ":workflow_triggered, :recording_url, :dashboard_url, :ended_reason, :call_outcome, 1, :extra"
 #define CALL_COLUMNS_INSERT                                                                        \
     "started_ms, ended_ms, started_at, ended_at, duration_s, direction, agent_id, agent_name, "    \
     "caller_name, business_phone, business_digits, customer_phone, customer_digits, "              \
     "mentioned_email, mentioned_date, mentioned_time, transcript, turns, summary, long_summary, "  \
     "purpose, topic, sentiment, key_points, action_items, unanswered_questions, follow_up, "       \
     "follow_up_reason, ai_success, call_transferred, workflow_triggered, recording_url, "          \
-    "dashboard_url, ended_reason, call_outcome"
+    "dashboard_url, ended_reason, call_outcome, extra_known, extra"
 
 /*
  * The columns a listed call is built from (alias o), in enum out_col order,
@@ -233,7 +242,8 @@ static const char *const migrations[] = {
     "o.dashboard_url, o.recording_url"
 #define OUT_COLUMNS_FULL                                                                           \
     "o.agent_id, o.long_summary, o.purpose, o.key_points, o.ai_success, o.call_transferred, "      \
-    "o.workflow_triggered, o.ended_reason, o.call_outcome, o.turns, o.transcript"
+    "o.workflow_triggered, o.ended_reason, o.call_outcome,"                                        \
+    " CASE WHEN json_valid(o.turns) THEN o.turns END, o.transcript"
 
 enum out_col {
     OC_ID,
@@ -281,7 +291,8 @@ enum full_col {
     FC_CALL_OUTCOME,
     FC_TURNS,
     FC_TRANSCRIPT,
-    FC_BODY
+    FC_EXTRA_KNOWN,
+    FC_EXTRA /* extra when known, else the raw body */
 };
 
 #define LIST_ROWS(col)                                                                             \
@@ -316,6 +327,7 @@ enum stmt_id {
     STMT_FTS_COUNT,
     STMT_SNIPPET,
     STMT_GET_CALL,
+    STMT_GET_CALL_V2,
     STMT_CALL_DELIVERIES,
     STMT_TRANSCRIPT,
     STMT_FOLLOW_UP_GET,
@@ -373,7 +385,7 @@ static const char *const stmt_sql[STMT_COUNT_] = {
         " ai_success = :ai_success, call_transferred = :call_transferred,"
         " workflow_triggered = :workflow_triggered, recording_url = :recording_url,"
         " dashboard_url = :dashboard_url, ended_reason = :ended_reason,"
-        " call_outcome = :call_outcome"
+        " call_outcome = :call_outcome, extra_known = 1, extra = :extra"
         " WHERE id = :id",
     [STMT_FTS_DELETE] =
         "INSERT INTO calls_fts (calls_fts, rowid, " FTS_COLUMNS ")"
@@ -417,9 +429,12 @@ static const char *const stmt_sql[STMT_COUNT_] = {
                        " WHERE calls_fts MATCH ?1 LIMIT ?2)",
     [STMT_SNIPPET] = "SELECT snippet(calls_fts, -1, '[', ']', '\xe2\x80\xa6', 12) FROM calls_fts"
                      " WHERE calls_fts MATCH ?1 AND rowid >= ?2 AND rowid <= ?2",
-    [STMT_GET_CALL] = "SELECT " OUT_COLUMNS ", " OUT_COLUMNS_FULL ", d.body"
-                      " FROM calls o JOIN deliveries d ON d.id = o.delivery_id"
-                      " WHERE o.call_id = ?1",
+    [STMT_GET_CALL] = "SELECT " OUT_COLUMNS ", " OUT_COLUMNS_FULL ", o.extra_known, CASE WHEN"
+                      " o.extra_known THEN o.extra ELSE (SELECT body FROM deliveries"
+                      " WHERE id = o.delivery_id) END FROM calls o WHERE o.call_id = ?1",
+    /* The same on a schema before 3 (read-only), which has no calls.extra. */
+    [STMT_GET_CALL_V2] = "SELECT " OUT_COLUMNS ", " OUT_COLUMNS_FULL ", 0, (SELECT body FROM"
+                         " deliveries WHERE id = o.delivery_id) FROM calls o WHERE o.call_id = ?1",
     [STMT_CALL_DELIVERIES] = "SELECT id, received_ms, source, status, outcome FROM deliveries"
                              " WHERE call_id = ?1 ORDER BY id",
     [STMT_TRANSCRIPT] = "SELECT turns, transcript FROM calls WHERE call_id = ?1",
@@ -484,6 +499,7 @@ struct store {
     bool (*interrupt_fn)(void *arg);
     void *interrupt_arg;
     bool read_only;
+    int version; /* schema version at open (a read-only store may find an older one) */
     unsigned busy_timeout_ms;
     uint64_t min_free_bytes;
     char *file; /* absolute database file name; NULL for in-memory databases */
@@ -735,6 +751,7 @@ static int bind_call(sqlite3_stmt *s, const struct call *c, const struct call_te
         {":dashboard_url", c->dashboard_url},
         {":ended_reason", c->ended_reason},
         {":call_outcome", c->call_outcome},
+        {":extra", c->extra},
     };
     const struct {
         const char *name;
@@ -1325,6 +1342,7 @@ static int store_migrate(struct store *st, struct err *err)
             exec_script(st, "COMMIT", "migrate: commit", err) == -1)
             goto fail;
     }
+    st->version = STORE_SCHEMA_VERSION;
     return exec_script(st, "COMMIT", "migrate: commit", err);
 
 fail:
@@ -1348,6 +1366,7 @@ static int store_check_version(struct store *st, struct err *err)
         return err_set(err, ERR_STORAGE,
                        "%s: schema version %d is newer than this build understands (%d)", st->file,
                        version, STORE_SCHEMA_VERSION);
+    st->version = version;
     return 0;
 }
 
@@ -2026,46 +2045,6 @@ int store_call_raw(struct store *st, const char *call_id, char **body, size_t *l
 /* An upper bound above every valid UTF-8 string (no lead byte exceeds 0xF4). */
 #define TEXT_TOP "\xF4\x90"
 
-/*
- * Top-level keys payload.c reads, one field's names per line: store_get_call()
- * reports every other key of the raw body under "extra".
- */
-/* clang-format off */
-static const char *const known_keys[] = {
-    "callId", "call_id", "id",
-    "agentId", "agent_id",
-    "agentName", "agent_name",
-    "callerName", "caller_name",
-    "callDirection", "call_direction", "direction",
-    "callStarted", "call_started",
-    "callEnded", "call_ended",
-    "duration", "callDuration", "call_duration",
-    "businessPhoneNumber", "business_phone_number", "business_phone",
-    "customerPhoneNumber", "customer_phone_number", "customer_phone",
-    "mentionedEmail", "mentioned_email",
-    "mentionedDate", "mentioned_date",
-    "mentionedTime", "mentioned_time",
-    "transcript", "transcriptText", "transcript_text",
-    "summary",
-    "longSummary", "long_summary",
-    "purpose",
-    "topic",
-    "sentiment",
-    "keyPoints", "key_points",
-    "actionItems", "action_items",
-    "unansweredQuestions", "unanswered_questions",
-    "followUp", "follow_up",
-    "followUpReason", "follow_up_reason",
-    "ai_success", "aiSuccess",
-    "callTransferred", "call_transferred",
-    "workflowTriggered", "workflow_triggered",
-    "recordingUrl", "recording_url",
-    "dashboardUrl", "dashboard_url",
-    "endedReason", "ended_reason",
-    "callOutcome", "call_outcome", "outcome",
-};
-/* clang-format on */
-
 /* ---- JSON building; out-of-memory is fatal, like every other allocation ---- */
 
 static cJSON *json_new(cJSON *item)
@@ -2150,6 +2129,22 @@ static void put_json_array(cJSON *obj, const char *name, sqlite3_stmt *s, int co
         json_put(obj, name, arr);
     else
         cJSON_Delete(arr);
+}
+
+/*
+ * The same for a column that SQL has checked with json_valid(): the text
+ * goes out as it is stored, without building and printing it again.
+ */
+static void put_raw_array(cJSON *obj, const char *name, sqlite3_stmt *s, int col)
+{
+    const char *text = col_text(s, col), *p = text;
+
+    if (text == NULL)
+        return;
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+        p++;
+    if (*p == '[')
+        json_put(obj, name, json_new(cJSON_CreateRaw(text)));
 }
 
 /* A call's follow-up state, borrowed from a statement row or a caller. */
@@ -2996,17 +2991,23 @@ fail:
     return -1;
 }
 
-static bool key_known(const char *key)
+/* calls.extra as JSON; NULL when there is none (or it is not an object). */
+static cJSON *stored_extra(const char *text)
 {
-    size_t i;
+    cJSON *extra = text != NULL ? cJSON_Parse(text) : NULL;
 
-    for (i = 0; i < sizeof known_keys / sizeof known_keys[0]; i++)
-        if (strcmp(key, known_keys[i]) == 0)
-            return true;
-    return false;
+    if (extra != NULL && !cJSON_IsObject(extra)) {
+        cJSON_Delete(extra);
+        extra = NULL;
+    }
+    return extra;
 }
 
-/* The top-level members of the raw body that payload.c does not read, as sent; NULL if none. */
+/*
+ * The top-level members of a raw body that payload.c does not read, as
+ * sent; NULL if none. For calls stored before schema 3, which do not keep
+ * them in calls.extra.
+ */
 static cJSON *body_extra(const void *body, size_t len)
 {
     cJSON *root, *item, *next, *extra = NULL;
@@ -3020,7 +3021,7 @@ static cJSON *body_extra(const void *body, size_t len)
     }
     for (item = root->child; item != NULL; item = next) {
         next = item->next;
-        if (item->string == NULL || key_known(item->string))
+        if (item->string == NULL || payload_key_known(item->string))
             continue;
         if (extra == NULL)
             extra = json_new(cJSON_CreateObject());
@@ -3078,7 +3079,7 @@ cJSON *store_get_call(struct store *st, const char *call_id, bool with_transcrip
     }
     if (read_begin(st, err) == -1)
         return NULL;
-    if ((s = stmt_get(st, STMT_GET_CALL, err)) == NULL)
+    if ((s = stmt_get(st, st->version >= 3 ? STMT_GET_CALL : STMT_GET_CALL_V2, err)) == NULL)
         goto fail;
     sqlite3_bind_text(s, 1, call_id, -1, SQLITE_STATIC);
     rc = sqlite3_step(s);
@@ -3092,11 +3093,15 @@ cJSON *store_get_call(struct store *st, const char *call_id, bool with_transcrip
     }
     obj = call_json(s, CALL_DETAIL_FOLLOW_UP, true, 0);
     if (with_transcript) {
-        put_json_array(obj, "transcript", s, FC_TURNS);
+        put_raw_array(obj, "transcript", s, FC_TURNS);
         if (cJSON_GetObjectItemCaseSensitive(obj, "transcript") == NULL)
             put_text(obj, "transcriptText", s, FC_TRANSCRIPT);
     }
-    extra = body_extra(sqlite3_column_blob(s, FC_BODY), (size_t)sqlite3_column_bytes(s, FC_BODY));
+    if (sqlite3_column_int(s, FC_EXTRA_KNOWN))
+        extra = stored_extra((const char *)sqlite3_column_text(s, FC_EXTRA));
+    else
+        extra =
+            body_extra(sqlite3_column_blob(s, FC_EXTRA), (size_t)sqlite3_column_bytes(s, FC_EXTRA));
     if (extra != NULL)
         json_put(obj, "extra", extra);
     stmt_release(s);

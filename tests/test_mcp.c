@@ -1738,12 +1738,19 @@ static void test_result_helpers(void)
     CHECK_INT_EQ(cJSON_GetArraySize(content), 2);
     CHECK_STR_EQ(str(cJSON_GetArrayItem(content, 0), "text"), "{\"n\":1}");
     CHECK_STR_EQ(str(cJSON_GetArrayItem(content, 1), "text"), "first");
-    CHECK_INT_EQ(get(get(r, "structuredContent"), "n")->valueint, 1);
+    /* structuredContent is printed once and kept as a raw item. */
+    CHECK(cJSON_IsRaw(get(r, "structuredContent")));
+    CHECK_STR_EQ(get(r, "structuredContent")->valuestring, "{\"n\":1}");
     /* A second call replaces structuredContent and adds another mirror first. */
     s = cJSON_CreateObject();
     cJSON_AddStringToObject(s, "k", "v");
     mcp_result_structured(r, s, "Result:");
-    CHECK_STR_EQ(str(get(r, "structuredContent"), "k"), "v");
+    CHECK_STR_EQ(get(r, "structuredContent")->valuestring, "{\"k\":\"v\"}");
+    {
+        char *printed = cJSON_PrintUnformatted(r);
+        CHECK_STR_CONTAINS(printed, "\"structuredContent\":{\"k\":\"v\"}");
+        cJSON_free(printed);
+    }
     CHECK_STR_EQ(str(cJSON_GetArrayItem(content, 0), "text"), "Result:\n{\"k\":\"v\"}");
     CHECK_INT_EQ(cJSON_GetArraySize(content), 3);
     cJSON_Delete(r);

@@ -1198,10 +1198,36 @@ static void test_parse_zeroes_first(void)
     payload_call_free(&c);
 }
 
+/* The top-level members no field is read from, kept as an object's text. */
+static void test_extra(void)
+{
+    struct call c;
+
+    parse_ok("{\"callId\":\"x\",\"summary\":\"s\",\"call_id\":\"alias\",\"outcome\":\"o\","
+             "\"storedVariables\":{\"vip\":true,\"n\":[1,2.5]},\"provider\":\"twilio\","
+             "\"flag\":null}",
+             &c);
+    CHECK_STR_EQ(c.extra, "{\"storedVariables\":{\"vip\":true,\"n\":[1,2.5]},"
+                          "\"provider\":\"twilio\",\"flag\":null}");
+    payload_call_free(&c);
+    CHECK_STR_EQ(c.extra, NULL);
+
+    /* Every member known: none. */
+    parse_ok("{\"id\":\"y\",\"transcript\":[],\"followUp\":\"yes\",\"aiSuccess\":true}", &c);
+    CHECK_STR_EQ(c.extra, NULL);
+    payload_call_free(&c);
+
+    CHECK(payload_key_known("callStarted"));
+    CHECK(payload_key_known("customer_phone_number"));
+    CHECK(!payload_key_known("storedVariables"));
+    CHECK(!payload_key_known("CALLID")); /* names match exactly */
+}
+
 int main(void)
 {
     xmalloc_init_json();
     RUN(test_sample_fixture);
+    RUN(test_extra);
     RUN(test_loose_fixture);
     RUN(test_minimal_fixture);
     RUN(test_custom_body_fixture);

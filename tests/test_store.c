@@ -300,7 +300,7 @@ static void test_open_schema(void)
     int64_t objects;
 
     fx_init(&f, "store-open");
-    CHECK_INT_EQ(store_schema_version(), 2);
+    CHECK_INT_EQ(store_schema_version(), 3);
     st = open_rw(f.path);
     CHECK(st != NULL);
     CHECK(access(f.path, F_OK) == 0);
@@ -902,6 +902,8 @@ static void test_upgrade_from_1(void)
                           "  json_each(c.unanswered_questions) j) AS unanswered_questions,"
                           "  trim(coalesce(c.caller_name, '') || ' ' || coalesce(c.agent_name,"
                           "  '')) AS names FROM calls c;"
+                          "ALTER TABLE calls DROP COLUMN extra;"
+                          "ALTER TABLE calls DROP COLUMN extra_known;"
                           "PRAGMA user_version = 1;"),
                  SQLITE_OK);
     CHECK_INT_EQ(fts_drift(db), 0);
@@ -915,7 +917,7 @@ static void test_upgrade_from_1(void)
     CHECK_INT_EQ(put1(st, &d, &err), 0);
     store_close(st);
     db = raw_open(f.path);
-    CHECK_INT_EQ(raw_int(db, "PRAGMA user_version"), 2);
+    CHECK_INT_EQ(raw_int(db, "PRAGMA user_version"), store_schema_version());
     CHECK_INT_EQ(raw_int(db, "SELECT count(*) FROM calls WHERE transcript IS NULL"), 1);
     CHECK_INT_EQ(fts_hits(db, "refund"), 2);
     CHECK_INT_EQ(fts_integrity(db), SQLITE_OK);
@@ -2859,6 +2861,62 @@ static void put_body(struct store *st, const char *body, int64_t received_ms, co
     payload_call_free(&c);
 }
 
+/*
+ * A database from schema 2 keeps no calls.extra: its calls report the extra
+ * members of their raw bodies, read-only before the upgrade and after it,
+ * until an update stores them with the call.
+ */
+static void test_upgrade_from_2(void)
+{
+    struct fx f;
+    struct store *st;
+    struct err err = {0};
+    sqlite3 *db;
+    cJSON *j;
+    const char *body = "{\"callId\":\"c2\",\"summary\":\"old\",\"vendor\":{\"tier\":2}}";
+
+    fx_init(&f, "store-upgrade-2");
+    st = open_rw(f.path);
+    put_body(st, body, 1, "sha-1", DELIVERY_STORED);
+    store_close(st);
+    db = raw_open(f.path);
+    CHECK_INT_EQ(raw_int(db, "SELECT count(*) FROM calls WHERE extra_known = 1 AND"
+                             " extra = '{\"vendor\":{\"tier\":2}}'"),
+                 1);
+    CHECK_INT_EQ(raw_exec(db, "ALTER TABLE calls DROP COLUMN extra;"
+                              "ALTER TABLE calls DROP COLUMN extra_known;"
+                              "PRAGMA user_version = 2;"),
+                 SQLITE_OK);
+    sqlite3_close(db);
+
+    /* Read-only: no migration, the schema 2 query. */
+    st = open_opts(f.path, true, 1000, 0);
+    CHECK(st != NULL);
+    j = store_get_call(st, "c2", true, &err);
+    CHECK(j != NULL);
+    CHECK_JSON(cJSON_GetObjectItemCaseSensitive(j, "extra"), "{\"vendor\":{\"tier\":2}}");
+    cJSON_Delete(j);
+    store_close(st);
+
+    /* Upgraded: the old row is read from its body, an update stores extra. */
+    st = open_rw(f.path);
+    j = store_get_call(st, "c2", true, &err);
+    CHECK_JSON(cJSON_GetObjectItemCaseSensitive(j, "extra"), "{\"vendor\":{\"tier\":2}}");
+    cJSON_Delete(j);
+    db = raw_open(f.path);
+    CHECK_INT_EQ(raw_int(db, "PRAGMA user_version"), store_schema_version());
+    CHECK_INT_EQ(raw_int(db, "SELECT extra_known FROM calls"), 0);
+    put_body(st, "{\"callId\":\"c2\",\"summary\":\"new\"}", 2, "sha-2", DELIVERY_UPDATED);
+    CHECK_INT_EQ(raw_int(db, "SELECT extra_known FROM calls WHERE extra IS NULL"), 1);
+    sqlite3_close(db);
+    j = store_get_call(st, "c2", true, &err);
+    CHECK(!json_has(j, "extra"));
+    CHECK_STR_EQ(json_str(j, "summary"), "new");
+    cJSON_Delete(j);
+    store_close(st);
+    fx_done(&f);
+}
+
 static void test_get_call(void)
 {
     struct fx f;
@@ -2933,7 +2991,15 @@ static void test_get_call(void)
     CHECK_STR_EQ(json_str(j, "recordingUrl"),
                  "https://app.phonely.ai/recordings/call_01HXY8ZZB6Q4DR9SS6S5KEM3CK.mp3");
     CHECK_INT_EQ(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "keyPoints")), 3);
-    CHECK_INT_EQ(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "transcript")), 6);
+    {
+        const cJSON *raw = cJSON_GetObjectItemCaseSensitive(j, "transcript");
+        cJSON *turns;
+
+        CHECK(cJSON_IsRaw(raw));
+        turns = cJSON_Parse(raw->valuestring);
+        CHECK_INT_EQ(cJSON_GetArraySize(turns), 6);
+        cJSON_Delete(turns);
+    }
     CHECK(!json_has(j, "unansweredQuestions")); /* an empty list is absent */
     CHECK_JSON(cJSON_GetObjectItemCaseSensitive(j, "followUp"),
                "{\"flagged\":false,\"status\":\"none\"}");
@@ -2953,6 +3019,34 @@ static void test_get_call(void)
                       "\"deliveries\":[{\"id\":5,\"receivedAt\":\"1970-01-01T00:00:05Z\","
                       "\"source\":\"webhook\",\"status\":200,\"outcome\":\"stored\"}]}");
         cJSON_Delete(j);
+    }
+
+    /* Turns that are not a JSON array any more (hand edited) are left out. */
+    {
+        sqlite3 *db = raw_open(f.path);
+        const char *const bad[] = {"[{\"role\":\"agent\",", "{\"role\":\"agent\"}", "[1,]"};
+
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+            CHECK_INT_EQ(raw_int_p(db,
+                                   "UPDATE calls SET turns = ?1 WHERE call_id = 'odd'"
+                                   " RETURNING 0",
+                                   bad[i]),
+                         0);
+            j = store_get_call(st, "odd", true, &err);
+            CHECK(j != NULL);
+            CHECK(!json_has(j, "transcript"));
+            cJSON_Delete(j);
+        }
+        CHECK_INT_EQ(raw_int_p(db,
+                               "UPDATE calls SET turns = ?1 WHERE call_id = 'odd'"
+                               " RETURNING 0",
+                               " [{\"role\":\"agent\",\"content\":\"ok\"}]"),
+                     0);
+        j = store_get_call(st, "odd", true, &err);
+        CHECK_JSON(cJSON_GetObjectItemCaseSensitive(j, "transcript"),
+                   " [{\"role\":\"agent\",\"content\":\"ok\"}]");
+        cJSON_Delete(j);
+        sqlite3_close(db);
     }
 
     CHECK(store_get_call(st, "call_missing", true, &err) == NULL);
@@ -3317,6 +3411,7 @@ int main(void)
     RUN(test_search_old_dates);
     RUN(test_search_large);
     RUN(test_get_call);
+    RUN(test_upgrade_from_2);
     RUN(test_transcript_text);
     RUN(test_set_follow_up);
     RUN(test_stats);
