@@ -36,6 +36,7 @@
 
 #include "bench_gen.h"
 #include "harness.h"
+#include "log.h"
 #include "textutil.h"
 #include "xmalloc.h"
 
@@ -45,10 +46,15 @@
 #define ID_FORMAT "bench_%010lu_%05u_%012llu"
 #define ID_LEN    (6 + 10 + 1 + 5 + 1 + 12)
 
-/* The generated bodies and where their call id sits. */
+/* "2026-05-24T18:02:14Z": whole seconds, as Phonely sends them; fixed width. */
+#define WHEN_LEN 20
+
+/* The generated bodies, where their call id sits, and where their times do. */
 struct pool {
     struct buf body[POOL];
     size_t id_off; /* offset of the id's first byte in every body */
+    size_t started_off[POOL], ended_off[POOL];
+    int duration_s[POOL];
     unsigned long run;
 };
 
@@ -62,6 +68,16 @@ struct worker {
     size_t nlat, caplat;
 };
 
+/* Offset of the WHEN_LEN-character time after key in a body. */
+static size_t time_offset(const struct buf *body, const char *key)
+{
+    const char *at = strstr(body->data, key);
+
+    if (at == NULL || strlen(at + strlen(key)) < WHEN_LEN || at[strlen(key) + WHEN_LEN] != '"')
+        fatalx("bench body without a %s time of %d characters", key, WHEN_LEN);
+    return (size_t)(at - body->data) + strlen(key);
+}
+
 static void pool_make(struct pool *p)
 {
     char id[ID_LEN + 1];
@@ -69,10 +85,33 @@ static void pool_make(struct pool *p)
     p->run = (unsigned long)time(NULL);
     snprintf(id, sizeof id, ID_FORMAT, p->run, 0u, 0ULL);
     for (unsigned i = 0; i < POOL; i++) {
+        int64_t now = time_now_ms();
+        const char *d;
+
         memset(&p->body[i], 0, sizeof p->body[i]);
-        bench_gen_call(&p->body[i], BENCH_GEN_SEED, i, id, time_now_ms());
+        bench_gen_call(&p->body[i], BENCH_GEN_SEED, i, id, now - now % 1000);
+        p->started_off[i] = time_offset(&p->body[i], "\"callStarted\":\"");
+        p->ended_off[i] = time_offset(&p->body[i], "\"callEnded\":\"");
+        d = strstr(p->body[i].data, "\"duration\":");
+        p->duration_s[i] = d != NULL ? atoi(d + 11) : 0;
     }
     p->id_off = (size_t)(strstr(p->body[0].data, id) - p->body[0].data);
+}
+
+/*
+ * Date a pooled body's call as one that has just ended, as a post-call
+ * webhook's is: every request of a run carries the time it is sent.
+ */
+static void stamp_times(const struct pool *p, size_t i, char *body)
+{
+    char when[32];
+    int64_t now = time_now_ms();
+
+    now -= now % 1000;
+    time_format_iso8601(now - (int64_t)p->duration_s[i] * 1000, when, sizeof when);
+    memcpy(body + p->started_off[i], when, WHEN_LEN);
+    time_format_iso8601(now, when, sizeof when);
+    memcpy(body + p->ended_off[i], when, WHEN_LEN);
 }
 
 static void pool_free(struct pool *p)
@@ -124,8 +163,8 @@ static void *worker_main(void *arg)
 
     while (fd != -1 && time_mono() < end) {
         uint64_t seq = w->done + w->errors;
-        const struct buf *body = &w->pool->body[(w->id * 7919u + seq) % POOL];
-        size_t head;
+        size_t pick = (w->id * 7919u + seq) % POOL, head;
+        const struct buf *body = &w->pool->body[pick];
         buf_reset(&req);
         buf_printf(&req,
                    "POST /phonely/webhook HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
@@ -135,6 +174,7 @@ static void *worker_main(void *arg)
         buf_append(&req, body->data, body->len);
         snprintf(id, sizeof id, ID_FORMAT, w->pool->run, w->id, (unsigned long long)seq);
         memcpy(req.data + head + w->pool->id_off, id, ID_LEN);
+        stamp_times(w->pool, pick, req.data + head);
         double t0 = time_mono();
         int status = roundtrip(fd, &req);
         double ms = (time_mono() - t0) * 1000.0;
