@@ -24,6 +24,7 @@
  * deleted. Nothing is kept between calls: there is no mutable state.
  */
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -413,10 +414,48 @@ static void fmt_time(int64_t ms, char *out, size_t outsz)
 
 /* ---- arguments ---- */
 
+/*
+ * The input schemas args_check() has parsed, by text: parsed once and kept
+ * for the life of the process (the tools' schemas are static strings).
+ */
+static struct {
+    pthread_mutex_t lock;
+    size_t n;
+    struct {
+        const char *text;
+        cJSON *schema;
+    } item[32];
+} schemas = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* schema_text parsed, from the cache when it holds it; NULL if it does not parse. */
+static const cJSON *schema_cached(const char *schema_text, cJSON **uncached)
+{
+    const cJSON *found = NULL;
+
+    *uncached = NULL;
+    pthread_mutex_lock(&schemas.lock);
+    for (size_t i = 0; i < schemas.n && found == NULL; i++)
+        if (schemas.item[i].text == schema_text)
+            found = schemas.item[i].schema;
+    if (found == NULL) {
+        cJSON *parsed = cJSON_Parse(schema_text);
+        if (parsed != NULL && schemas.n < sizeof schemas.item / sizeof schemas.item[0]) {
+            schemas.item[schemas.n].text = schema_text;
+            schemas.item[schemas.n++].schema = parsed;
+        } else {
+            *uncached = parsed; /* the caller frees it */
+        }
+        found = parsed;
+    }
+    pthread_mutex_unlock(&schemas.lock);
+    return found;
+}
+
 /* Validate args (NULL: no arguments) against a tool's input schema text. */
 static int args_check(const char *schema_text, const cJSON *args, struct err *err)
 {
-    cJSON *schema = cJSON_Parse(schema_text), *empty = NULL;
+    cJSON *uncached, *empty = NULL;
+    const cJSON *schema = schema_cached(schema_text, &uncached);
     int rc;
 
     if (schema == NULL)
@@ -424,7 +463,7 @@ static int args_check(const char *schema_text, const cJSON *args, struct err *er
     if (args == NULL)
         args = empty = jcheck(cJSON_CreateObject());
     rc = schema_validate(schema, args, err);
-    cJSON_Delete(schema);
+    cJSON_Delete(uncached);
     cJSON_Delete(empty);
     return rc;
 }
