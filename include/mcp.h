@@ -153,6 +153,9 @@ bool mcp_session_initialized(const struct mcp_session *s);
  */
 enum rpc_kind mcp_session_handle(struct mcp_session *s, struct store *st, const char *text,
                                  size_t len, mcp_send_fn send, void *send_arg);
+/* The same for a message the transport has already parsed (still the caller's). */
+void mcp_session_handle_msg(struct mcp_session *s, struct store *st, const struct rpc_msg *msg,
+                            mcp_send_fn send, void *send_arg);
 
 /* ---- for handlers ---- */
 

@@ -619,6 +619,27 @@ static void handle_notification(struct mcp_session *s, const struct rpc_msg *msg
  * through send, apply notifications, ignore answers to us. Everything sent
  * for a request goes out on the calling thread before this returns.
  */
+void mcp_session_handle_msg(struct mcp_session *s, struct store *st, const struct rpc_msg *msg,
+                            mcp_send_fn send, void *send_arg)
+{
+    switch (msg->kind) {
+    case RPC_INVALID: {
+        char *json = rpc_error(msg->id, msg->error_code, msg->error_msg, NULL);
+        send(send_arg, json);
+        free(json);
+        break;
+    }
+    case RPC_RESPONSE:
+        break; /* we send no requests, so there is nothing to match */
+    case RPC_NOTIFICATION:
+        handle_notification(s, msg);
+        break;
+    case RPC_REQUEST:
+        handle_request(s, st, msg, send, send_arg);
+        break;
+    }
+}
+
 enum rpc_kind mcp_session_handle(struct mcp_session *s, struct store *st, const char *text,
                                  size_t len, mcp_send_fn send, void *send_arg)
 {
@@ -627,22 +648,7 @@ enum rpc_kind mcp_session_handle(struct mcp_session *s, struct store *st, const 
 
     rpc_parse(text, len, &msg);
     kind = msg.kind;
-    switch (kind) {
-    case RPC_INVALID: {
-        char *json = rpc_error(msg.id, msg.error_code, msg.error_msg, NULL);
-        send(send_arg, json);
-        free(json);
-        break;
-    }
-    case RPC_RESPONSE:
-        break; /* we send no requests, so there is nothing to match */
-    case RPC_NOTIFICATION:
-        handle_notification(s, &msg);
-        break;
-    case RPC_REQUEST:
-        handle_request(s, st, &msg, send, send_arg);
-        break;
-    }
+    mcp_session_handle_msg(s, st, &msg, send, send_arg);
     rpc_msg_free(&msg);
     return kind;
 }

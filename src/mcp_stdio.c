@@ -18,8 +18,8 @@
  * and the session registering it); the session then interrupts its store
  * work and suppresses the response.
  *
- * Ownership: the queue owns each job (a copy of its line and of its id)
- * until the worker that took it, or the cancellation that dropped it,
+ * Ownership: the queue owns each job (its request as the reader parsed
+ * it) until the worker that took it, or the cancellation that dropped it,
  * frees it. Stores are opened here before reading starts, one per worker,
  * and closed after the workers are joined.
  */
@@ -45,9 +45,8 @@ struct stdio_srv;
 
 struct job {
     struct stdio_srv *ss;
-    char *text;
-    size_t len;
-    cJSON *id; /* a copy, to match notifications/cancelled */
+    struct rpc_msg msg; /* parsed once, by the reader */
+    size_t len;         /* of its line, for the queue's byte bound */
     atomic_bool cancelled;
     struct job *next;
 };
@@ -118,8 +117,7 @@ static void job_free(struct job *j)
 {
     if (j == NULL)
         return;
-    free(j->text);
-    cJSON_Delete(j->id);
+    rpc_msg_free(&j->msg);
     free(j);
 }
 
@@ -165,7 +163,7 @@ static void *worker_main(void *arg)
         ss->running[w->index] = j;
         pthread_mutex_unlock(&ss->lock);
 
-        mcp_session_handle(ss->session, w->st, j->text, j->len, job_send, j);
+        mcp_session_handle_msg(ss->session, w->st, &j->msg, job_send, j);
 
         pthread_mutex_lock(&ss->lock);
         ss->running[w->index] = NULL;
@@ -175,8 +173,11 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-/* Hand a request to the workers, or answer "busy" when too much is waiting. */
-static void enqueue(struct stdio_srv *ss, const char *line, size_t len, const cJSON *id)
+/*
+ * Hand a parsed request (taken over: *msg is emptied) to the workers, or
+ * answer "busy" when too much is waiting.
+ */
+static void enqueue(struct stdio_srv *ss, struct rpc_msg *msg, size_t len)
 {
     struct job *j;
 
@@ -184,7 +185,7 @@ static void enqueue(struct stdio_srv *ss, const char *line, size_t len, const cJ
     if (ss->queued >= STDIO_QUEUE_MAX || len > STDIO_QUEUE_BYTES - ss->queued_bytes) {
         char *json;
         pthread_mutex_unlock(&ss->lock);
-        json = rpc_error(id, RPC_INTERNAL_ERROR,
+        json = rpc_error(msg->id, RPC_INTERNAL_ERROR,
                          "server busy: too many requests are waiting; retry later", NULL);
         write_message(ss, json);
         free(json);
@@ -192,11 +193,9 @@ static void enqueue(struct stdio_srv *ss, const char *line, size_t len, const cJ
     }
     j = xcalloc(1, sizeof *j);
     j->ss = ss;
-    j->text = xmalloc(len + 1);
-    memcpy(j->text, line, len);
-    j->text[len] = '\0';
+    j->msg = *msg;
+    memset(msg, 0, sizeof *msg);
     j->len = len;
-    j->id = cJSON_Duplicate(id, false);
     atomic_init(&j->cancelled, false);
     if (ss->tail != NULL)
         ss->tail->next = j;
@@ -220,7 +219,7 @@ static void cancel_jobs(struct stdio_srv *ss, const cJSON *params, size_t nworke
     pthread_mutex_lock(&ss->lock);
     for (pp = &ss->head; *pp != NULL;) {
         struct job *j = *pp;
-        if (id_equal(j->id, id)) {
+        if (id_equal(j->msg.id, id)) {
             *pp = j->next;
             ss->queued--;
             ss->queued_bytes -= j->len;
@@ -234,7 +233,7 @@ static void cancel_jobs(struct stdio_srv *ss, const cJSON *params, size_t nworke
     for (struct job *j = ss->head; j != NULL; j = j->next)
         ss->tail = j;
     for (size_t i = 0; i < nworkers; i++)
-        if (ss->running[i] != NULL && id_equal(ss->running[i]->id, id))
+        if (ss->running[i] != NULL && id_equal(ss->running[i]->msg.id, id))
             atomic_store(&ss->running[i]->cancelled, true);
     pthread_mutex_unlock(&ss->lock);
     while (dropped != NULL) {
@@ -286,7 +285,7 @@ static void read_loop(struct stdio_srv *ss, FILE *in, size_t nworkers)
         rpc_parse(line, len, &msg);
         if (msg.kind == RPC_REQUEST && !served_inline(msg.method) &&
             mcp_session_initialized(ss->session)) {
-            enqueue(ss, line, len, msg.id);
+            enqueue(ss, &msg, len);
         } else {
             if (msg.kind == RPC_NOTIFICATION && strcmp(msg.method, "notifications/cancelled") == 0)
                 cancel_jobs(ss, msg.params, nworkers);
