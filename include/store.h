@@ -32,6 +32,26 @@ struct store_options {
 struct store *store_open(const char *path, const struct store_options *opt, struct err *err);
 void store_close(struct store *st);
 
+/*
+ * Background checkpoints for a writer: a thread with its own connection to
+ * st's file copies committed pages from the WAL into the database each
+ * time STORE_CKPT_PAGES more have been committed, while st goes on
+ * writing. st then checkpoints itself only when its WAL reaches
+ * STORE_CKPT_BACKSTOP pages (the thread cannot keep up, or readers hold
+ * old pages), which also bounds the WAL: it restarts from its beginning
+ * after a checkpoint that caught up. Start and stop it while no other
+ * thread uses st. NULL, with st checkpointing itself as before, when st
+ * is not a file or the thread cannot start.
+ */
+#define STORE_CKPT_PAGES    1000
+#define STORE_CKPT_BACKSTOP 8000
+struct store_checkpointer;
+struct store_checkpointer *store_checkpointer_start(struct store *st, struct err *err);
+/* Checkpoints the thread has run (for tests and logs). */
+uint64_t store_checkpointer_runs(struct store_checkpointer *c);
+/* Stop the thread, close its connection, give checkpoints back to st. NULL is fine. */
+void store_checkpointer_stop(struct store_checkpointer *c);
+
 /* The schema version this build writes. */
 int store_schema_version(void);
 

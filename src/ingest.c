@@ -5,6 +5,8 @@
  * done callback. No timer is involved: a batch is whatever arrived while
  * the previous commit was running, so a lone request never waits for
  * company and a busy server shares each fsync among many requests.
+ * Checkpoints run on a thread of their own (store_checkpointer_start), so
+ * copying pages into the database does not hold up the next batch.
  */
 #include <pthread.h>
 #include <stdint.h>
@@ -19,6 +21,7 @@ const unsigned ingest_batch_bounds[INGEST_BATCH_BUCKETS] = {1,  2,  4,   8,   16
 
 struct ingest {
     struct store *store;
+    struct store_checkpointer *ckpt; /* NULL: the writer checkpoints itself */
     unsigned batch_max;
     pthread_t thread;
     pthread_mutex_t lock;
@@ -121,7 +124,13 @@ struct ingest *ingest_new(struct store *st, unsigned batch_max, struct err *err)
     in->batch_max = batch_max == 0 ? 1 : batch_max;
     pthread_mutex_init(&in->lock, NULL);
     pthread_cond_init(&in->wake, NULL);
+    {
+        struct err e = {0};
+        if ((in->ckpt = store_checkpointer_start(st, &e)) == NULL)
+            log_info("checkpoints stay on the writer thread: %s", e.msg);
+    }
     if ((rc = pthread_create(&in->thread, NULL, ingest_main, in)) != 0) {
+        store_checkpointer_stop(in->ckpt);
         pthread_mutex_destroy(&in->lock);
         pthread_cond_destroy(&in->wake);
         free(in);
@@ -140,6 +149,7 @@ void ingest_free(struct ingest *in)
     pthread_cond_signal(&in->wake);
     pthread_mutex_unlock(&in->lock);
     pthread_join(in->thread, NULL);
+    store_checkpointer_stop(in->ckpt);
     store_close(in->store);
     pthread_mutex_destroy(&in->lock);
     pthread_cond_destroy(&in->wake);

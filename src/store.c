@@ -37,6 +37,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1483,6 +1484,129 @@ void store_close(struct store *st)
     free(st->file);
     free(st->dir);
     free(st);
+}
+
+/* ---- background checkpoints ---- */
+
+struct store_checkpointer {
+    struct store *writer; /* its WAL hook signals the thread */
+    struct store *own;    /* the thread's connection */
+    pthread_t thread;
+    pthread_mutex_t lock; /* guards pending, stopping, runs */
+    pthread_cond_t wake;
+    bool pending, stopping;
+    uint64_t runs;
+    int signalled_at; /* WAL pages when the thread was last asked (writer thread only) */
+};
+
+/*
+ * The writer's WAL hook, after each commit: pages is the number of frames
+ * in the WAL. Ask the thread for a checkpoint every STORE_CKPT_PAGES;
+ * checkpoint here at the backstop.
+ */
+static int ckpt_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+    struct store_checkpointer *c = arg;
+
+    if (pages < c->signalled_at) /* the WAL restarted */
+        c->signalled_at = 0;
+    if (pages >= STORE_CKPT_BACKSTOP) {
+        /* Busy when the thread is checkpointing: then the next commit tries again. */
+        (void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        return SQLITE_OK;
+    }
+    if (pages - c->signalled_at >= STORE_CKPT_PAGES) {
+        c->signalled_at = pages;
+        pthread_mutex_lock(&c->lock);
+        c->pending = true;
+        pthread_cond_signal(&c->wake);
+        pthread_mutex_unlock(&c->lock);
+    }
+    return SQLITE_OK;
+}
+
+static void *ckpt_main(void *arg)
+{
+    struct store_checkpointer *c = arg;
+    bool warned = false;
+
+    pthread_mutex_lock(&c->lock);
+    for (;;) {
+        int rc;
+
+        while (!c->pending && !c->stopping)
+            pthread_cond_wait(&c->wake, &c->lock);
+        if (c->stopping)
+            break;
+        c->pending = false;
+        pthread_mutex_unlock(&c->lock);
+        /* PASSIVE: copies what no reader still needs, never waits for the writer. */
+        rc = sqlite3_wal_checkpoint_v2(c->own->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        if (rc != SQLITE_OK && rc != SQLITE_BUSY && !warned) {
+            log_warnx("background checkpoint of %s: %s (the writer checkpoints at %d pages)",
+                      c->own->file, sqlite3_errmsg(c->own->db), STORE_CKPT_BACKSTOP);
+            warned = true;
+        }
+        pthread_mutex_lock(&c->lock);
+        c->runs++;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return NULL;
+}
+
+struct store_checkpointer *store_checkpointer_start(struct store *st, struct err *err)
+{
+    struct store_options o = {.busy_timeout_ms = st->busy_timeout_ms};
+    struct store_checkpointer *c;
+
+    if (st->read_only || st->file == NULL) {
+        err_set(err, ERR_CONFIG, "background checkpoints need a writable database file");
+        return NULL;
+    }
+    c = xcalloc(1, sizeof *c);
+    c->writer = st;
+    if ((c->own = store_open(st->file, &o, err)) == NULL) {
+        free(c);
+        return NULL;
+    }
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_cond_init(&c->wake, NULL);
+    if (pthread_create(&c->thread, NULL, ckpt_main, c) != 0) {
+        err_set(err, ERR_SYSTEM, "cannot start the checkpoint thread");
+        pthread_cond_destroy(&c->wake);
+        pthread_mutex_destroy(&c->lock);
+        store_close(c->own);
+        free(c);
+        return NULL;
+    }
+    sqlite3_wal_hook(st->db, ckpt_hook, c); /* replaces the automatic checkpoint */
+    return c;
+}
+
+uint64_t store_checkpointer_runs(struct store_checkpointer *c)
+{
+    uint64_t n;
+
+    pthread_mutex_lock(&c->lock);
+    n = c->runs;
+    pthread_mutex_unlock(&c->lock);
+    return n;
+}
+
+void store_checkpointer_stop(struct store_checkpointer *c)
+{
+    if (c == NULL)
+        return;
+    sqlite3_wal_autocheckpoint(c->writer->db, 1000); /* SQLite's default, as before */
+    pthread_mutex_lock(&c->lock);
+    c->stopping = true;
+    pthread_cond_signal(&c->wake);
+    pthread_mutex_unlock(&c->lock);
+    pthread_join(c->thread, NULL);
+    store_close(c->own);
+    pthread_cond_destroy(&c->wake);
+    pthread_mutex_destroy(&c->lock);
+    free(c);
 }
 
 /* The schema version this build writes: the number of migrations. */

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -923,6 +924,97 @@ static void test_upgrade_from_1(void)
     CHECK_INT_EQ(fts_integrity(db), SQLITE_OK);
     CHECK_INT_EQ(fts_drift(db), 0);
     sqlite3_close(db);
+    fx_done(&f);
+}
+
+static off_t file_size(const char *path)
+{
+    struct stat sb;
+
+    return stat(path, &sb) == 0 ? sb.st_size : 0;
+}
+
+/*
+ * Background checkpoints: the thread copies pages into the database while
+ * the writer commits, the WAL stays within the backstop, nothing is lost,
+ * and stopping hands checkpoints back to the writer.
+ */
+static void test_checkpointer(void)
+{
+    enum { CALLS = 900, BODY = 40000 };
+    struct fx f;
+    struct store *st;
+    struct store_checkpointer *c;
+    struct err err = {0};
+    char *body = xmalloc(BODY + 1), *wal;
+    off_t wal_max = 0, wal_bound;
+    double deadline;
+    sqlite3 *db;
+
+    fx_init(&f, "store-ckpt");
+    wal = xasprintf("%s-wal", f.path);
+    memset(body, 'x', BODY);
+    body[BODY] = '\0';
+    st = open_rw(f.path);
+    c = store_checkpointer_start(st, &err);
+    CHECK(c != NULL);
+    for (int i = 0; i < CALLS; i++) {
+        char id[32], sha[32];
+        struct call call;
+        struct delivery d;
+
+        snprintf(id, sizeof id, "ckpt-%d", i);
+        snprintf(sha, sizeof sha, "sha-%d", i);
+        call_init(&call, id);
+        d = delivery_for(&call, body, sha, i);
+        CHECK_INT_EQ(put1(st, &d, &err), 0);
+        if (file_size(wal) > wal_max)
+            wal_max = file_size(wal);
+    }
+    /* About 10 pages a call: the backstop was passed, the thread ran. */
+    deadline = time_mono() + 10 * time_scale();
+    while (store_checkpointer_runs(c) == 0 && time_mono() < deadline)
+        nanosleep(&(struct timespec){0, 10000000L}, NULL);
+    CHECK(store_checkpointer_runs(c) >= 1);
+    /* Past the backstop by at most one commit (a call: under 64 pages). */
+    wal_bound = (off_t)(STORE_CKPT_BACKSTOP + 64) * (4096 + 24) + 32;
+    CHECK(wal_max > 0);
+    CHECK(wal_max <= wal_bound);
+    CHECK(file_size(f.path) > (off_t)CALLS * BODY / 2); /* pages reached the database */
+    store_checkpointer_stop(c);
+
+    /* The writer checkpoints itself again (every 1000 pages): the WAL file, reused from its
+     * start after each checkpoint, does not grow. */
+    for (int i = CALLS; i < CALLS + 300; i++) {
+        char id[32], sha[32];
+        struct call call;
+        struct delivery d;
+
+        snprintf(id, sizeof id, "ckpt-%d", i);
+        snprintf(sha, sizeof sha, "sha-%d", i);
+        call_init(&call, id);
+        d = delivery_for(&call, body, sha, i);
+        CHECK_INT_EQ(put1(st, &d, &err), 0);
+        CHECK(file_size(wal) <= wal_bound);
+    }
+    store_close(st);
+    db = raw_open(f.path);
+    CHECK_INT_EQ(raw_int(db, "SELECT count(*) FROM calls"), CALLS + 300);
+    CHECK_INT_EQ(raw_int(db, "SELECT count(*) FROM deliveries WHERE length(body) = 40000"),
+                 CALLS + 300);
+    CHECK_INT_EQ(fts_integrity(db), SQLITE_OK);
+    sqlite3_close(db);
+
+    /* Not for a read-only store. */
+    {
+        struct store *ro = open_opts(f.path, true, 1000, 0);
+        CHECK(store_checkpointer_start(ro, &err) == NULL);
+        CHECK_STR_CONTAINS(err.msg, "writable");
+        store_close(ro);
+    }
+    store_checkpointer_stop(NULL);
+    free(body);
+    free(wal);
     fx_done(&f);
 }
 
@@ -3393,6 +3485,7 @@ int main(void)
     RUN(test_batch);
     RUN(test_batch_updates_within);
     RUN(test_upgrade_from_1);
+    RUN(test_checkpointer);
     RUN(test_read_only);
     RUN(test_full_statvfs);
     RUN(test_full_sqlite);
