@@ -934,6 +934,21 @@ static off_t file_size(const char *path)
     return stat(path, &sb) == 0 ? sb.st_size : 0;
 }
 
+/* Store call "ckpt-<i>" with body, in a transaction of its own. */
+static void put_numbered(struct store *st, int i, const char *body)
+{
+    char id[32], sha[32];
+    struct call call;
+    struct delivery d;
+    struct err err = {0};
+
+    snprintf(id, sizeof id, "ckpt-%d", i);
+    snprintf(sha, sizeof sha, "sha-%d", i);
+    call_init(&call, id);
+    d = delivery_for(&call, body, sha, i);
+    CHECK_INT_EQ(put1(st, &d, &err), 0);
+}
+
 /*
  * Background checkpoints: the thread copies pages into the database while
  * the writer commits, the WAL stays within the backstop, nothing is lost,
@@ -959,15 +974,7 @@ static void test_checkpointer(void)
     c = store_checkpointer_start(st, &err);
     CHECK(c != NULL);
     for (int i = 0; i < CALLS; i++) {
-        char id[32], sha[32];
-        struct call call;
-        struct delivery d;
-
-        snprintf(id, sizeof id, "ckpt-%d", i);
-        snprintf(sha, sizeof sha, "sha-%d", i);
-        call_init(&call, id);
-        d = delivery_for(&call, body, sha, i);
-        CHECK_INT_EQ(put1(st, &d, &err), 0);
+        put_numbered(st, i, body);
         if (file_size(wal) > wal_max)
             wal_max = file_size(wal);
     }
@@ -986,15 +993,7 @@ static void test_checkpointer(void)
     /* The writer checkpoints itself again (every 1000 pages): the WAL file, reused from its
      * start after each checkpoint, does not grow. */
     for (int i = CALLS; i < CALLS + 300; i++) {
-        char id[32], sha[32];
-        struct call call;
-        struct delivery d;
-
-        snprintf(id, sizeof id, "ckpt-%d", i);
-        snprintf(sha, sizeof sha, "sha-%d", i);
-        call_init(&call, id);
-        d = delivery_for(&call, body, sha, i);
-        CHECK_INT_EQ(put1(st, &d, &err), 0);
+        put_numbered(st, i, body);
         CHECK(file_size(wal) <= wal_bound);
     }
     store_close(st);
