@@ -206,6 +206,12 @@ static const char *const migrations[] = {
      */
     ("ALTER TABLE calls ADD COLUMN extra_known INTEGER NOT NULL DEFAULT 0;"
      "ALTER TABLE calls ADD COLUMN extra TEXT;"),
+    /*
+     * 4: no query looks deliveries up by body hash (a repeated body is
+     * found through its call), and the index cost every delivery a write
+     * at a random place.
+     */
+    "DROP INDEX IF EXISTS deliveries_sha;",
 };
 
 #define STORE_SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))

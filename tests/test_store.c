@@ -301,7 +301,7 @@ static void test_open_schema(void)
     int64_t objects;
 
     fx_init(&f, "store-open");
-    CHECK_INT_EQ(store_schema_version(), 3);
+    CHECK_INT_EQ(store_schema_version(), 4);
     st = open_rw(f.path);
     CHECK(st != NULL);
     CHECK(access(f.path, F_OK) == 0);
@@ -318,7 +318,7 @@ static void test_open_schema(void)
                  1);
     CHECK_INT_EQ(raw_int(db, "SELECT count(*) FROM sqlite_schema WHERE type = 'index'"
                              " AND name NOT LIKE 'sqlite_autoindex%'"),
-                 13);
+                 12);
     objects = raw_int(db, "SELECT count(*) FROM sqlite_schema");
     CHECK_INT_EQ(raw_int(db, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
 
@@ -905,6 +905,7 @@ static void test_upgrade_from_1(void)
                           "  '')) AS names FROM calls c;"
                           "ALTER TABLE calls DROP COLUMN extra;"
                           "ALTER TABLE calls DROP COLUMN extra_known;"
+                          "CREATE INDEX deliveries_sha ON deliveries (body_sha256);"
                           "PRAGMA user_version = 1;"),
                  SQLITE_OK);
     CHECK_INT_EQ(fts_drift(db), 0);
@@ -2976,6 +2977,7 @@ static void test_upgrade_from_2(void)
                  1);
     CHECK_INT_EQ(raw_exec(db, "ALTER TABLE calls DROP COLUMN extra;"
                               "ALTER TABLE calls DROP COLUMN extra_known;"
+                              "CREATE INDEX deliveries_sha ON deliveries (body_sha256);"
                               "PRAGMA user_version = 2;"),
                  SQLITE_OK);
     sqlite3_close(db);
@@ -2997,6 +2999,8 @@ static void test_upgrade_from_2(void)
     db = raw_open(f.path);
     CHECK_INT_EQ(raw_int(db, "PRAGMA user_version"), store_schema_version());
     CHECK_INT_EQ(raw_int(db, "SELECT extra_known FROM calls"), 0);
+    CHECK_INT_EQ(raw_int(db, "SELECT count(*) FROM sqlite_schema WHERE name = 'deliveries_sha'"),
+                 0);
     put_body(st, "{\"callId\":\"c2\",\"summary\":\"new\"}", 2, "sha-2", DELIVERY_UPDATED);
     CHECK_INT_EQ(raw_int(db, "SELECT extra_known FROM calls WHERE extra IS NULL"), 1);
     sqlite3_close(db);
