@@ -19,9 +19,9 @@
  * work and suppresses the response.
  *
  * Ownership: the queue owns each job (its request as the reader parsed
- * it) until the worker that took it, or the cancellation that dropped it,
- * frees it. Stores are opened here before reading starts, one per worker,
- * and closed after the workers are joined.
+ * it, or for a long line a copy of the line and of its id) until the
+ * worker that took it, or the cancellation that dropped it, frees it. Stores are opened here before
+ * reading starts, one per worker, and closed after the workers are joined.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -39,14 +39,25 @@
 #define STDIO_WORKERS_DEFAULT 4
 #define STDIO_WORKERS_MAX     64
 #define STDIO_QUEUE_MAX       1024                        /* requests waiting for a worker */
-#define STDIO_QUEUE_BYTES     ((size_t)256 * 1024 * 1024) /* bytes of requests waiting */
+#define STDIO_QUEUE_BYTES     ((size_t)256 * 1024 * 1024) /* memory of requests waiting */
+/*
+ * A request waits parsed (so that its worker need not parse it again)
+ * when its line is at most STDIO_PARSED_MAX bytes, and then counts as
+ * STDIO_PARSED_COST bytes a byte against STDIO_QUEUE_BYTES: a cJSON value
+ * takes about 80 bytes, and one can be written in two. A longer line
+ * waits as text, counted as it is.
+ */
+#define STDIO_PARSED_MAX  65536
+#define STDIO_PARSED_COST 40
 
 struct stdio_srv;
 
 struct job {
     struct stdio_srv *ss;
-    struct rpc_msg msg; /* parsed once, by the reader */
-    size_t len;         /* of its line, for the queue's byte bound */
+    struct rpc_msg msg; /* parsed by the reader; empty when text is set */
+    char *text;         /* a long line, parsed by its worker */
+    cJSON *text_id;     /* that line's id, to match notifications/cancelled */
+    size_t cost;        /* counted against STDIO_QUEUE_BYTES */
     atomic_bool cancelled;
     struct job *next;
 };
@@ -118,7 +129,14 @@ static void job_free(struct job *j)
     if (j == NULL)
         return;
     rpc_msg_free(&j->msg);
+    free(j->text);
+    cJSON_Delete(j->text_id);
     free(j);
+}
+
+static const cJSON *job_id(const struct job *j)
+{
+    return j->text != NULL ? j->text_id : j->msg.id;
 }
 
 static bool id_equal(const cJSON *a, const cJSON *b)
@@ -159,11 +177,14 @@ static void *worker_main(void *arg)
         if (ss->head == NULL)
             ss->tail = NULL;
         ss->queued--;
-        ss->queued_bytes -= j->len;
+        ss->queued_bytes -= j->cost;
         ss->running[w->index] = j;
         pthread_mutex_unlock(&ss->lock);
 
-        mcp_session_handle_msg(ss->session, w->st, &j->msg, job_send, j);
+        if (j->text != NULL)
+            mcp_session_handle(ss->session, w->st, j->text, strlen(j->text), job_send, j);
+        else
+            mcp_session_handle_msg(ss->session, w->st, &j->msg, job_send, j);
 
         pthread_mutex_lock(&ss->lock);
         ss->running[w->index] = NULL;
@@ -174,15 +195,18 @@ static void *worker_main(void *arg)
 }
 
 /*
- * Hand a parsed request (taken over: *msg is emptied) to the workers, or
- * answer "busy" when too much is waiting.
+ * Hand a request (line, and msg as parsed from it) to the workers, or
+ * answer "busy" when too much is waiting. A short line's msg is taken
+ * over (*msg is emptied).
  */
-static void enqueue(struct stdio_srv *ss, struct rpc_msg *msg, size_t len)
+static void enqueue(struct stdio_srv *ss, const char *line, size_t len, struct rpc_msg *msg)
 {
+    bool parsed = len <= STDIO_PARSED_MAX;
+    size_t cost = parsed ? len * STDIO_PARSED_COST : len;
     struct job *j;
 
     pthread_mutex_lock(&ss->lock);
-    if (ss->queued >= STDIO_QUEUE_MAX || len > STDIO_QUEUE_BYTES - ss->queued_bytes) {
+    if (ss->queued >= STDIO_QUEUE_MAX || cost > STDIO_QUEUE_BYTES - ss->queued_bytes) {
         char *json;
         pthread_mutex_unlock(&ss->lock);
         json = rpc_error(msg->id, RPC_INTERNAL_ERROR,
@@ -193,9 +217,16 @@ static void enqueue(struct stdio_srv *ss, struct rpc_msg *msg, size_t len)
     }
     j = xcalloc(1, sizeof *j);
     j->ss = ss;
-    j->msg = *msg;
-    memset(msg, 0, sizeof *msg);
-    j->len = len;
+    if (parsed) {
+        j->msg = *msg;
+        memset(msg, 0, sizeof *msg);
+    } else {
+        j->text = xmalloc(len + 1);
+        memcpy(j->text, line, len);
+        j->text[len] = '\0';
+        j->text_id = cJSON_Duplicate(msg->id, false);
+    }
+    j->cost = cost;
     atomic_init(&j->cancelled, false);
     if (ss->tail != NULL)
         ss->tail->next = j;
@@ -203,7 +234,7 @@ static void enqueue(struct stdio_srv *ss, struct rpc_msg *msg, size_t len)
         ss->head = j;
     ss->tail = j;
     ss->queued++;
-    ss->queued_bytes += len;
+    ss->queued_bytes += cost;
     pthread_cond_signal(&ss->cond);
     pthread_mutex_unlock(&ss->lock);
 }
@@ -219,10 +250,10 @@ static void cancel_jobs(struct stdio_srv *ss, const cJSON *params, size_t nworke
     pthread_mutex_lock(&ss->lock);
     for (pp = &ss->head; *pp != NULL;) {
         struct job *j = *pp;
-        if (id_equal(j->msg.id, id)) {
+        if (id_equal(job_id(j), id)) {
             *pp = j->next;
             ss->queued--;
-            ss->queued_bytes -= j->len;
+            ss->queued_bytes -= j->cost;
             j->next = dropped;
             dropped = j;
         } else {
@@ -233,7 +264,7 @@ static void cancel_jobs(struct stdio_srv *ss, const cJSON *params, size_t nworke
     for (struct job *j = ss->head; j != NULL; j = j->next)
         ss->tail = j;
     for (size_t i = 0; i < nworkers; i++)
-        if (ss->running[i] != NULL && id_equal(ss->running[i]->msg.id, id))
+        if (ss->running[i] != NULL && id_equal(job_id(ss->running[i]), id))
             atomic_store(&ss->running[i]->cancelled, true);
     pthread_mutex_unlock(&ss->lock);
     while (dropped != NULL) {
@@ -285,7 +316,7 @@ static void read_loop(struct stdio_srv *ss, FILE *in, size_t nworkers)
         rpc_parse(line, len, &msg);
         if (msg.kind == RPC_REQUEST && !served_inline(msg.method) &&
             mcp_session_initialized(ss->session)) {
-            enqueue(ss, &msg, len);
+            enqueue(ss, line, len, &msg);
         } else {
             if (msg.kind == RPC_NOTIFICATION && strcmp(msg.method, "notifications/cancelled") == 0)
                 cancel_jobs(ss, msg.params, nworkers);

@@ -591,6 +591,20 @@ static void test_cancellation(void)
                 "\"name\":\"echo\",\"arguments\":{\"text\":\"queued\"}}}");
     ps_send(&p, "{\"jsonrpc\":\"2.0\",\"id\":12,\"method\":\"tools/call\",\"params\":{"
                 "\"name\":\"echo\",\"arguments\":{\"text\":\"kept\"}}}");
+    {
+        /* A line too long to wait parsed waits as text, and is dropped all the same. */
+        char *filler = xmalloc(100001), *l;
+        memset(filler, 'z', 100000);
+        filler[100000] = '\0';
+        l = xasprintf("{\"jsonrpc\":\"2.0\",\"id\":\"big\",\"method\":\"tools/call\",\"params\":{"
+                      "\"name\":\"echo\",\"arguments\":{\"text\":\"%s\"}}}",
+                      filler);
+        ps_send(&p, l);
+        free(l);
+        free(filler);
+    }
+    ps_send(&p, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\",\"params\":{"
+                "\"requestId\":\"big\"}}");
     ps_send(&p, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\",\"params\":{"
                 "\"requestId\":\"eleven\"}}");
     ps_send(&p, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\",\"params\":{"
@@ -608,6 +622,7 @@ static void test_cancellation(void)
     for (size_t i = 0; i < n; i++) {
         CHECK(strstr(lines[i], "\"id\":10") == NULL);
         CHECK(strstr(lines[i], "eleven") == NULL);
+        CHECK(strstr(lines[i], "\"big\"") == NULL);
         free(lines[i]);
     }
     free(lines);
