@@ -17,6 +17,13 @@ char *xvasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0
 /* Route cJSON's allocations through xmalloc/free. Call once at start-up. */
 void xmalloc_init_json(void);
 
+struct cJSON;
+/*
+ * A cJSON raw item that takes over json (valid JSON text from malloc or a
+ * cJSON print): printing copies the text as it is, cJSON_Delete frees it.
+ */
+struct cJSON *json_raw_take(char *json);
+
 /* A growable byte buffer; data is always NUL-terminated when len > 0. */
 struct buf {
     char *data;

@@ -1503,18 +1503,6 @@ static cJSON *text_block(const char *text)
     return b;
 }
 
-/* A raw item (printed verbatim) owning json, which must be valid JSON. */
-static cJSON *raw_take(char *json)
-{
-    cJSON *raw = cJSON_CreateNull();
-
-    if (raw == NULL)
-        fatalx("mcp: out of memory");
-    raw->type = cJSON_Raw;
-    raw->valuestring = json;
-    return raw;
-}
-
 /*
  * Set result's structuredContent to structured (taken over) and put its
  * compact JSON, after text_prefix and a newline when given, first in
@@ -1545,7 +1533,7 @@ void mcp_result_structured(cJSON *result, cJSON *structured, const char *text_pr
         free(text);
     cJSON_Delete(structured);
     cJSON_DeleteItemFromObjectCaseSensitive(result, "structuredContent");
-    cJSON_AddItemToObject(result, "structuredContent", raw_take(json));
+    cJSON_AddItemToObject(result, "structuredContent", json_raw_take(json));
 }
 
 /* Append {"type":"text","text":text} to result's content. */

@@ -212,6 +212,15 @@ static const char *const migrations[] = {
      * at a random place.
      */
     "DROP INDEX IF EXISTS deliveries_sha;",
+    /*
+     * 5: a call whose turns have text keeps them as plain text, the
+     * contents one per line in calls.transcript (what the search index
+     * reads, without parsing JSON for every row it indexes or quotes), and
+     * calls.turn_index, [["role",bytes],...], which cuts that text back
+     * into turns; calls.turns is then NULL. Rows written before keep their
+     * turns JSON and are read as before.
+     */
+    "ALTER TABLE calls ADD COLUMN turn_index TEXT;",
 };
 
 #define STORE_SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
@@ -227,14 +236,16 @@ static const char *const migrations[] = {
     ":customer_digits, :mentioned_email, :mentioned_date, :mentioned_time, :transcript, :turns, "  \
     ":summary, :long_summary, :purpose, :topic, :sentiment, :key_points, :action_items, "          \
     ":unanswered_questions, :follow_up, :follow_up_reason, :ai_success, :call_transferred, "       \
-    ":workflow_triggered, :recording_url, :dashboard_url, :ended_reason, :call_outcome, 1, :extra"
+    ":workflow_triggered, :recording_url, :dashboard_url, :ended_reason, :call_outcome, 1, "       \
+    ":extra, "                                                                                     \
+    ":turn_index"
 #define CALL_COLUMNS_INSERT                                                                        \
     "started_ms, ended_ms, started_at, ended_at, duration_s, direction, agent_id, agent_name, "    \
     "caller_name, business_phone, business_digits, customer_phone, customer_digits, "              \
     "mentioned_email, mentioned_date, mentioned_time, transcript, turns, summary, long_summary, "  \
     "purpose, topic, sentiment, key_points, action_items, unanswered_questions, follow_up, "       \
     "follow_up_reason, ai_success, call_transferred, workflow_triggered, recording_url, "          \
-    "dashboard_url, ended_reason, call_outcome, extra_known, extra"
+    "dashboard_url, ended_reason, call_outcome, extra_known, extra, turn_index"
 
 /*
  * The columns a listed call is built from (alias o), in enum out_col order,
@@ -299,7 +310,8 @@ enum full_col {
     FC_TURNS,
     FC_TRANSCRIPT,
     FC_EXTRA_KNOWN,
-    FC_EXTRA /* extra when known, else the raw body */
+    FC_EXTRA, /* extra when known, else the raw body */
+    FC_TURN_INDEX
 };
 
 #define LIST_ROWS(col)                                                                             \
@@ -334,9 +346,11 @@ enum stmt_id {
     STMT_FTS_COUNT,
     STMT_SNIPPET,
     STMT_GET_CALL,
+    STMT_GET_CALL_V4,
     STMT_GET_CALL_V2,
     STMT_CALL_DELIVERIES,
     STMT_TRANSCRIPT,
+    STMT_TRANSCRIPT_V4,
     STMT_FOLLOW_UP_GET,
     STMT_FOLLOW_UP_SET,
     STMT_STATS_ROWS,
@@ -392,8 +406,8 @@ static const char *const stmt_sql[STMT_COUNT_] = {
         " ai_success = :ai_success, call_transferred = :call_transferred,"
         " workflow_triggered = :workflow_triggered, recording_url = :recording_url,"
         " dashboard_url = :dashboard_url, ended_reason = :ended_reason,"
-        " call_outcome = :call_outcome, extra_known = 1, extra = :extra"
-        " WHERE id = :id",
+        " call_outcome = :call_outcome, extra_known = 1, extra = :extra,"
+        " turn_index = :turn_index WHERE id = :id",
     [STMT_FTS_DELETE] =
         "INSERT INTO calls_fts (calls_fts, rowid, " FTS_COLUMNS ")"
         " SELECT 'delete', search_rowid, " FTS_COLUMNS " FROM call_search WHERE id = ?1",
@@ -438,13 +452,20 @@ static const char *const stmt_sql[STMT_COUNT_] = {
                      " WHERE calls_fts MATCH ?1 AND rowid >= ?2 AND rowid <= ?2",
     [STMT_GET_CALL] = "SELECT " OUT_COLUMNS ", " OUT_COLUMNS_FULL ", o.extra_known, CASE WHEN"
                       " o.extra_known THEN o.extra ELSE (SELECT body FROM deliveries"
-                      " WHERE id = o.delivery_id) END FROM calls o WHERE o.call_id = ?1",
-    /* The same on a schema before 3 (read-only), which has no calls.extra. */
+                      " WHERE id = o.delivery_id) END, o.turn_index FROM calls o"
+                      " WHERE o.call_id = ?1",
+    /* The same on older schemas (read-only): 3 and 4 have no turn_index, 2 no extra either. */
+    [STMT_GET_CALL_V4] = "SELECT " OUT_COLUMNS ", " OUT_COLUMNS_FULL ", o.extra_known, CASE WHEN"
+                         " o.extra_known THEN o.extra ELSE (SELECT body FROM deliveries"
+                         " WHERE id = o.delivery_id) END, NULL FROM calls o"
+                         " WHERE o.call_id = ?1",
     [STMT_GET_CALL_V2] = "SELECT " OUT_COLUMNS ", " OUT_COLUMNS_FULL ", 0, (SELECT body FROM"
-                         " deliveries WHERE id = o.delivery_id) FROM calls o WHERE o.call_id = ?1",
+                         " deliveries WHERE id = o.delivery_id), NULL FROM calls o"
+                         " WHERE o.call_id = ?1",
     [STMT_CALL_DELIVERIES] = "SELECT id, received_ms, source, status, outcome FROM deliveries"
                              " WHERE call_id = ?1 ORDER BY id",
-    [STMT_TRANSCRIPT] = "SELECT turns, transcript FROM calls WHERE call_id = ?1",
+    [STMT_TRANSCRIPT] = "SELECT turns, transcript, turn_index FROM calls WHERE call_id = ?1",
+    [STMT_TRANSCRIPT_V4] = "SELECT turns, transcript, NULL FROM calls WHERE call_id = ?1",
     [STMT_FOLLOW_UP_GET] = "SELECT id, follow_up, follow_up_status, follow_up_reason,"
                            " resolved_ms, resolved_by, resolution_note FROM calls"
                            " WHERE call_id = ?1",
@@ -526,6 +547,7 @@ struct store {
 struct call_text {
     char *transcript;
     char *turns;
+    char *turn_index;
     char *key_points;
     char *action_items;
     char *unanswered_questions;
@@ -703,8 +725,14 @@ static bool turns_have_text(const struct call *c)
 
 static void call_text_make(struct call_text *ct, const struct call *c)
 {
-    ct->transcript = turns_have_text(c) ? NULL : callfmt_transcript_plain(c);
-    ct->turns = callfmt_turns_json(c);
+    if (turns_have_text(c)) {
+        ct->turn_index = callfmt_turn_index(c, &ct->transcript);
+        ct->turns = NULL;
+    } else {
+        ct->transcript = callfmt_transcript_plain(c);
+        ct->turns = callfmt_turns_json(c);
+        ct->turn_index = NULL;
+    }
     ct->key_points = callfmt_strlist_json(&c->key_points);
     ct->action_items = callfmt_strlist_json(&c->action_items);
     ct->unanswered_questions = callfmt_strlist_json(&c->unanswered_questions);
@@ -714,6 +742,7 @@ static void call_text_free(struct call_text *ct)
 {
     free(ct->transcript);
     free(ct->turns);
+    free(ct->turn_index);
     free(ct->key_points);
     free(ct->action_items);
     free(ct->unanswered_questions);
@@ -745,6 +774,7 @@ static int bind_call(sqlite3_stmt *s, const struct call *c, const struct call_te
         {":mentioned_time", c->mentioned_time},
         {":transcript", ct->transcript},
         {":turns", ct->turns},
+        {":turn_index", ct->turn_index},
         {":summary", c->summary},
         {":long_summary", c->long_summary},
         {":purpose", c->purpose},
@@ -2277,6 +2307,15 @@ static void put_raw_array(cJSON *obj, const char *name, sqlite3_stmt *s, int col
         json_put(obj, name, json_new(cJSON_CreateRaw(text)));
 }
 
+/* The turns JSON of a row that keeps them as text and index (schema 5); NULL if they disagree. */
+static char *indexed_turns(sqlite3_stmt *s, int text_col, int index_col)
+{
+    const char *text = (const char *)sqlite3_column_text(s, text_col);
+    size_t len = (size_t)sqlite3_column_bytes(s, text_col);
+
+    return callfmt_turns_from_index(text != NULL ? text : "", len, col_text(s, index_col));
+}
+
 /* A call's follow-up state, borrowed from a statement row or a caller. */
 struct follow_up {
     bool flagged;
@@ -3209,7 +3248,11 @@ cJSON *store_get_call(struct store *st, const char *call_id, bool with_transcrip
     }
     if (read_begin(st, err) == -1)
         return NULL;
-    if ((s = stmt_get(st, st->version >= 3 ? STMT_GET_CALL : STMT_GET_CALL_V2, err)) == NULL)
+    if ((s = stmt_get(st,
+                      st->version >= 5   ? STMT_GET_CALL
+                      : st->version >= 3 ? STMT_GET_CALL_V4
+                                         : STMT_GET_CALL_V2,
+                      err)) == NULL)
         goto fail;
     sqlite3_bind_text(s, 1, call_id, -1, SQLITE_STATIC);
     rc = sqlite3_step(s);
@@ -3223,7 +3266,13 @@ cJSON *store_get_call(struct store *st, const char *call_id, bool with_transcrip
     }
     obj = call_json(s, CALL_DETAIL_FOLLOW_UP, true, 0);
     if (with_transcript) {
-        put_raw_array(obj, "transcript", s, FC_TURNS);
+        char *turns =
+            col_null(s, FC_TURN_INDEX) ? NULL : indexed_turns(s, FC_TRANSCRIPT, FC_TURN_INDEX);
+        if (turns != NULL)
+            json_put(obj, "transcript", json_raw_take(turns));
+        else if (col_null(s, FC_TURN_INDEX))
+            put_raw_array(obj, "transcript", s, FC_TURNS);
+        /* No turns, or an index that does not fit the text (a damaged row): the text alone. */
         if (cJSON_GetObjectItemCaseSensitive(obj, "transcript") == NULL)
             put_text(obj, "transcriptText", s, FC_TRANSCRIPT);
     }
@@ -3302,7 +3351,7 @@ static char *turns_text(const char *turns_json)
  */
 char *store_call_transcript_text(struct store *st, const char *call_id, struct err *err)
 {
-    sqlite3_stmt *s = stmt_get(st, STMT_TRANSCRIPT, err);
+    sqlite3_stmt *s = stmt_get(st, st->version >= 5 ? STMT_TRANSCRIPT : STMT_TRANSCRIPT_V4, err);
     char *text = NULL;
     int rc;
 
@@ -3315,8 +3364,13 @@ char *store_call_transcript_text(struct store *st, const char *call_id, struct e
     sqlite3_bind_text(s, 1, call_id, -1, SQLITE_STATIC);
     rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) {
-        if (!col_null(s, 0))
+        char *turns = col_null(s, 2) ? NULL : indexed_turns(s, 1, 2);
+
+        if (turns != NULL)
+            text = turns_text(turns);
+        else if (!col_null(s, 0))
             text = turns_text(col_text(s, 0));
+        free(turns);
         if (text == NULL && col_text(s, 1) != NULL && col_text(s, 1)[0] != '\0')
             text = xstrdup(col_text(s, 1));
         if (text == NULL)

@@ -91,6 +91,17 @@ void xmalloc_init_json(void)
     cJSON_InitHooks(&hooks);
 }
 
+cJSON *json_raw_take(char *json)
+{
+    cJSON *raw = cJSON_CreateNull();
+
+    if (raw == NULL)
+        fatalx("out of memory building JSON");
+    raw->type = cJSON_Raw;
+    raw->valuestring = json;
+    return raw;
+}
+
 static void buf_reserve(struct buf *b, size_t extra)
 {
     size_t need;

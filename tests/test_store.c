@@ -128,6 +128,21 @@ static int put1(struct store *st, struct delivery *d, struct err *err)
     return store_put_deliveries(st, items, 1, err);
 }
 
+/* Store call id with turns[0..n) in a transaction of its own. */
+static void put_turns(struct store *st, char *id, struct turn *turns, size_t n, const char *sha,
+                      int64_t received_ms)
+{
+    struct call c;
+    struct delivery d;
+    struct err err = {0};
+
+    call_init(&c, id);
+    c.turns = turns;
+    c.nturns = n;
+    d = delivery_for(&c, "{}", sha, received_ms);
+    CHECK_INT_EQ(put1(st, &d, &err), 0);
+}
+
 static sqlite3 *raw_open(const char *path)
 {
     sqlite3 *db = NULL;
@@ -283,12 +298,70 @@ static void test_callfmt(void)
     CHECK_STR_EQ(s, "Hello,\nhow can I help?\nCaf\xc3\xa9 booking\ntransfer\nx");
     free(s);
 
+    /* Text and index: the same JSON back, byte for byte (escapes as cJSON writes them). */
+    {
+        char *text, *index = callfmt_turn_index(&c, &text), *json = callfmt_turns_json(&c), *back;
+        struct turn odd[] = {{TURN_OTHER, "q\"r\\s", "tab\there \x01 \x1f \"/\\ \r\b\f"}};
+        const char *const damaged[] = {
+            "[[\"agent\",22],[\"caller\",13],[\"system\",8],[\"other\",0],[\"other\",2]]",
+            "[[\"agent\",22],[\"caller\",13],[\"system\",8],[\"other\",0]]",
+            "[[\"agent\",23],[\"caller\",13],[\"system\",8],[\"other\",0],[\"other\",1]]",
+            "[[\"agent\",22],[\"caller\",13],[\"system\",8],[\"other\",0],[\"other\",-1]]",
+            "[[\"agent\",22],[\"caller\",4],[\"system\",16],[\"other\",0],[\"other\",1]]",
+            "[[\"agent\",22.5],[\"caller\",13],[\"system\",8],[\"other\",0],[\"other\",1]]",
+            "[[\"agent\",1e300],[\"caller\",13],[\"system\",8],[\"other\",0],[\"other\",1]]",
+            "[[1,22],[\"caller\",13],[\"system\",8],[\"other\",0],[\"other\",1]]",
+            "[[\"agent\"],[\"caller\",13],[\"system\",8],[\"other\",0],[\"other\",1]]",
+            "[]",
+            "{}",
+            "not json",
+            "",
+        };
+
+        CHECK_STR_EQ(index,
+                     "[[\"agent\",22],[\"caller\",13],[\"system\",8],[\"other\",0],[\"other\",1]]");
+        CHECK_STR_EQ(text, "Hello,\nhow can I help?\nCaf\xc3\xa9 booking\ntransfer\n\nx");
+        back = callfmt_turns_from_index(text, strlen(text), index);
+        CHECK_STR_EQ(back, json);
+        free(back);
+        /* A damaged row (lengths, separators, types, UTF-8) gives NULL, never a bad read. */
+        for (size_t i = 0; i < sizeof damaged / sizeof damaged[0]; i++)
+            CHECK(callfmt_turns_from_index(text, strlen(text), damaged[i]) == NULL);
+        CHECK(callfmt_turns_from_index(text, strlen(text), NULL) == NULL);
+        CHECK(callfmt_turns_from_index(text, 20, index) == NULL); /* cuts "\xc3\xa9" too */
+        CHECK(callfmt_turns_from_index("Hello,\nhow can I help?\nCaf\xc3", 27,
+                                       "[[\"agent\",22],[\"caller\",4]]") == NULL);
+        free(text);
+        free(index);
+        free(json);
+
+        c.turns = odd;
+        c.nturns = 1;
+        index = callfmt_turn_index(&c, &text);
+        json = callfmt_turns_json(&c);
+        back = callfmt_turns_from_index(text, strlen(text), index);
+        CHECK_STR_EQ(back, json);
+        free(back);
+        free(text);
+        free(index);
+        free(json);
+        c.turns = turns;
+        c.nturns = sizeof turns / sizeof turns[0];
+    }
+
     /* Turns that all lack content fall back to transcript_text. */
     c.turns = turns + 3;
     c.nturns = 1;
     s = callfmt_transcript_plain(&c);
     CHECK_STR_EQ(s, "raw transcript");
     free(s);
+    {
+        char *text = (char *)"unset", *index;
+        call_init(&c, "c2");
+        index = callfmt_turn_index(&c, &text);
+        CHECK(index == NULL);
+        CHECK(text == NULL);
+    }
 }
 
 static void test_open_schema(void)
@@ -301,7 +374,7 @@ static void test_open_schema(void)
     int64_t objects;
 
     fx_init(&f, "store-open");
-    CHECK_INT_EQ(store_schema_version(), 4);
+    CHECK_INT_EQ(store_schema_version(), 5);
     st = open_rw(f.path);
     CHECK(st != NULL);
     CHECK(access(f.path, F_OK) == 0);
@@ -556,16 +629,15 @@ static void test_columns(void)
         "ag_1|Ava|Maria|inbound|2026-05-24T18:00:00Z|1779645600000|2026-05-24T18:02:14Z|"
         "1779645734000|1779645600000|134.5|+1 (415) 555-0000|14155550000|415-555-7777|"
         "14155557777|maria@example.com|2026-05-30|3pm");
-    /* The plain transcript is not stored twice: the search view derives it from the turns. */
-    CHECK_SQL_TEXT(db, "SELECT coalesce(transcript, 'none') FROM calls WHERE call_id = 'full'",
-                   "none");
+    /* Turns are kept once, as the plain text the search view reads and an index into it. */
+    CHECK_SQL_TEXT(db, "SELECT transcript FROM calls WHERE call_id = 'full'", "Hello\nHi");
     CHECK_SQL_TEXT(db,
                    "SELECT s.transcript FROM call_search s JOIN calls c ON c.id = s.id"
                    " WHERE c.call_id = 'full'",
                    "Hello\nHi");
-    CHECK_SQL_TEXT(
-        db, "SELECT turns FROM calls WHERE call_id = 'full'",
-        "[{\"role\":\"agent\",\"content\":\"Hello\"},{\"role\":\"caller\",\"content\":\"Hi\"}]");
+    CHECK_SQL_TEXT(db, "SELECT coalesce(turns, 'none') FROM calls WHERE call_id = 'full'", "none");
+    CHECK_SQL_TEXT(db, "SELECT turn_index FROM calls WHERE call_id = 'full'",
+                   "[[\"agent\",5],[\"caller\",2]]");
     CHECK_SQL_TEXT(
         db,
         "SELECT summary || '|' || long_summary || '|' || purpose || '|' || topic || '|' ||"
@@ -872,25 +944,20 @@ static void test_upgrade_from_1(void)
 {
     struct fx f;
     struct store *st;
-    struct err err = {0};
-    struct call c;
-    struct delivery d;
     struct turn turns[] = {{TURN_AGENT, "assistant", "Welcome back"},
                            {TURN_CALLER, "user", "about the refund"}};
     sqlite3 *db;
 
     fx_init(&f, "store-upgrade");
     st = open_rw(f.path);
-    call_init(&c, "old");
-    c.turns = turns;
-    c.nturns = 2;
-    d = delivery_for(&c, "{}", "sha-old", 1);
-    CHECK_INT_EQ(put1(st, &d, &err), 0);
+    put_turns(st, "old", turns, 2, "sha-old", 1);
     store_close(st);
     db = raw_open(f.path);
     CHECK_INT_EQ(raw_exec(db,
                           "UPDATE calls SET transcript = 'Welcome back' || char(10) ||"
-                          " 'about the refund';"
+                          " 'about the refund', turns = '[{\"role\":\"agent\",\"content\":"
+                          "\"Welcome back\"},{\"role\":\"caller\",\"content\":\"about the"
+                          " refund\"}]';"
                           "DROP VIEW call_search;"
                           "CREATE VIEW call_search AS SELECT c.id, c.search_rowid, c.transcript,"
                           "  trim(coalesce(c.summary, '') || ' ' || coalesce(c.long_summary,"
@@ -905,6 +972,7 @@ static void test_upgrade_from_1(void)
                           "  '')) AS names FROM calls c;"
                           "ALTER TABLE calls DROP COLUMN extra;"
                           "ALTER TABLE calls DROP COLUMN extra_known;"
+                          "ALTER TABLE calls DROP COLUMN turn_index;"
                           "CREATE INDEX deliveries_sha ON deliveries (body_sha256);"
                           "PRAGMA user_version = 1;"),
                  SQLITE_OK);
@@ -912,15 +980,12 @@ static void test_upgrade_from_1(void)
     sqlite3_close(db);
 
     st = open_rw(f.path);
-    call_init(&c, "new");
-    c.turns = turns;
-    c.nturns = 2;
-    d = delivery_for(&c, "{}", "sha-new", 2);
-    CHECK_INT_EQ(put1(st, &d, &err), 0);
+    put_turns(st, "new", turns, 2, "sha-new", 2);
     store_close(st);
     db = raw_open(f.path);
     CHECK_INT_EQ(raw_int(db, "PRAGMA user_version"), store_schema_version());
-    CHECK_INT_EQ(raw_int(db, "SELECT count(*) FROM calls WHERE transcript IS NULL"), 1);
+    CHECK_INT_EQ(raw_int(db, "SELECT count(*) FROM calls WHERE turns IS NOT NULL"), 1);
+    CHECK_INT_EQ(raw_int(db, "SELECT count(*) FROM calls WHERE turn_index IS NOT NULL"), 1);
     CHECK_INT_EQ(fts_hits(db, "refund"), 2);
     CHECK_INT_EQ(fts_integrity(db), SQLITE_OK);
     CHECK_INT_EQ(fts_drift(db), 0);
@@ -2954,6 +3019,73 @@ static void put_body(struct store *st, const char *body, int64_t received_ms, co
 }
 
 /*
+ * Schema 4 kept a call's turns as JSON and derived the searchable text in
+ * the view: such rows read the same, read-only before the upgrade and
+ * after it, and an update stores them as text and index.
+ */
+static void test_upgrade_from_4(void)
+{
+    struct fx f;
+    struct store *st;
+    struct err err = {0};
+    struct turn turns[] = {{TURN_AGENT, "assistant", "Line one\nand two"},
+                           {TURN_CALLER, "user", "a \"quoted\" refund"}};
+    const char *want = "[{\"role\":\"agent\",\"content\":\"Line one\\nand two\"},"
+                       "{\"role\":\"caller\",\"content\":\"a \\\"quoted\\\" refund\"}]";
+    sqlite3 *db;
+    cJSON *j;
+    char *text;
+
+    fx_init(&f, "store-upgrade-4");
+    st = open_rw(f.path);
+    put_turns(st, "c4", turns, 2, "sha-4", 1);
+    j = store_get_call(st, "c4", true, &err);
+    CHECK_JSON(cJSON_GetObjectItemCaseSensitive(j, "transcript"), want);
+    cJSON_Delete(j);
+    store_close(st);
+    db = raw_open(f.path);
+    CHECK_INT_EQ(fts_drift(db), 0);
+    CHECK_INT_EQ(raw_int_p(db, "UPDATE calls SET turns = ?1, transcript = NULL RETURNING 0", want),
+                 0);
+    CHECK_INT_EQ(raw_exec(db, "ALTER TABLE calls DROP COLUMN turn_index; PRAGMA user_version = 4;"),
+                 SQLITE_OK);
+    CHECK_INT_EQ(fts_drift(db), 0); /* the view derives the same text from the JSON */
+    sqlite3_close(db);
+
+    /* Read-only on schema 4. */
+    st = open_opts(f.path, true, 1000, 0);
+    CHECK(st != NULL);
+    j = store_get_call(st, "c4", true, &err);
+    CHECK_JSON(cJSON_GetObjectItemCaseSensitive(j, "transcript"), want);
+    cJSON_Delete(j);
+    text = store_call_transcript_text(st, "c4", &err);
+    CHECK_STR_EQ(text, "Agent: Line one\nand two\nCaller: a \"quoted\" refund");
+    free(text);
+    store_close(st);
+
+    /* Upgraded: the same; an update stores text and index, and the index stays in step. */
+    st = open_rw(f.path);
+    j = store_get_call(st, "c4", true, &err);
+    CHECK_JSON(cJSON_GetObjectItemCaseSensitive(j, "transcript"), want);
+    cJSON_Delete(j);
+    turns[1].content = "a \"quoted\" refund, again";
+    put_turns(st, "c4", turns, 2, "sha-4b", 2);
+    text = store_call_transcript_text(st, "c4", &err);
+    CHECK_STR_EQ(text, "Agent: Line one\nand two\nCaller: a \"quoted\" refund, again");
+    free(text);
+    store_close(st);
+    db = raw_open(f.path);
+    CHECK_INT_EQ(raw_int(db, "SELECT turns IS NULL AND turn_index IS NOT NULL FROM calls"), 1);
+    CHECK_INT_EQ(raw_int(db, "SELECT count(*) FROM deliveries WHERE outcome = 'updated'"), 1);
+    CHECK_INT_EQ(fts_hits(db, "again"), 1);
+    CHECK_INT_EQ(fts_integrity(db), SQLITE_OK);
+    CHECK_INT_EQ(fts_drift(db), 0);
+    sqlite3_close(db);
+    turns[1].content = "a \"quoted\" refund";
+    fx_done(&f);
+}
+
+/*
  * A database from schema 2 keeps no calls.extra: its calls report the extra
  * members of their raw bodies, read-only before the upgrade and after it,
  * until an update stores them with the call.
@@ -2977,6 +3109,7 @@ static void test_upgrade_from_2(void)
                  1);
     CHECK_INT_EQ(raw_exec(db, "ALTER TABLE calls DROP COLUMN extra;"
                               "ALTER TABLE calls DROP COLUMN extra_known;"
+                              "ALTER TABLE calls DROP COLUMN turn_index;"
                               "CREATE INDEX deliveries_sha ON deliveries (body_sha256);"
                               "PRAGMA user_version = 2;"),
                  SQLITE_OK);
@@ -3141,6 +3274,33 @@ static void test_get_call(void)
         CHECK_JSON(cJSON_GetObjectItemCaseSensitive(j, "transcript"),
                    " [{\"role\":\"agent\",\"content\":\"ok\"}]");
         cJSON_Delete(j);
+        sqlite3_close(db);
+    }
+
+    /* An index that does not fit the text (hand edited): the text alone, never a bad read. */
+    {
+        sqlite3 *db = raw_open(f.path);
+        struct turn tt[] = {{TURN_AGENT, NULL, "first turn"}, {TURN_CALLER, NULL, "second turn"}};
+        char *t;
+
+        put_turns(st, "c-turns", tt, 2, "c-turns", 6000);
+        j = store_get_call(st, "c-turns", true, &err);
+        CHECK_JSON(cJSON_GetObjectItemCaseSensitive(j, "transcript"),
+                   "[{\"role\":\"agent\",\"content\":\"first turn\"},{\"role\":\"caller\","
+                   "\"content\":\"second turn\"}]");
+        cJSON_Delete(j);
+        CHECK_INT_EQ(raw_int_p(db,
+                               "UPDATE calls SET turn_index = ?1 WHERE call_id = 'c-turns'"
+                               " RETURNING 0",
+                               "[[\"agent\",99999]]"),
+                     0);
+        j = store_get_call(st, "c-turns", true, &err);
+        CHECK(!json_has(j, "transcript"));
+        CHECK_STR_EQ(json_str(j, "transcriptText"), "first turn\nsecond turn");
+        cJSON_Delete(j);
+        t = store_call_transcript_text(st, "c-turns", &err);
+        CHECK_STR_EQ(t, "first turn\nsecond turn");
+        free(t);
         sqlite3_close(db);
     }
 
@@ -3488,6 +3648,7 @@ int main(void)
     RUN(test_batch);
     RUN(test_batch_updates_within);
     RUN(test_upgrade_from_1);
+    RUN(test_upgrade_from_4);
     RUN(test_checkpointer);
     RUN(test_read_only);
     RUN(test_full_statvfs);

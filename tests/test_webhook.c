@@ -320,8 +320,8 @@ static void test_loose_payloads(void)
     CHECK_INT(db_int(d.db, "SELECT count(*) FROM calls WHERE call_id = 'call_loose_0001' AND "
                            "duration_s > 0 AND follow_up = 1 AND follow_up_status = 'pending'"),
               ==, 1);
-    char *turns = db_text(d.db, "SELECT turns FROM calls WHERE call_id = 'call_loose_0001'");
-    CHECK_STR_CONTAINS(turns, "\"role\":\"agent\"");
+    char *turns = db_text(d.db, "SELECT turn_index FROM calls WHERE call_id = 'call_loose_0001'");
+    CHECK_STR_CONTAINS(turns, "[\"agent\",");
     free(turns);
     CHECK_INT_EQ(db_int(d.db, "SELECT count(*) FROM calls WHERE call_id = "
                               "'550e8400-e29b-41d4-a716-446655440000' AND "
@@ -343,7 +343,7 @@ static void test_long_transcript(void)
     CHECK_INT_EQ(r.status, 200);
     http_resp_free(&r);
     buf_free(&b);
-    CHECK_INT_EQ(db_int(d.db, "SELECT json_array_length(turns) FROM calls WHERE call_id = "
+    CHECK_INT_EQ(db_int(d.db, "SELECT json_array_length(turn_index) FROM calls WHERE call_id = "
                               "'call_300_turns'"),
                  300);
 }
