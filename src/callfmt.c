@@ -212,6 +212,91 @@ static void json_string_append(struct buf *b, const char *s, size_t n)
 }
 
 /*
+ * Append one turn of the index (role[0..role_len), n bytes of text at
+ * *at, then the separator unless last) to the turns JSON in b. False when
+ * it does not fit: n is not a whole number of bytes left in text, a role
+ * or a content is not valid UTF-8, or no newline follows.
+ */
+static bool turn_put(struct buf *b, bool first, const char *role, size_t role_len, double n,
+                     const char *text, size_t len, size_t *at, bool last)
+{
+    if (!(n >= 0 && n <= (double)(len - *at) && n == (double)(size_t)n) ||
+        !utf8_valid(role, role_len) || !utf8_valid(text + *at, (size_t)n))
+        return false;
+    buf_puts(b, first ? "{\"role\":" : ",{\"role\":");
+    json_string_append(b, role, role_len);
+    buf_puts(b, ",\"content\":");
+    json_string_append(b, text + *at, (size_t)n);
+    buf_puts(b, "}");
+    *at += (size_t)n;
+    if (last)
+        return true;
+    if (*at >= len || text[*at] != '\n')
+        return false;
+    (*at)++;
+    return true;
+}
+
+/*
+ * The index read in the form callfmt_turn_index() prints it,
+ * [["role",N],...] with no escape in any role, without building a tree:
+ * 1 when every turn fitted, 0 when one did not, -1 when the index is not
+ * in that form (then nothing is decided).
+ */
+static int turns_scan(struct buf *b, const char *p, const char *text, size_t len, size_t *at)
+{
+    bool first = true, last;
+
+    if (*p++ != '[')
+        return -1;
+    do {
+        const char *role;
+        size_t role_len;
+        double n = 0;
+
+        if (p[0] != '[' || p[1] != '"')
+            return -1;
+        role = p += 2;
+        while (*p != '"' && *p != '\\' && *p != '\0')
+            p++;
+        if (*p != '"' || p[1] != ',' || p[2] < '0' || p[2] > '9')
+            return -1;
+        role_len = (size_t)(p - role);
+        for (p += 2; *p >= '0' && *p <= '9' && n < 1e15; p++)
+            n = n * 10 + (*p - '0');
+        if (p[0] != ']' || (p[1] != ',' && p[1] != ']'))
+            return -1;
+        last = p[1] == ']';
+        if (last && p[2] != '\0')
+            return -1;
+        if (!turn_put(b, first, role, role_len, n, text, len, at, last))
+            return 0;
+        first = false;
+        p += 2;
+    } while (!last);
+    return 1;
+}
+
+/* The same for any JSON spelling of the index, through cJSON. */
+static int turns_parse(struct buf *b, const char *index, const char *text, size_t len, size_t *at)
+{
+    cJSON *root = cJSON_Parse(index);
+    const cJSON *first = root != NULL && cJSON_IsArray(root) ? root->child : NULL, *pair;
+    int rc = first != NULL;
+
+    for (pair = first; pair != NULL && rc == 1; pair = pair->next) {
+        const cJSON *role = cJSON_GetArrayItem(pair, 0), *bytes = cJSON_GetArrayItem(pair, 1);
+
+        if (cJSON_GetArraySize(pair) != 2 || !cJSON_IsString(role) || !cJSON_IsNumber(bytes) ||
+            !turn_put(b, pair == first, role->valuestring, strlen(role->valuestring),
+                      bytes->valuedouble, text, len, at, pair->next == NULL))
+            rc = 0;
+    }
+    cJSON_Delete(root);
+    return rc;
+}
+
+/*
  * The turns JSON (as callfmt_turns_json() writes it) from text[0..len)
  * and the index callfmt_turn_index() made for it. NULL when the index
  * does not cut text into valid UTF-8 turns that use it all (a damaged
@@ -219,35 +304,20 @@ static void json_string_append(struct buf *b, const char *s, size_t n)
  */
 char *callfmt_turns_from_index(const char *text, size_t len, const char *index)
 {
-    cJSON *root = index != NULL ? cJSON_Parse(index) : NULL;
-    const cJSON *first = root != NULL && cJSON_IsArray(root) ? root->child : NULL, *pair;
     struct buf b = {0};
     size_t at = 0;
-    bool ok = first != NULL;
+    int rc;
 
+    if (index == NULL)
+        return NULL;
     buf_puts(&b, "[");
-    for (pair = first; pair != NULL && ok; pair = pair->next) {
-        const cJSON *role = cJSON_GetArrayItem(pair, 0), *bytes = cJSON_GetArrayItem(pair, 1);
-        double n = cJSON_IsNumber(bytes) ? bytes->valuedouble : -1;
-
-        ok = cJSON_GetArraySize(pair) == 2 && cJSON_IsString(role) &&
-             utf8_valid(role->valuestring, strlen(role->valuestring)) && n >= 0 &&
-             n <= (double)(len - at) && n == (double)(size_t)n && utf8_valid(text + at, (size_t)n);
-        if (!ok)
-            break;
-        buf_puts(&b, pair == first ? "{\"role\":" : ",{\"role\":");
-        json_string_append(&b, role->valuestring, strlen(role->valuestring));
-        buf_puts(&b, ",\"content\":");
-        json_string_append(&b, text + at, (size_t)n);
-        buf_puts(&b, "}");
-        at += (size_t)n;
-        if (pair->next != NULL) { /* the separator */
-            ok = at < len && text[at] == '\n';
-            at++;
-        }
+    if ((rc = turns_scan(&b, index, text, len, &at)) == -1) {
+        buf_reset(&b);
+        buf_puts(&b, "[");
+        at = 0;
+        rc = turns_parse(&b, index, text, len, &at);
     }
-    cJSON_Delete(root);
-    if (!ok || at != len) {
+    if (rc != 1 || at != len) {
         buf_free(&b);
         return NULL;
     }

@@ -324,6 +324,12 @@ static void test_callfmt(void)
         back = callfmt_turns_from_index(text, strlen(text), index);
         CHECK_STR_EQ(back, json);
         free(back);
+        /* Any JSON spelling of the same index reads the same (through cJSON). */
+        back = callfmt_turns_from_index(text, strlen(text),
+                                        " [ [\"agent\", 22], [\"caller\", 13], [\"system\", 8], "
+                                        "[\"other\", 0], [\"other\", 1.0] ] ");
+        CHECK_STR_EQ(back, json);
+        free(back);
         /* A damaged row (lengths, separators, types, UTF-8) gives NULL, never a bad read. */
         for (size_t i = 0; i < sizeof damaged / sizeof damaged[0]; i++)
             CHECK(callfmt_turns_from_index(text, strlen(text), damaged[i]) == NULL);
