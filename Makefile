@@ -76,7 +76,7 @@ run: build
 # benchmark on loopback (docs/performance.md); prints figures, asserts
 # nothing, and is bounded in time.
 #   BENCH_SECONDS=5  seconds per measured point
-#   BENCH_1M=1       also build (once: about 12 minutes on 2 cores, 13 GB)
+#   BENCH_1M=1       also build (once: about 9 minutes on 2 cores, 12.3 GB)
 #                    and search a 1,000,000-call database
 #   BENCH_DOC=1      rewrite the figures in docs/performance.md from this run
 # Generated databases are kept in $(BENCH_BUILD) and reused while the
