@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <cjson/cJSON.h>
+
 #include "err.h"
 
 #define PAYLOAD_CALL_ID_MAX  256 /* bytes; longer ids are not a call */
@@ -89,5 +91,10 @@ void payload_call_free(struct call *call);
 
 /* True when key is a top-level member payload_parse() reads (and so not in extra). */
 bool payload_key_known(const char *key);
+/*
+ * Move the members of the object root that payload_parse() does not read
+ * into a new object (the caller's), as sent; NULL when there are none.
+ */
+cJSON *payload_extra_take(cJSON *root);
 
 #endif

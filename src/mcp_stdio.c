@@ -20,8 +20,10 @@
  *
  * Ownership: the queue owns each job (its request as the reader parsed
  * it, or for a long line a copy of the line and of its id) until the
- * worker that took it, or the cancellation that dropped it, frees it. Stores are opened here before
- * reading starts, one per worker, and closed after the workers are joined.
+ * worker that took it, or the cancellation that dropped it, frees it.
+ * Each worker has its own store: the first is opened here before reading
+ * starts, the others by their threads; all are closed after the workers
+ * are joined.
  */
 #include <errno.h>
 #include <pthread.h>

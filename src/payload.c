@@ -543,11 +543,9 @@ bool payload_key_known(const char *key)
     return false;
 }
 
-/* The members of root that extract_fields() does not read, as JSON text; NULL if none. */
-static char *extract_extra(cJSON *root)
+cJSON *payload_extra_take(cJSON *root)
 {
     cJSON *extra = NULL, *item, *next;
-    char *text;
 
     for (item = root->child; item != NULL; item = next) {
         next = item->next;
@@ -557,6 +555,15 @@ static char *extract_extra(cJSON *root)
             fatalx("out of memory");
         cJSON_AddItemToObject(extra, item->string, cJSON_DetachItemViaPointer(root, item));
     }
+    return extra;
+}
+
+/* The members of root that extract_fields() does not read, as JSON text; NULL if none. */
+static char *extract_extra(cJSON *root)
+{
+    cJSON *extra = payload_extra_take(root);
+    char *text;
+
     if (extra == NULL)
         return NULL;
     if ((text = cJSON_PrintUnformatted(extra)) == NULL)

@@ -263,6 +263,17 @@ static const char *const migrations[] = {
     "o.workflow_triggered, o.ended_reason, o.call_outcome,"                                        \
     " CASE WHEN json_valid(o.turns) THEN o.turns END, o.transcript"
 
+/*
+ * store_get_call()'s query: OUT_COLUMNS, OUT_COLUMNS_FULL, then the enum
+ * full_col columns the schema may lack (FC_EXTRA_KNOWN, FC_EXTRA,
+ * FC_TURN_INDEX), given as SQL.
+ */
+#define CALL_BODY     "(SELECT body FROM deliveries WHERE id = o.delivery_id)"
+#define EXTRA_OR_BODY "CASE WHEN o.extra_known THEN o.extra ELSE " CALL_BODY " END"
+#define GET_CALL(extra_known, extra, turn_index)                                                   \
+    "SELECT " OUT_COLUMNS ", " OUT_COLUMNS_FULL ", " extra_known ", " extra ", " turn_index        \
+    " FROM calls o WHERE o.call_id = ?1"
+
 enum out_col {
     OC_ID,
     OC_SORT_MS,
@@ -450,18 +461,10 @@ static const char *const stmt_sql[STMT_COUNT_] = {
                        " WHERE calls_fts MATCH ?1 LIMIT ?2)",
     [STMT_SNIPPET] = "SELECT snippet(calls_fts, -1, '[', ']', '\xe2\x80\xa6', 12) FROM calls_fts"
                      " WHERE calls_fts MATCH ?1 AND rowid >= ?2 AND rowid <= ?2",
-    [STMT_GET_CALL] = "SELECT " OUT_COLUMNS ", " OUT_COLUMNS_FULL ", o.extra_known, CASE WHEN"
-                      " o.extra_known THEN o.extra ELSE (SELECT body FROM deliveries"
-                      " WHERE id = o.delivery_id) END, o.turn_index FROM calls o"
-                      " WHERE o.call_id = ?1",
+    [STMT_GET_CALL] = GET_CALL("o.extra_known", EXTRA_OR_BODY, "o.turn_index"),
     /* The same on older schemas (read-only): 3 and 4 have no turn_index, 2 no extra either. */
-    [STMT_GET_CALL_V4] = "SELECT " OUT_COLUMNS ", " OUT_COLUMNS_FULL ", o.extra_known, CASE WHEN"
-                         " o.extra_known THEN o.extra ELSE (SELECT body FROM deliveries"
-                         " WHERE id = o.delivery_id) END, NULL FROM calls o"
-                         " WHERE o.call_id = ?1",
-    [STMT_GET_CALL_V2] = "SELECT " OUT_COLUMNS ", " OUT_COLUMNS_FULL ", 0, (SELECT body FROM"
-                         " deliveries WHERE id = o.delivery_id), NULL FROM calls o"
-                         " WHERE o.call_id = ?1",
+    [STMT_GET_CALL_V4] = GET_CALL("o.extra_known", EXTRA_OR_BODY, "NULL"),
+    [STMT_GET_CALL_V2] = GET_CALL("0", CALL_BODY, "NULL"),
     [STMT_CALL_DELIVERIES] = "SELECT id, received_ms, source, status, outcome FROM deliveries"
                              " WHERE call_id = ?1 ORDER BY id",
     [STMT_TRANSCRIPT] = "SELECT turns, transcript, turn_index FROM calls WHERE call_id = ?1",
@@ -537,7 +540,7 @@ struct store {
     /*
      * Calls written in the open write transaction whose index entries are
      * still to be made: fts_flush indexes them all with one statement just
-     * before COMMIT (see fts_sync). Empty outside store_put_deliveries.
+     * before COMMIT (see fts_index_later). Empty outside store_put_deliveries.
      */
     int64_t *fts_pending;
     size_t fts_npending, fts_cap;
@@ -714,7 +717,7 @@ static int bind_duration(sqlite3_stmt *s, const char *name, double secs, struct 
     return bind_done(s, sqlite3_bind_double(s, idx, secs), name, err);
 }
 
-/* Whether some turn of c has text: the search view then derives the plain transcript. */
+/* Whether some turn of c has text: the turns are then kept as text and index (schema 5). */
 static bool turns_have_text(const struct call *c)
 {
     for (size_t i = 0; c->turns != NULL && i < c->nturns; i++)
@@ -887,32 +890,38 @@ static bool fts_is_pending(const struct store *st, int64_t call_rowid)
 }
 
 /*
- * Take the call with rowid call_rowid out of the index (STMT_FTS_DELETE,
- * at once, under the text and number it has now) or mark it to be put back
- * (STMT_FTS_INSERT, by fts_flush at the end of the transaction, under its
- * final text and number). A call still waiting for its entry has none to
- * take out. Indexing once per transaction keeps FTS5 from writing a
- * segment per call: it flushes its pending terms at every statement
- * savepoint and whenever rowids stop ascending.
+ * Take the call with rowid call_rowid out of the index, at once, under the
+ * text and number it has now; a call still waiting for its entry (see
+ * fts_index_later) has none to take out.
  */
-static int fts_sync(struct store *st, enum stmt_id id, int64_t call_rowid, struct err *err)
+static int fts_unindex(struct store *st, int64_t call_rowid, struct err *err)
 {
     sqlite3_stmt *s;
 
     if (fts_is_pending(st, call_rowid))
         return 0;
-    if (id == STMT_FTS_INSERT) {
-        if (st->fts_npending == st->fts_cap) {
-            st->fts_cap = st->fts_cap ? st->fts_cap * 2 : 64;
-            st->fts_pending = xreallocarray(st->fts_pending, st->fts_cap, sizeof *st->fts_pending);
-        }
-        st->fts_pending[st->fts_npending++] = call_rowid;
-        return 0;
-    }
-    if ((s = stmt_get(st, id, err)) == NULL)
+    if ((s = stmt_get(st, STMT_FTS_DELETE, err)) == NULL)
         return -1;
     sqlite3_bind_int64(s, 1, call_rowid);
     return stmt_run(st, s, "unindex call", err);
+}
+
+/*
+ * Mark the call with rowid call_rowid to be indexed by fts_flush at the
+ * end of the transaction, under its final text and number. Indexing once
+ * per transaction keeps FTS5 from writing a segment per call: it flushes
+ * its pending terms at every statement savepoint and whenever rowids stop
+ * ascending.
+ */
+static void fts_index_later(struct store *st, int64_t call_rowid)
+{
+    if (fts_is_pending(st, call_rowid))
+        return;
+    if (st->fts_npending == st->fts_cap) {
+        st->fts_cap = st->fts_cap ? st->fts_cap * 2 : 64;
+        st->fts_pending = xreallocarray(st->fts_pending, st->fts_cap, sizeof *st->fts_pending);
+    }
+    st->fts_pending[st->fts_npending++] = call_rowid;
 }
 
 /* Index every pending call in one statement, in search number order; empties the list. */
@@ -1034,10 +1043,10 @@ static int search_shift(struct store *st, int64_t from, struct err *err)
     }
     stmt_release(s);
     for (i = 0; i < n; i++) {
-        if (fts_sync(st, STMT_FTS_DELETE, run[i], err) == -1 ||
-            search_set(st, run[i], gap - (int64_t)i, err) == -1 ||
-            fts_sync(st, STMT_FTS_INSERT, run[i], err) == -1)
+        if (fts_unindex(st, run[i], err) == -1 ||
+            search_set(st, run[i], gap - (int64_t)i, err) == -1)
             goto fail;
+        fts_index_later(st, run[i]);
     }
     free(run);
     return 0;
@@ -1226,15 +1235,14 @@ static int put_one(struct store *st, struct delivery *d, struct err *err)
     call_text_make(&ct, d->call);
     if (found) {
         /* Out of the index under the old text and number, then back in under the new. */
-        if (fts_sync(st, STMT_FTS_DELETE, rowid, err) == -1 ||
+        if (fts_unindex(st, rowid, err) == -1 ||
             call_update(st, d, &ct, d->delivery_id, rowid, err) == -1 ||
             call_replace(st, rowid, err) == -1)
             goto fail;
     } else if (call_insert(st, d, &ct, d->delivery_id, &rowid, err) == -1) {
         goto fail;
     }
-    if (fts_sync(st, STMT_FTS_INSERT, rowid, err) == -1)
-        goto fail;
+    fts_index_later(st, rowid);
     call_text_free(&ct);
     return 0;
 
@@ -3179,23 +3187,12 @@ static cJSON *stored_extra(const char *text)
  */
 static cJSON *body_extra(const void *body, size_t len)
 {
-    cJSON *root, *item, *next, *extra = NULL;
+    cJSON *root, *extra;
 
     if (body == NULL || len == 0)
         return NULL;
     root = cJSON_ParseWithLength(body, len);
-    if (!cJSON_IsObject(root)) {
-        cJSON_Delete(root);
-        return NULL;
-    }
-    for (item = root->child; item != NULL; item = next) {
-        next = item->next;
-        if (item->string == NULL || payload_key_known(item->string))
-            continue;
-        if (extra == NULL)
-            extra = json_new(cJSON_CreateObject());
-        json_put(extra, item->string, cJSON_DetachItemViaPointer(root, item));
-    }
+    extra = root != NULL && cJSON_IsObject(root) ? payload_extra_take(root) : NULL;
     cJSON_Delete(root);
     return extra;
 }

@@ -6,11 +6,10 @@
  * the instructions sent at initialize. One static registry holds all of
  * it; the engine (mcp.c) lists and dispatches from that table.
  *
- * Every tool validates its arguments against its own inputSchema (the
- * engine does too; doing it here keeps handlers safe for any caller),
- * turns them into a struct call_query or a period, asks the store, and
- * returns structuredContent that matches its outputSchema plus a text
- * mirror. The mirror's first line says that caller-provided text is data:
+ * The engine runs a tool only with arguments that match its inputSchema
+ * (mcp.h); each tool turns them into a struct call_query or a period,
+ * asks the store, and returns structuredContent that matches its
+ * outputSchema plus a text mirror. The mirror's first line says that caller-provided text is data:
  * transcripts, summaries and names come from callers and may contain
  * instructions, which the instructions tell the model never to follow.
  *
@@ -24,7 +23,6 @@
  * deleted. Nothing is kept between calls: there is no mutable state.
  */
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -32,7 +30,6 @@
 #include <string.h>
 
 #include "log.h"
-#include "schema.h"
 #include "search.h"
 #include "store.h"
 #include "textutil.h"
@@ -414,60 +411,6 @@ static void fmt_time(int64_t ms, char *out, size_t outsz)
 
 /* ---- arguments ---- */
 
-/*
- * The input schemas args_check() has parsed, by text: parsed once and kept
- * for the life of the process (the tools' schemas are static strings).
- */
-static struct {
-    pthread_mutex_t lock;
-    size_t n;
-    struct {
-        const char *text;
-        cJSON *schema;
-    } item[32];
-} schemas = {.lock = PTHREAD_MUTEX_INITIALIZER};
-
-/* schema_text parsed, from the cache when it holds it; NULL if it does not parse. */
-static const cJSON *schema_cached(const char *schema_text, cJSON **uncached)
-{
-    const cJSON *found = NULL;
-
-    *uncached = NULL;
-    pthread_mutex_lock(&schemas.lock);
-    for (size_t i = 0; i < schemas.n && found == NULL; i++)
-        if (schemas.item[i].text == schema_text)
-            found = schemas.item[i].schema;
-    if (found == NULL) {
-        cJSON *parsed = cJSON_Parse(schema_text);
-        if (parsed != NULL && schemas.n < sizeof schemas.item / sizeof schemas.item[0]) {
-            schemas.item[schemas.n].text = schema_text;
-            schemas.item[schemas.n++].schema = parsed;
-        } else {
-            *uncached = parsed; /* the caller frees it */
-        }
-        found = parsed;
-    }
-    pthread_mutex_unlock(&schemas.lock);
-    return found;
-}
-
-/* Validate args (NULL: no arguments) against a tool's input schema text. */
-static int args_check(const char *schema_text, const cJSON *args, struct err *err)
-{
-    cJSON *uncached, *empty = NULL;
-    const cJSON *schema = schema_cached(schema_text, &uncached);
-    int rc;
-
-    if (schema == NULL)
-        return err_set(err, ERR_INTERNAL, "a tool's input schema does not parse");
-    if (args == NULL)
-        args = empty = jcheck(cJSON_CreateObject());
-    rc = schema_validate(schema, args, err);
-    cJSON_Delete(uncached);
-    cJSON_Delete(empty);
-    return rc;
-}
-
 static const char *arg_str(const cJSON *args, const char *name)
 {
     return jstr(args, name);
@@ -811,8 +754,6 @@ static int tool_search_calls(struct mcp_call *c, const cJSON *args, cJSON *resul
     cJSON *out;
     int rc = -1, n;
 
-    if (args_check(search_calls_in, args, err) == -1)
-        return -1;
     query_init(&q);
     if (query_arg(args, &fts, &nothing, err) == -1)
         goto fail;
@@ -915,8 +856,6 @@ static int tool_get_call(struct mcp_call *c, const cJSON *args, cJSON *result, s
     cJSON *obj;
     char *prefix;
 
-    if (args_check(get_call_in, args, err) == -1)
-        return -1;
     id = arg_str(args, "call_id");
     obj = get_call_obj(c, id, arg_bool(args, "include_transcript", true), err);
     if (obj == NULL)
@@ -938,8 +877,6 @@ static int tool_list_follow_ups(struct mcp_call *c, const cJSON *args, cJSON *re
     cJSON *out;
     int rc = -1, n;
 
-    if (args_check(list_follow_ups_in, args, err) == -1)
-        return -1;
     status = arg_str(args, "status");
     if (status == NULL)
         status = "pending";
@@ -1006,8 +943,6 @@ static int tool_resolve_follow_up(struct mcp_call *c, const cJSON *args, cJSON *
     char *prefix = NULL, *prev_copy = NULL;
     int rc = -1;
 
-    if (args_check(resolve_follow_up_in, args, err) == -1)
-        return -1;
     if (mcp_call_read_only(c))
         return err_set(err, ERR_UNSUPPORTED,
                        "resolve_follow_up is not available: this phonely-mcp server is "
@@ -1064,8 +999,6 @@ static int tool_latest_call(struct mcp_call *c, const cJSON *args, cJSON *result
     cJSON *out, *call = NULL;
     int rc = -1;
 
-    if (args_check(latest_call_in, args, err) == -1)
-        return -1;
     query_init(&q);
     q.limit = 1;
     if (phone_arg(args, digits, sizeof digits, &q.phone_digits, err) == -1 ||
@@ -1133,8 +1066,7 @@ static int tool_call_stats(struct mcp_call *c, const cJSON *args, cJSON *result,
     cJSON *stats, *out;
     char *prefix;
 
-    if (args_check(call_stats_in, args, err) == -1 ||
-        period_default(args, time_now_ms(), &from, &to, err) == -1)
+    if (period_default(args, time_now_ms(), &from, &to, err) == -1)
         return -1;
     st = mcp_call_store(c);
     stats = store_call_stats(st, from, to, (unsigned)arg_num(args, "top_n", 10), err);
@@ -1176,16 +1108,12 @@ static int top_items(struct mcp_call *c, const char *column, const char *key, bo
 
 static int tool_top_questions(struct mcp_call *c, const cJSON *args, cJSON *result, struct err *err)
 {
-    if (args_check(top_questions_in, args, err) == -1)
-        return -1;
     return top_items(c, "unanswered_questions", "questions", false, args,
                      "Unanswered questions, most frequent first", result, err);
 }
 
 static int tool_action_items(struct mcp_call *c, const cJSON *args, cJSON *result, struct err *err)
 {
-    if (args_check(action_items_in, args, err) == -1)
-        return -1;
     return top_items(c, "action_items", "actionItems", !arg_bool(args, "include_resolved", false),
                      args, "Action items, most frequent first", result, err);
 }
