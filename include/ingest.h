@@ -2,7 +2,7 @@
  * ingest.h: the single writer. Deliveries from any thread are queued and
  * committed in groups: while one transaction commits, the next ones queue,
  * so many requests share one fsync and each is told its result only after
- * its own transaction committed.
+ * its own transaction committed and reached the disk.
  */
 #ifndef PHONELY_INGEST_H
 #define PHONELY_INGEST_H
@@ -40,6 +40,8 @@ struct ingest_stats {
     uint64_t commits;
     uint64_t deliveries;
     uint64_t failed_commits;
+    uint64_t syncs;        /* WAL flushes by the syncer, each covering one or more commits */
+    uint64_t failed_syncs; /* flushes that failed: their deliveries were reported failed */
     uint64_t max_batch;
     uint64_t batch_hist[INGEST_BATCH_BUCKETS]; /* committed batches per size bucket */
 };

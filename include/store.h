@@ -52,6 +52,24 @@ uint64_t store_checkpointer_runs(struct store_checkpointer *c);
 /* Stop the thread, close its connection, give checkpoints back to st. NULL is fine. */
 void store_checkpointer_stop(struct store_checkpointer *c);
 
+/*
+ * Commits made durable by another thread. store_wal_open() switches st's
+ * connection to synchronous=NORMAL, so that COMMIT returns once the WAL
+ * holds the transaction without waiting for the disk, and opens a
+ * descriptor of its own on st's WAL file. store_wal_sync() (from any
+ * thread, while st goes on writing) flushes that file to the disk: every
+ * transaction st committed before the call is then durable, as if it had
+ * committed with synchronous=FULL. A failed sync is final: the kernel may
+ * have dropped the pages it could not write, so every later sync fails
+ * too with the first error. store_wal_close() gives st synchronous=FULL
+ * back; call it while no other thread uses st. Open it while no other
+ * thread uses st; NULL when st is not a writable file.
+ */
+struct store_wal;
+struct store_wal *store_wal_open(struct store *st, struct err *err);
+int store_wal_sync(struct store_wal *w, struct err *err);
+void store_wal_close(struct store_wal *w);
+
 /* The schema version this build writes. */
 int store_schema_version(void);
 

@@ -5,6 +5,11 @@
  * done callback. No timer is involved: a batch is whatever arrived while
  * the previous commit was running, so a lone request never waits for
  * company and a busy server shares each fsync among many requests.
+ * With grouping on, the writer does not wait for the disk either: its
+ * COMMIT only writes the WAL (store_wal_open), and a syncer thread flushes
+ * the WAL and then reports every batch committed before the flush, while
+ * the writer already puts the next batch in. One fsync may so cover
+ * several commits; no job is reported before its commit is on the disk.
  * Checkpoints run on a thread of their own (store_checkpointer_start), so
  * copying pages into the database does not hold up the next batch.
  */
@@ -22,12 +27,14 @@ const unsigned ingest_batch_bounds[INGEST_BATCH_BUCKETS] = {1,  2,  4,   8,   16
 struct ingest {
     struct store *store;
     struct store_checkpointer *ckpt; /* NULL: the writer checkpoints itself */
+    struct store_wal *wal;           /* NULL: each COMMIT waits for the disk */
     unsigned batch_max;
-    pthread_t thread;
+    pthread_t thread, syncer;
     pthread_mutex_t lock;
-    pthread_cond_t wake;
-    struct ingest_job *head, *tail;
-    bool stopping;
+    pthread_cond_t wake, unsynced_wake;
+    struct ingest_job *head, *tail;              /* queued for the writer */
+    struct ingest_job *unsynced, *unsynced_tail; /* committed, waiting for a sync */
+    bool stopping, syncer_stopping;
     struct ingest_stats stats;
 };
 
@@ -37,7 +44,23 @@ struct waiter {
     bool done;
 };
 
-/* Commit one batch and report each job's result. Runs on the writer thread. */
+/* Report each job of the list batch with its result; done() may free the job. */
+static void report(struct ingest_job *batch, int rc, const struct err *err)
+{
+    while (batch != NULL) {
+        struct ingest_job *next = batch->next;
+        batch->result = rc;
+        batch->err = *err;
+        batch->next = NULL;
+        batch->done(batch, batch->arg);
+        batch = next;
+    }
+}
+
+/*
+ * Commit one batch; report it at once when the commit failed or waited for
+ * the disk itself, else hand it to the syncer. Runs on the writer thread.
+ */
 static void ingest_commit(struct ingest *in, struct ingest_job *batch, size_t n)
 {
     /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers, sizeof(T *) each */
@@ -69,17 +92,52 @@ static void ingest_commit(struct ingest *in, struct ingest_job *batch, size_t n)
     } else {
         in->stats.failed_commits++;
     }
-    pthread_mutex_unlock(&in->lock);
-
-    /* Read next before done(): the callback may free the job. */
-    for (job = batch; job != NULL;) {
-        struct ingest_job *next = job->next;
-        job->result = rc;
-        job->err = err;
-        job->next = NULL;
-        job->done(job, job->arg);
-        job = next;
+    if (rc == 0 && in->wal != NULL) {
+        struct ingest_job *last = batch;
+        while (last->next != NULL)
+            last = last->next;
+        if (in->unsynced_tail != NULL)
+            in->unsynced_tail->next = batch;
+        else
+            in->unsynced = batch;
+        in->unsynced_tail = last;
+        pthread_cond_signal(&in->unsynced_wake);
+        batch = NULL;
     }
+    pthread_mutex_unlock(&in->lock);
+    report(batch, rc, &err);
+}
+
+/* The syncer: flush the WAL once for everything committed since the last flush, then report it. */
+static void *syncer_main(void *arg)
+{
+    struct ingest *in = arg;
+
+    pthread_mutex_lock(&in->lock);
+    for (;;) {
+        struct ingest_job *batch;
+        struct err err = {0};
+        int rc;
+
+        while (in->unsynced == NULL && !in->syncer_stopping)
+            pthread_cond_wait(&in->unsynced_wake, &in->lock);
+        if (in->unsynced == NULL)
+            break;
+        batch = in->unsynced;
+        in->unsynced = in->unsynced_tail = NULL;
+        pthread_mutex_unlock(&in->lock);
+        rc = store_wal_sync(in->wal, &err);
+        pthread_mutex_lock(&in->lock);
+        if (rc == 0)
+            in->stats.syncs++;
+        else
+            in->stats.failed_syncs++;
+        pthread_mutex_unlock(&in->lock);
+        report(batch, rc, &err);
+        pthread_mutex_lock(&in->lock);
+    }
+    pthread_mutex_unlock(&in->lock);
+    return NULL;
 }
 
 static void *ingest_main(void *arg)
@@ -111,6 +169,39 @@ static void *ingest_main(void *arg)
     return NULL;
 }
 
+/* Start the syncer when commits are grouped; without it each COMMIT syncs. */
+static void syncer_start(struct ingest *in)
+{
+    struct err e = {0};
+    int rc;
+
+    if (in->batch_max == 1)
+        return; /* one commit and one flush per delivery, as asked */
+    if ((in->wal = store_wal_open(in->store, &e)) == NULL) {
+        log_info("each commit waits for the disk: %s", e.msg);
+        return;
+    }
+    if ((rc = pthread_create(&in->syncer, NULL, syncer_main, in)) != 0) {
+        log_info("each commit waits for the disk: cannot start the syncer (error %d)", rc);
+        store_wal_close(in->wal);
+        in->wal = NULL;
+    }
+}
+
+/* Stop the syncer after it reported everything committed; the writer has stopped. */
+static void syncer_stop(struct ingest *in)
+{
+    if (in->wal == NULL)
+        return;
+    pthread_mutex_lock(&in->lock);
+    in->syncer_stopping = true;
+    pthread_cond_signal(&in->unsynced_wake);
+    pthread_mutex_unlock(&in->lock);
+    pthread_join(in->syncer, NULL);
+    store_wal_close(in->wal);
+    in->wal = NULL;
+}
+
 /*
  * Start the writer. On success the ingest owns st; on failure st is still
  * the caller's.
@@ -124,22 +215,26 @@ struct ingest *ingest_new(struct store *st, unsigned batch_max, struct err *err)
     in->batch_max = batch_max == 0 ? 1 : batch_max;
     pthread_mutex_init(&in->lock, NULL);
     pthread_cond_init(&in->wake, NULL);
+    pthread_cond_init(&in->unsynced_wake, NULL);
     {
         struct err e = {0};
         if ((in->ckpt = store_checkpointer_start(st, &e)) == NULL)
             log_info("checkpoints stay on the writer thread: %s", e.msg);
     }
+    syncer_start(in);
     if ((rc = pthread_create(&in->thread, NULL, ingest_main, in)) != 0) {
+        syncer_stop(in);
         store_checkpointer_stop(in->ckpt);
         pthread_mutex_destroy(&in->lock);
         pthread_cond_destroy(&in->wake);
+        pthread_cond_destroy(&in->unsynced_wake);
         free(in);
         return err_set(err, ERR_SYSTEM, "cannot start the writer thread (error %d)", rc), NULL;
     }
     return in;
 }
 
-/* Drain the queue, join the writer and close the store. */
+/* Drain the queue, join the writer, report the last syncs and close the store. */
 void ingest_free(struct ingest *in)
 {
     if (in == NULL)
@@ -149,10 +244,12 @@ void ingest_free(struct ingest *in)
     pthread_cond_signal(&in->wake);
     pthread_mutex_unlock(&in->lock);
     pthread_join(in->thread, NULL);
+    syncer_stop(in);
     store_checkpointer_stop(in->ckpt);
     store_close(in->store);
     pthread_mutex_destroy(&in->lock);
     pthread_cond_destroy(&in->wake);
+    pthread_cond_destroy(&in->unsynced_wake);
     free(in);
 }
 

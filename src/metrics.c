@@ -254,6 +254,12 @@ char *metrics_render(struct metrics *m, const struct metrics_gauges *g)
     gauge(&b, "phonely_commit_failures_total",
           "Transactions that failed (the deliveries in them were answered 503).", "counter",
           (long long)g->commit_failures);
+    gauge(&b, "phonely_wal_syncs_total",
+          "WAL flushes that made grouped commits durable (one may cover several commits).",
+          "counter", (long long)g->wal_syncs);
+    gauge(&b, "phonely_wal_sync_failures_total",
+          "WAL flushes that failed (the deliveries waiting on them were answered 503).", "counter",
+          (long long)g->wal_sync_failures);
     gauge(&b, "phonely_mcp_sessions", "MCP sessions open over HTTP.", "gauge",
           (long long)g->mcp_sessions);
     gauge(&b, "phonely_database_bytes", "Size of the database file and its WAL.", "gauge",

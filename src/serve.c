@@ -139,6 +139,8 @@ static enum MHD_Result serve_metrics(void *arg, struct MHD_Connection *conn)
         .deliveries = counts.deliveries,
         .commits = is.commits,
         .commit_failures = is.failed_commits,
+        .wal_syncs = is.syncs,
+        .wal_sync_failures = is.failed_syncs,
         .committed_deliveries = is.deliveries,
         .batch_hist = is.batch_hist,
         .batch_bounds = ingest_batch_bounds,

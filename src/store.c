@@ -19,9 +19,10 @@
  * walk per query (text, phone number, compact filter index, or plain
  * SQL); reads that take several statements run in one read transaction.
  *
- * Durability: WAL with synchronous=FULL (set and read back at open), every
- * write in one BEGIN IMMEDIATE transaction, and a free-space check before a
- * write starts so that SQLite never has to run the disk dry.
+ * Durability: WAL with synchronous=FULL (set and read back at open; the
+ * ingest writer trades it for NORMAL plus its own flushes, store_wal_open),
+ * every write in one BEGIN IMMEDIATE transaction, and a free-space check
+ * before a write starts so that SQLite never has to run the disk dry.
  *
  * Backup: store_backup() copies with SQLite's online backup API (one step,
  * so one read snapshot while writers go on) into a temporary file beside
@@ -1651,6 +1652,117 @@ void store_checkpointer_stop(struct store_checkpointer *c)
     pthread_cond_destroy(&c->wake);
     pthread_mutex_destroy(&c->lock);
     free(c);
+}
+
+/* ---- commits synced by another thread ---- */
+
+static int sync_path(const char *path, bool dir, struct err *err);
+
+struct store_wal {
+    struct store *st;
+    char *path;           /* st's WAL file */
+    int fd;               /* open on path, -1 when it could not be reopened */
+    pthread_mutex_t lock; /* one sync at a time; guards fd and failed */
+    char *failed;         /* the first failure, repeated from then on */
+};
+
+/*
+ * Open (again) the WAL file. SQLite keeps it while st is open, so this
+ * only happens at start and if someone replaced the file behind our back;
+ * the directory is synced too, so that the name survives a crash.
+ */
+static int wal_reopen(struct store_wal *w, struct err *err)
+{
+    int fd;
+
+    if (w->fd != -1)
+        close(w->fd);
+    w->fd = -1;
+    if ((fd = open(w->path, O_RDONLY | O_CLOEXEC)) == -1)
+        return err_set(err, ERR_STORAGE, "%s: %s", w->path, strerror(errno));
+    w->fd = fd;
+    return sync_path(w->st->dir, true, err);
+}
+
+/* Whether fd still names the file at path (same device and inode, still linked). */
+static bool wal_same_file(const struct store_wal *w)
+{
+    struct stat a, b;
+
+    return fstat(w->fd, &a) == 0 && a.st_nlink > 0 && stat(w->path, &b) == 0 &&
+           a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+struct store_wal *store_wal_open(struct store *st, struct err *err)
+{
+    struct store_wal *w;
+    char mode[32];
+    int sync = -1;
+
+    if (st->read_only || st->file == NULL) {
+        err_set(err, ERR_CONFIG, "deferred syncs need a writable database file");
+        return NULL;
+    }
+    w = xcalloc(1, sizeof *w);
+    w->st = st;
+    w->fd = -1;
+    w->path = xasprintf("%s-wal", st->file);
+    pthread_mutex_init(&w->lock, NULL);
+    /* A read makes SQLite create the WAL file if this connection has not yet. */
+    if (pragma_int(st, "PRAGMA user_version", &sync, err) == -1 || wal_reopen(w, err) == -1)
+        goto fail;
+    if (pragma_text(st, "PRAGMA synchronous = NORMAL", mode, sizeof mode, err) == -1 ||
+        pragma_int(st, "PRAGMA synchronous", &sync, err) == -1)
+        goto fail;
+    if (sync != 1) {
+        err_set(err, ERR_STORAGE, "synchronous is %d after setting NORMAL (1)", sync);
+        goto fail;
+    }
+    return w;
+
+fail:
+    store_wal_close(w);
+    return NULL;
+}
+
+int store_wal_sync(struct store_wal *w, struct err *err)
+{
+    struct err e = {0};
+    int rc = 0;
+
+    pthread_mutex_lock(&w->lock);
+    if (w->failed == NULL) {
+        if ((w->fd == -1 || !wal_same_file(w)) && wal_reopen(w, &e) == -1)
+            rc = -1;
+        else if (fdatasync(w->fd) == -1)
+            rc = err_set(&e, ERR_STORAGE, "%s: cannot sync: %s", w->path, strerror(errno));
+        if (rc == -1) {
+            w->failed = xstrdup(e.msg);
+            log_warnx("%s; acknowledgements stop until the daemon restarts", e.msg);
+        }
+    }
+    if (w->failed != NULL)
+        rc = err_set(err, ERR_STORAGE, "%s", w->failed);
+    pthread_mutex_unlock(&w->lock);
+    return rc;
+}
+
+void store_wal_close(struct store_wal *w)
+{
+    char mode[32];
+    int sync = -1;
+
+    if (w == NULL)
+        return;
+    if (pragma_text(w->st, "PRAGMA synchronous = FULL", mode, sizeof mode, NULL) == -1 ||
+        pragma_int(w->st, "PRAGMA synchronous", &sync, NULL) == -1 || sync != 2)
+        log_warnx("%s: synchronous stays %d after setting FULL", w->st->file, sync);
+    if (w->fd != -1)
+        close(w->fd);
+    pthread_mutex_destroy(&w->lock);
+    free(w->failed);
+    free(w->path);
+    free(w);
 }
 
 /* The schema version this build writes: the number of migrations. */

@@ -1,12 +1,14 @@
 /*
  * test_ingest.c: the group-commit writer against a real SQLite file:
- * callbacks run only after the commit, concurrent submitters share
- * transactions, batch_max bounds them, failures reach every job, and
+ * callbacks run only after the commit and the flush that made it durable,
+ * concurrent submitters share transactions and flushes, batch_max bounds
+ * them, failures (of a commit or of a flush) reach every job, and
  * ingest_free commits what is still queued.
  */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "harness.h"
@@ -20,6 +22,8 @@ struct probe {
     char sha[65];
     struct store *reader; /* checks the row is visible when done() runs */
     int visible;
+    struct ingest *in; /* when set, done() notes the flushes made so far */
+    uint64_t syncs_seen;
 };
 
 static void probe_init(struct probe *p, int n)
@@ -55,6 +59,11 @@ static void probe_done(struct ingest_job *job, void *arg)
     if (job->result == 0 && store_call_raw(p->reader, p->id, &body, &len, &err) == 0)
         p->visible = 1;
     free(body);
+    if (p->in != NULL) {
+        struct ingest_stats stats;
+        ingest_get_stats(p->in, &stats);
+        p->syncs_seen = stats.syncs;
+    }
 }
 
 static struct store *open_store(const char *path, bool ro, uint64_t min_free)
@@ -86,12 +95,15 @@ static void test_done_after_commit(void)
     /* submit_wait replaced done(); use the async path to observe visibility. */
     probe_init(&p, 2);
     p.reader = reader;
+    p.in = in;
     p.job.done = probe_done;
     p.job.arg = &p;
     ingest_submit(in, &p.job);
     ingest_free(in); /* drains the queue */
     CHECK_INT_EQ(p.job.result, 0);
     CHECK_INT_EQ(p.visible, 1);
+    /* Reported after a flush of the WAL of its own, the first one being the first job's. */
+    CHECK_INT_EQ((int)p.syncs_seen, 2);
     store_close(reader);
     free(path);
 }
@@ -138,6 +150,8 @@ static void test_concurrent_submitters_share_commits(void)
     CHECK_INT_EQ(stats.failed_commits, 0);
     CHECK(stats.max_batch <= 8);             /* batch_max holds */
     CHECK(stats.commits < stats.deliveries); /* and transactions were shared */
+    CHECK(stats.syncs >= 1 && stats.syncs <= stats.commits);
+    CHECK_INT_EQ(stats.failed_syncs, 0);
     ingest_free(in);
     reader = open_store(path, true, 0);
     CHECK_INT_EQ(store_counts(reader, &counts, &err), 0);
@@ -164,6 +178,7 @@ static void test_batch_of_one(void)
     ingest_get_stats(in, &stats);
     CHECK_INT_EQ(stats.max_batch, 1);
     CHECK_INT_EQ(stats.commits, 200);
+    CHECK_INT_EQ(stats.syncs, 0); /* each COMMIT waited for the disk itself */
     ingest_free(in);
     free(path);
 }
@@ -187,6 +202,42 @@ static void test_failure_reaches_every_job(void)
     free(path);
 }
 
+/*
+ * A WAL that can no longer be flushed (here: unlinked, so whatever is
+ * written to it is gone at the next start) fails every job waiting on it,
+ * and every later one: the kernel may have dropped what it could not write.
+ */
+static void test_sync_failure_is_final(void)
+{
+    char *path = xasprintf("%s/e.db", dir), *wal = xasprintf("%s-wal", path);
+    struct err err = {0};
+    struct ingest *in = ingest_new(open_store(path, false, 0), 16, &err);
+    struct ingest_stats stats;
+    struct probe p;
+    FILE *f;
+
+    probe_init(&p, 1);
+    CHECK_INT_EQ(ingest_submit_wait(in, &p.job), 0);
+    CHECK_INT_EQ(unlink(wal), 0);
+    probe_init(&p, 2);
+    CHECK_INT_EQ(ingest_submit_wait(in, &p.job), -1);
+    CHECK_INT_EQ(p.job.err.code, ERR_STORAGE);
+    CHECK(strstr(p.job.err.msg, "e.db-wal") != NULL);
+    /* A file by that name again does not make the lost pages durable. */
+    CHECK((f = fopen(wal, "w")) != NULL);
+    if (f != NULL)
+        fclose(f);
+    probe_init(&p, 3);
+    CHECK_INT_EQ(ingest_submit_wait(in, &p.job), -1);
+    ingest_get_stats(in, &stats);
+    CHECK_INT_EQ(stats.failed_syncs, 2);
+    CHECK_INT_EQ(stats.syncs, 1);
+    CHECK_INT_EQ(stats.failed_commits, 0);
+    ingest_free(in);
+    free(wal);
+    free(path);
+}
+
 int main(void)
 {
     dir = tmpdir_make("ingest");
@@ -194,6 +245,7 @@ int main(void)
     RUN(test_concurrent_submitters_share_commits);
     RUN(test_batch_of_one);
     RUN(test_failure_reaches_every_job);
+    RUN(test_sync_failure_is_final);
     tmpdir_remove(dir);
     free(dir);
     return check_report();

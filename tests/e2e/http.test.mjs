@@ -571,7 +571,8 @@ describe('Streamable HTTP: the SDK client and raw requests against `serve`', () 
                                         ['phonely_mcp_request_seconds', 'histogram'], ['phonely_mcp_tool_seconds', 'histogram'],
                                         ['phonely_webhook_ack_seconds', 'histogram'], ['phonely_private_requests_total', 'counter'],
                                         ['phonely_commit_batch_size', 'histogram'], ['phonely_commits_total', 'counter'],
-                                        ['phonely_commit_failures_total', 'counter'], ['phonely_mcp_sessions', 'gauge'],
+                                        ['phonely_commit_failures_total', 'counter'], ['phonely_wal_syncs_total', 'counter'],
+                                        ['phonely_wal_sync_failures_total', 'counter'], ['phonely_mcp_sessions', 'gauge'],
                                         ['phonely_database_bytes', 'gauge'], ['phonely_calls', 'gauge'],
                                         ['phonely_deliveries', 'gauge']])
                 assert.equal(types.get(name), type, `# TYPE ${name}`);
@@ -585,6 +586,9 @@ describe('Streamable HTTP: the SDK client and raw requests against `serve`', () 
             assert.equal(metric(text, 'phonely_calls'), 23 + 6 + 1);
             assert.ok(metric(text, 'phonely_commits_total') >= 7);
             assert.equal(metric(text, 'phonely_commit_failures_total'), 0);
+            assert.ok(metric(text, 'phonely_wal_syncs_total') >= 1);
+            assert.ok(metric(text, 'phonely_wal_syncs_total') <= metric(text, 'phonely_commits_total'));
+            assert.equal(metric(text, 'phonely_wal_sync_failures_total'), 0);
             assert.ok(metric(text, 'phonely_database_bytes') > 0);
         });
     });
