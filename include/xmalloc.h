@@ -38,5 +38,11 @@ void buf_reset(struct buf *b);
 void buf_free(struct buf *b);
 /* Hand the bytes to the caller (NUL-terminated, never NULL); b is emptied. */
 char *buf_steal(struct buf *b, size_t *len);
+/*
+ * Append s[0..n) as a JSON string, quotes included, escaped as cJSON
+ * prints strings (", \, \b \f \n \r \t, other control characters as
+ * \u00XX, every other byte as it is): the caller checks that s is UTF-8.
+ */
+void buf_json_string(struct buf *b, const char *s, size_t n);
 
 #endif

@@ -164,53 +164,6 @@ char *callfmt_turn_index(const struct call *call, char **text)
     return json_print_free(index);
 }
 
-/* s[0..n) as a JSON string, escaped as cJSON prints strings. */
-static void json_string_append(struct buf *b, const char *s, size_t n)
-{
-    static const char hex[] = "0123456789abcdef";
-    size_t done = 0;
-
-    buf_puts(b, "\"");
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        char esc[7] = {'\\', 0};
-
-        switch (ch) {
-        case '"':
-        case '\\':
-            esc[1] = (char)ch;
-            break;
-        case '\b':
-            esc[1] = 'b';
-            break;
-        case '\f':
-            esc[1] = 'f';
-            break;
-        case '\n':
-            esc[1] = 'n';
-            break;
-        case '\r':
-            esc[1] = 'r';
-            break;
-        case '\t':
-            esc[1] = 't';
-            break;
-        default:
-            if (ch >= 0x20)
-                continue;
-            esc[1] = 'u';
-            esc[2] = esc[3] = '0';
-            esc[4] = hex[ch >> 4];
-            esc[5] = hex[ch & 15];
-        }
-        buf_append(b, s + done, i - done);
-        buf_puts(b, esc);
-        done = i + 1;
-    }
-    buf_append(b, s + done, n - done);
-    buf_puts(b, "\"");
-}
-
 /*
  * Append one turn of the index (role[0..role_len), n bytes of text at
  * *at, then the separator unless last) to the turns JSON in b. False when
@@ -224,9 +177,9 @@ static bool turn_put(struct buf *b, bool first, const char *role, size_t role_le
         !utf8_valid(role, role_len) || !utf8_valid(text + *at, (size_t)n))
         return false;
     buf_puts(b, first ? "{\"role\":" : ",{\"role\":");
-    json_string_append(b, role, role_len);
+    buf_json_string(b, role, role_len);
     buf_puts(b, ",\"content\":");
-    json_string_append(b, text + *at, (size_t)n);
+    buf_json_string(b, text + *at, (size_t)n);
     buf_puts(b, "}");
     *at += (size_t)n;
     if (last)

@@ -1511,26 +1511,30 @@ static cJSON *text_block(const char *text)
  */
 void mcp_result_structured(cJSON *result, cJSON *structured, const char *text_prefix)
 {
-    char *json = cJSON_PrintUnformatted(structured), *text;
-    cJSON *content = content_array(result);
+    char *json = cJSON_PrintUnformatted(structured);
+    cJSON *content = content_array(result), *block;
+    struct buf quoted = {0};
 
     if (json == NULL)
         fatalx("mcp: cannot print structured content");
-    if (text_prefix != NULL) { /* joined by copying: printf would walk the JSON byte by byte */
+    /* The text, quoted once here and kept raw: cJSON would copy it, then escape it byte by byte. */
+    if (text_prefix != NULL) {
         struct buf b = {0};
         buf_puts(&b, text_prefix);
         buf_puts(&b, "\n");
         buf_puts(&b, json);
-        text = buf_steal(&b, NULL);
+        buf_json_string(&quoted, b.data, b.len);
+        buf_free(&b);
     } else {
-        text = json;
+        buf_json_string(&quoted, json, strlen(json));
     }
+    block = cJSON_CreateObject();
+    cJSON_AddStringToObject(block, "type", "text");
+    cJSON_AddItemToObject(block, "text", json_raw_take(buf_steal(&quoted, NULL)));
     if (cJSON_GetArraySize(content) == 0)
-        cJSON_AddItemToArray(content, text_block(text));
+        cJSON_AddItemToArray(content, block);
     else
-        cJSON_InsertItemInArray(content, 0, text_block(text));
-    if (text != json)
-        free(text);
+        cJSON_InsertItemInArray(content, 0, block);
     cJSON_Delete(structured);
     cJSON_DeleteItemFromObjectCaseSensitive(result, "structuredContent");
     cJSON_AddItemToObject(result, "structuredContent", json_raw_take(json));

@@ -149,6 +149,51 @@ void buf_printf(struct buf *b, const char *fmt, ...)
     va_end(ap);
 }
 
+/* What each byte becomes inside a JSON string: 0 itself, 'u' \u00XX, else a backslash and it. */
+static const char json_escape[256] = {
+    ['\b'] = 'b',  ['\t'] = 't', ['\n'] = 'n', ['\f'] = 'f', ['\r'] = 'r', ['"'] = '"',
+    ['\\'] = '\\', [0] = 'u',    [1] = 'u',    [2] = 'u',    [3] = 'u',    [4] = 'u',
+    [5] = 'u',     [6] = 'u',    [7] = 'u',    [11] = 'u',   [14] = 'u',   [15] = 'u',
+    [16] = 'u',    [17] = 'u',   [18] = 'u',   [19] = 'u',   [20] = 'u',   [21] = 'u',
+    [22] = 'u',    [23] = 'u',   [24] = 'u',   [25] = 'u',   [26] = 'u',   [27] = 'u',
+    [28] = 'u',    [29] = 'u',   [30] = 'u',   [31] = 'u',
+};
+
+void buf_json_string(struct buf *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)s;
+    char *out;
+
+    /* The common case, no escape at all, costs one reservation and one copy. */
+    buf_reserve(b, n + 2);
+    out = b->data + b->len;
+    *out++ = '"';
+    for (size_t i = 0; i < n; i++) {
+        char e = json_escape[p[i]];
+
+        if (e == 0) {
+            *out++ = (char)p[i];
+            continue;
+        }
+        /* At most 6 bytes for this one and 1 for each byte left and the quote. */
+        b->len = (size_t)(out - b->data);
+        buf_reserve(b, 6 + (n - i - 1) + 1);
+        out = b->data + b->len;
+        *out++ = '\\';
+        *out++ = e;
+        if (e == 'u') {
+            *out++ = '0';
+            *out++ = '0';
+            *out++ = hex[p[i] >> 4];
+            *out++ = hex[p[i] & 15];
+        }
+    }
+    *out++ = '"';
+    *out = '\0';
+    b->len = (size_t)(out - b->data);
+}
+
 void buf_reset(struct buf *b)
 {
     b->len = 0;

@@ -1727,32 +1727,49 @@ static void test_hostile(void)
     mcp_server_free(srv);
 }
 
+/* r as a client reads it: printed, then parsed again. */
+static cJSON *as_sent(const cJSON *r)
+{
+    char *printed = cJSON_PrintUnformatted(r);
+    cJSON *back = cJSON_Parse(printed);
+
+    CHECK(back != NULL);
+    cJSON_free(printed);
+    return back;
+}
+
 static void test_result_helpers(void)
 {
-    cJSON *r = cJSON_CreateObject(), *s = cJSON_CreateObject(), *content;
+    cJSON *r = cJSON_CreateObject(), *s = cJSON_CreateObject(), *content, *sent;
+    const cJSON *blocks;
 
     mcp_result_text(r, "first");
     cJSON_AddNumberToObject(s, "n", 1);
     mcp_result_structured(r, s, NULL);
     content = cJSON_GetObjectItemCaseSensitive(r, "content");
     CHECK_INT_EQ(cJSON_GetArraySize(content), 2);
-    CHECK_STR_EQ(str(cJSON_GetArrayItem(content, 0), "text"), "{\"n\":1}");
-    CHECK_STR_EQ(str(cJSON_GetArrayItem(content, 1), "text"), "first");
+    sent = as_sent(r);
+    blocks = get(sent, "content");
+    CHECK_STR_EQ(str(cJSON_GetArrayItem(blocks, 0), "text"), "{\"n\":1}");
+    CHECK_STR_EQ(str(cJSON_GetArrayItem(blocks, 0), "type"), "text");
+    CHECK_STR_EQ(str(cJSON_GetArrayItem(blocks, 1), "text"), "first");
+    cJSON_Delete(sent);
     /* structuredContent is printed once and kept as a raw item. */
     CHECK(cJSON_IsRaw(get(r, "structuredContent")));
     CHECK_STR_EQ(get(r, "structuredContent")->valuestring, "{\"n\":1}");
     /* A second call replaces structuredContent and adds another mirror first. */
     s = cJSON_CreateObject();
-    cJSON_AddStringToObject(s, "k", "v");
+    cJSON_AddStringToObject(s, "k", "v\"\\\n\x01\xc3\xa9");
     mcp_result_structured(r, s, "Result:");
-    CHECK_STR_EQ(get(r, "structuredContent")->valuestring, "{\"k\":\"v\"}");
-    {
-        char *printed = cJSON_PrintUnformatted(r);
-        CHECK_STR_CONTAINS(printed, "\"structuredContent\":{\"k\":\"v\"}");
-        cJSON_free(printed);
-    }
-    CHECK_STR_EQ(str(cJSON_GetArrayItem(content, 0), "text"), "Result:\n{\"k\":\"v\"}");
-    CHECK_INT_EQ(cJSON_GetArraySize(content), 3);
+    CHECK_STR_EQ(get(r, "structuredContent")->valuestring,
+                 "{\"k\":\"v\\\"\\\\\\n\\u0001\xc3\xa9\"}");
+    sent = as_sent(r);
+    CHECK_STR_EQ(str(get(sent, "structuredContent"), "k"), "v\"\\\n\x01\xc3\xa9");
+    blocks = get(sent, "content");
+    CHECK_STR_EQ(str(cJSON_GetArrayItem(blocks, 0), "text"),
+                 "Result:\n{\"k\":\"v\\\"\\\\\\n\\u0001\xc3\xa9\"}");
+    CHECK_INT_EQ(cJSON_GetArraySize(blocks), 3);
+    cJSON_Delete(sent);
     cJSON_Delete(r);
 
     /* A content member of the wrong type is replaced. */

@@ -1,15 +1,19 @@
 /*
  * test_textutil.c: unit tests for phone_normalize, the ISO 8601 parser and
- * formatter, and the UTF-8 validator and sanitiser. Every string the tests
- * allocate is freed before the test returns.
+ * formatter, the UTF-8 validator and sanitiser, and the JSON string
+ * quoting of struct buf. Every string the tests allocate is freed before
+ * the test returns.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "check.h"
 #include "harness.h"
 #include "textutil.h"
+#include "xmalloc.h"
 
 /* phone_normalize() into a static buffer, for compact assertions. */
 static const char *phone(const char *in)
@@ -461,8 +465,46 @@ static void test_utf8_exhaustive_pairs(void)
     CHECK_INT_EQ(bad, 0);
 }
 
+/* buf_json_string writes every byte as cJSON prints it, whatever the buffer held before. */
+static void test_json_string(void)
+{
+    struct buf b = {0};
+    char s[3] = {'a', 0, 'z'};
+
+    for (int c = 1; c < 256; c++) {
+        char one[2] = {(char)c, 0};
+        cJSON *str = cJSON_CreateString(one);
+        char *want = cJSON_PrintUnformatted(str);
+
+        buf_reset(&b);
+        buf_puts(&b, "x");
+        buf_json_string(&b, one, 1);
+        CHECK_STR_EQ(b.data + 1, want);
+        cJSON_free(want);
+        cJSON_Delete(str);
+    }
+    /* A NUL inside the bytes, and escapes that outgrow the first reservation. */
+    buf_reset(&b);
+    buf_json_string(&b, s, sizeof s);
+    CHECK_STR_EQ(b.data, "\"a\\u0000z\"");
+    buf_free(&b);
+    {
+        char many[300];
+        memset(many, '\n', sizeof many);
+        buf_json_string(&b, many, sizeof many);
+        CHECK_INT_EQ((int)b.len, 2 + 2 * (int)sizeof many);
+        CHECK(b.data[0] == '"' && b.data[b.len - 1] == '"' && b.data[b.len] == '\0');
+        CHECK(memcmp(b.data + 1, "\\n\\n", 4) == 0 && memcmp(b.data + b.len - 3, "\\n", 2) == 0);
+        buf_free(&b);
+        buf_json_string(&b, "", 0);
+        CHECK_STR_EQ(b.data, "\"\"");
+        buf_free(&b);
+    }
+}
+
 int main(void)
 {
+    RUN(test_json_string);
     RUN(test_phone_header_examples);
     RUN(test_phone_international);
     RUN(test_phone_short_and_odd);
