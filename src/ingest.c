@@ -5,11 +5,12 @@
  * done callback. No timer is involved: a batch is whatever arrived while
  * the previous commit was running, so a lone request never waits for
  * company and a busy server shares each fsync among many requests.
- * With grouping on, the writer does not wait for the disk either: its
- * COMMIT only writes the WAL (store_wal_open), and a syncer thread flushes
- * the WAL and then reports every batch committed before the flush, while
- * the writer already puts the next batch in. One fsync may so cover
- * several commits; no job is reported before its commit is on the disk.
+ * With grouping on, COMMIT only writes the WAL (store_wal_open) and the
+ * flush is a step of its own: the writer flushes and reports a batch
+ * itself when nothing else is queued; when more waits, it hands the batch
+ * to a syncer thread, which flushes once for every batch handed over
+ * since its last flush, while the writer already puts the next batch in.
+ * No job is reported before its commit is on the disk.
  * Checkpoints run on a thread of their own (store_checkpointer_start), so
  * copying pages into the database does not hold up the next batch.
  */
@@ -57,9 +58,26 @@ static void report(struct ingest_job *batch, int rc, const struct err *err)
     }
 }
 
+/* Flush the WAL, count the flush, then report batch (committed before the call) with its result. */
+static void sync_report(struct ingest *in, struct ingest_job *batch)
+{
+    struct err err = {0};
+    int rc = store_wal_sync(in->wal, &err);
+
+    pthread_mutex_lock(&in->lock);
+    if (rc == 0)
+        in->stats.syncs++;
+    else
+        in->stats.failed_syncs++;
+    pthread_mutex_unlock(&in->lock);
+    report(batch, rc, &err);
+}
+
 /*
  * Commit one batch; report it at once when the commit failed or waited for
- * the disk itself, else hand it to the syncer. Runs on the writer thread.
+ * the disk itself. Else flush the WAL here when nothing else is queued (a
+ * hand-over would only add a thread switch), or hand the batch to the
+ * syncer and go on with the next one. Runs on the writer thread.
  */
 static void ingest_commit(struct ingest *in, struct ingest_job *batch, size_t n)
 {
@@ -68,6 +86,7 @@ static void ingest_commit(struct ingest *in, struct ingest_job *batch, size_t n)
     struct ingest_job *job;
     struct err err = {0};
     size_t i = 0;
+    bool sync_here = false;
     int rc;
 
     for (job = batch; job != NULL; job = job->next)
@@ -92,7 +111,9 @@ static void ingest_commit(struct ingest *in, struct ingest_job *batch, size_t n)
     } else {
         in->stats.failed_commits++;
     }
-    if (rc == 0 && in->wal != NULL) {
+    if (rc == 0 && in->wal != NULL && in->head == NULL) {
+        sync_here = true;
+    } else if (rc == 0 && in->wal != NULL) {
         struct ingest_job *last = batch;
         while (last->next != NULL)
             last = last->next;
@@ -105,7 +126,10 @@ static void ingest_commit(struct ingest *in, struct ingest_job *batch, size_t n)
         batch = NULL;
     }
     pthread_mutex_unlock(&in->lock);
-    report(batch, rc, &err);
+    if (sync_here)
+        sync_report(in, batch);
+    else
+        report(batch, rc, &err);
 }
 
 /* The syncer: flush the WAL once for everything committed since the last flush, then report it. */
@@ -116,8 +140,6 @@ static void *syncer_main(void *arg)
     pthread_mutex_lock(&in->lock);
     for (;;) {
         struct ingest_job *batch;
-        struct err err = {0};
-        int rc;
 
         while (in->unsynced == NULL && !in->syncer_stopping)
             pthread_cond_wait(&in->unsynced_wake, &in->lock);
@@ -126,14 +148,7 @@ static void *syncer_main(void *arg)
         batch = in->unsynced;
         in->unsynced = in->unsynced_tail = NULL;
         pthread_mutex_unlock(&in->lock);
-        rc = store_wal_sync(in->wal, &err);
-        pthread_mutex_lock(&in->lock);
-        if (rc == 0)
-            in->stats.syncs++;
-        else
-            in->stats.failed_syncs++;
-        pthread_mutex_unlock(&in->lock);
-        report(batch, rc, &err);
+        sync_report(in, batch);
         pthread_mutex_lock(&in->lock);
     }
     pthread_mutex_unlock(&in->lock);
