@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -87,16 +88,33 @@ struct worker {
     bool started;
 };
 
-static int write_all(int fd, const char *p, size_t len)
+/*
+ * Write json and a newline with as few system calls as the pipe allows
+ * (one, as a rule): the client wakes once per message, not once for the
+ * text and again for its newline.
+ */
+static int write_line(int fd, const char *json)
 {
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
+    struct iovec iov[2] = {{.iov_base = (void *)json, .iov_len = strlen(json)},
+                           {.iov_base = "\n", .iov_len = 1}};
+    struct iovec *v = iov;
+    int nv = 2;
+
+    while (nv > 0) {
+        ssize_t n = writev(fd, v, nv);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
             return -1;
-        p += n;
-        len -= (size_t)n;
+        while (nv > 0 && (size_t)n >= v->iov_len) {
+            n -= (ssize_t)v->iov_len;
+            v++;
+            nv--;
+        }
+        if (nv > 0) {
+            v->iov_base = (char *)v->iov_base + n;
+            v->iov_len -= (size_t)n;
+        }
     }
     return 0;
 }
@@ -105,8 +123,7 @@ static int write_all(int fd, const char *p, size_t len)
 static void write_message(struct stdio_srv *ss, const char *json)
 {
     pthread_mutex_lock(&ss->out_lock);
-    if (!ss->out_broken &&
-        (write_all(ss->out_fd, json, strlen(json)) == -1 || write_all(ss->out_fd, "\n", 1) == -1)) {
+    if (!ss->out_broken && write_line(ss->out_fd, json) == -1) {
         ss->out_broken = true;
         log_warn("mcp stdio: cannot write to the client; dropping further output");
     }
