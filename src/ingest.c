@@ -65,10 +65,14 @@ static void sync_report(struct ingest *in, struct ingest_job *batch)
     int rc = store_wal_sync(in->wal, &err);
 
     pthread_mutex_lock(&in->lock);
-    if (rc == 0)
+    if (rc == 0) {
         in->stats.syncs++;
-    else
+    } else {
         in->stats.failed_syncs++;
+        in->stats.sync_broken = true;
+    }
+    in->stats.last_failed = rc != 0;
+    in->stats.last_error = rc != 0 ? err.code : ERR_NONE;
     pthread_mutex_unlock(&in->lock);
     report(batch, rc, &err);
 }
@@ -111,6 +115,8 @@ static void ingest_commit(struct ingest *in, struct ingest_job *batch, size_t n)
     } else {
         in->stats.failed_commits++;
     }
+    in->stats.last_failed = rc != 0;
+    in->stats.last_error = rc != 0 ? err.code : ERR_NONE;
     if (rc == 0 && in->wal != NULL && in->head == NULL) {
         sync_here = true;
     } else if (rc == 0 && in->wal != NULL) {

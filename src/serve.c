@@ -40,29 +40,48 @@ struct serve {
     struct http_listener *private_listener;
 };
 
-/* GET /healthz: the process answers and the database can be read. */
+/*
+ * GET /healthz: 200 while the process answers, the database can be read
+ * and the writer can still acknowledge deliveries. "writer" tells how its
+ * latest commit went: "ok", "failing" with the error (a full disk or a
+ * lock: it recovers by itself, so the answer stays 200), or
+ * "needs_restart" after a failed flush of the WAL (503: nothing is
+ * acknowledged any more until the daemon restarts).
+ */
 static enum MHD_Result serve_healthz(void *arg, struct MHD_Connection *conn)
 {
     struct serve *s = arg;
     struct store_counts counts;
+    struct ingest_stats is;
     struct err err = {0};
-    char json[256];
+    char json[320], writer[96];
     int rc;
 
+    ingest_get_stats(s->ingest, &is);
+    if (is.sync_broken)
+        snprintf(writer, sizeof writer, "\"writer\":\"needs_restart\",\"writerError\":\"%s\"",
+                 err_code_name(is.last_error != ERR_NONE ? is.last_error : ERR_STORAGE));
+    else if (is.last_failed)
+        snprintf(writer, sizeof writer, "\"writer\":\"failing\",\"writerError\":\"%s\"",
+                 err_code_name(is.last_error));
+    else
+        snprintf(writer, sizeof writer, "\"writer\":\"ok\"");
     pthread_mutex_lock(&s->reader_lock);
     rc = store_counts(s->reader, &counts, &err);
     pthread_mutex_unlock(&s->reader_lock);
     if (rc == -1) {
         log_warnx("health check: %s", err.msg);
-        snprintf(json, sizeof json, "{\"status\":\"error\",\"database\":\"%s\"}\n",
-                 err_code_name(err.code));
+        snprintf(json, sizeof json, "{\"status\":\"error\",\"database\":\"%s\",%s}\n",
+                 err_code_name(err.code), writer);
         return http_reply_json(conn, MHD_HTTP_SERVICE_UNAVAILABLE, json, NULL, NULL);
     }
     snprintf(json, sizeof json,
-             "{\"status\":\"ok\",\"database\":\"ok\",\"calls\":%lld,\"deliveries\":%lld,"
+             "{\"status\":\"%s\",\"database\":\"ok\",%s,\"calls\":%lld,\"deliveries\":%lld,"
              "\"rejected\":%lld}\n",
-             (long long)counts.calls, (long long)counts.deliveries, (long long)counts.rejected);
-    return http_reply_json(conn, MHD_HTTP_OK, json, NULL, NULL);
+             is.sync_broken ? "error" : "ok", writer, (long long)counts.calls,
+             (long long)counts.deliveries, (long long)counts.rejected);
+    return http_reply_json(conn, is.sync_broken ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_OK, json,
+                           NULL, NULL);
 }
 
 /* GET /phonely/events/{callId}: the stored event as delivered (the capability spec's getEvent). */
