@@ -65,12 +65,10 @@ static bool is_separator(uint32_t cp)
 
 /*
  * Whether a character can be part of a search token. ASCII letters and
- * digits can; ASCII punctuation, the common Unicode punctuation blocks and
- * the symbol and emoji blocks (arrows, shapes, dingbats, pictographs, and
- * the selectors and tags that modify emoji) cannot; anything else
- * non-ASCII is assumed to be a letter, which is what FTS5's unicode61
- * tokenizer does with most of it. Only used to tell a query of pure
- * punctuation or emoji ("*", "--", a thumbs-up) from one with words in it.
+ * digits can; ASCII punctuation and the common Unicode punctuation blocks
+ * cannot; anything else non-ASCII is assumed to be a letter, which is what
+ * FTS5's unicode61 tokenizer does with most of it. Only used to tell a
+ * query of pure punctuation ("*", "--") from one with words in it.
  */
 static bool is_token_char(uint32_t cp)
 {
@@ -83,10 +81,6 @@ static bool is_token_char(uint32_t cp)
         return false;
     if ((cp >= 0x2000 && cp <= 0x206F) || (cp >= 0x3000 && cp <= 0x303F) ||
         (cp >= 0xFE30 && cp <= 0xFE4F) || (cp >= 0xFF01 && cp <= 0xFF0F))
-        return false;
-    if ((cp >= 0x2190 && cp <= 0x23FF) || (cp >= 0x2500 && cp <= 0x27BF) ||
-        (cp >= 0x2B00 && cp <= 0x2BFF) || (cp >= 0xFE00 && cp <= 0xFE0F) ||
-        (cp >= 0x1F000 && cp <= 0x1FAFF) || (cp >= 0xE0000 && cp <= 0xE007F))
         return false;
     return true;
 }
