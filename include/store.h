@@ -12,6 +12,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "callfmt.h"
 #include "err.h"
 #include "payload.h"
 
@@ -96,6 +97,8 @@ struct delivery {
     uint64_t body_size;      /* size as received */
     const char *body_sha256; /* hex digest of the whole body, or NULL */
     const struct call *call; /* the normalised call, NULL when rejected */
+    /* call's stored forms made beforehand (callfmt_forms), or NULL to make them here */
+    const struct call_forms *forms;
     /* out */
     enum delivery_outcome outcome;
     int64_t delivery_id;

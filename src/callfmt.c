@@ -277,3 +277,38 @@ char *callfmt_turns_from_index(const char *text, size_t len, const char *index)
     buf_puts(&b, "]");
     return buf_steal(&b, NULL);
 }
+
+/* Whether some turn of c has text: the turns are then kept as text and index. */
+static bool turns_have_text(const struct call *c)
+{
+    for (size_t i = 0; c->turns != NULL && i < c->nturns; i++)
+        if (c->turns[i].content != NULL && c->turns[i].content[0] != '\0')
+            return true;
+    return false;
+}
+
+void callfmt_forms(const struct call *call, struct call_forms *f)
+{
+    if (turns_have_text(call)) {
+        f->turn_index = callfmt_turn_index(call, &f->transcript);
+        f->turns = NULL;
+    } else {
+        f->transcript = callfmt_transcript_plain(call);
+        f->turns = callfmt_turns_json(call);
+        f->turn_index = NULL;
+    }
+    f->key_points = callfmt_strlist_json(&call->key_points);
+    f->action_items = callfmt_strlist_json(&call->action_items);
+    f->unanswered_questions = callfmt_strlist_json(&call->unanswered_questions);
+}
+
+void callfmt_forms_free(struct call_forms *f)
+{
+    free(f->transcript);
+    free(f->turns);
+    free(f->turn_index);
+    free(f->key_points);
+    free(f->action_items);
+    free(f->unanswered_questions);
+    *f = (struct call_forms){0};
+}

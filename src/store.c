@@ -548,14 +548,6 @@ struct store {
 };
 
 /* Text that calls.* columns hold in a derived form, made once per item. */
-struct call_text {
-    char *transcript;
-    char *turns;
-    char *turn_index;
-    char *key_points;
-    char *action_items;
-    char *unanswered_questions;
-};
 
 static const char *const outcome_names[] = {
     [DELIVERY_STORED] = "stored",
@@ -718,45 +710,11 @@ static int bind_duration(sqlite3_stmt *s, const char *name, double secs, struct 
     return bind_done(s, sqlite3_bind_double(s, idx, secs), name, err);
 }
 
-/* Whether some turn of c has text: the turns are then kept as text and index (schema 5). */
-static bool turns_have_text(const struct call *c)
-{
-    for (size_t i = 0; c->turns != NULL && i < c->nturns; i++)
-        if (c->turns[i].content != NULL && c->turns[i].content[0] != '\0')
-            return true;
-    return false;
-}
-
-static void call_text_make(struct call_text *ct, const struct call *c)
-{
-    if (turns_have_text(c)) {
-        ct->turn_index = callfmt_turn_index(c, &ct->transcript);
-        ct->turns = NULL;
-    } else {
-        ct->transcript = callfmt_transcript_plain(c);
-        ct->turns = callfmt_turns_json(c);
-        ct->turn_index = NULL;
-    }
-    ct->key_points = callfmt_strlist_json(&c->key_points);
-    ct->action_items = callfmt_strlist_json(&c->action_items);
-    ct->unanswered_questions = callfmt_strlist_json(&c->unanswered_questions);
-}
-
-static void call_text_free(struct call_text *ct)
-{
-    free(ct->transcript);
-    free(ct->turns);
-    free(ct->turn_index);
-    free(ct->key_points);
-    free(ct->action_items);
-    free(ct->unanswered_questions);
-}
-
 /*
  * Bind the columns that INSERT and UPDATE share: everything extracted from
  * the call, the delivery it now comes from and the time it arrived.
  */
-static int bind_call(sqlite3_stmt *s, const struct call *c, const struct call_text *ct,
+static int bind_call(sqlite3_stmt *s, const struct call *c, const struct call_forms *ct,
                      int64_t delivery_id, int64_t received_ms, struct err *err)
 {
     const struct {
@@ -1139,7 +1097,7 @@ static int64_t call_sort_ms(const struct call *c, int64_t received_ms)
 }
 
 /* Insert a new call row from d, coming from delivery delivery_id; *rowid gets its id. */
-static int call_insert(struct store *st, const struct delivery *d, const struct call_text *ct,
+static int call_insert(struct store *st, const struct delivery *d, const struct call_forms *ct,
                        int64_t delivery_id, int64_t *rowid, struct err *err)
 {
     sqlite3_stmt *s;
@@ -1163,7 +1121,7 @@ static int call_insert(struct store *st, const struct delivery *d, const struct 
 }
 
 /* Replace the extracted columns of call rowid with those of d. */
-static int call_update(struct store *st, const struct delivery *d, const struct call_text *ct,
+static int call_update(struct store *st, const struct delivery *d, const struct call_forms *ct,
                        int64_t delivery_id, int64_t rowid, struct err *err)
 {
     sqlite3_stmt *s = stmt_get(st, STMT_CALL_UPDATE, err);
@@ -1207,7 +1165,8 @@ static int call_replace(struct store *st, int64_t rowid, struct err *err)
 /* Record one delivery inside the open transaction and set its outcome and id. */
 static int put_one(struct store *st, struct delivery *d, struct err *err)
 {
-    struct call_text ct = {0};
+    struct call_forms own = {0};
+    const struct call_forms *ct = d->forms;
     int64_t rowid = 0;
     bool same = false;
     int found, status = d->status != 0 ? d->status : 200;
@@ -1233,22 +1192,25 @@ static int put_one(struct store *st, struct delivery *d, struct err *err)
     if (delivery_insert(st, d, d->outcome, status, true, err) == -1)
         goto fail;
     d->delivery_id = sqlite3_last_insert_rowid(st->db);
-    call_text_make(&ct, d->call);
+    if (ct == NULL) {
+        callfmt_forms(d->call, &own);
+        ct = &own;
+    }
     if (found) {
         /* Out of the index under the old text and number, then back in under the new. */
         if (fts_unindex(st, rowid, err) == -1 ||
-            call_update(st, d, &ct, d->delivery_id, rowid, err) == -1 ||
+            call_update(st, d, ct, d->delivery_id, rowid, err) == -1 ||
             call_replace(st, rowid, err) == -1)
             goto fail;
-    } else if (call_insert(st, d, &ct, d->delivery_id, &rowid, err) == -1) {
+    } else if (call_insert(st, d, ct, d->delivery_id, &rowid, err) == -1) {
         goto fail;
     }
     fts_index_later(st, rowid);
-    call_text_free(&ct);
+    callfmt_forms_free(&own);
     return 0;
 
 fail:
-    call_text_free(&ct);
+    callfmt_forms_free(&own);
     return -1;
 }
 

@@ -25,6 +25,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "callfmt.h"
 #include "log.h"
 #include "payload.h"
 #include "textutil.h"
@@ -48,6 +49,7 @@ struct wh_req {
     bool too_large;
     struct buf body;
     struct call call;
+    struct call_forms forms; /* made here, so that the writer does not have to */
     char sha256[AUTH_SHA256_HEX];
     char *webhook_id;
     unsigned reject_status; /* 400 or 422 once the body was refused, else 0 */
@@ -307,6 +309,9 @@ static enum MHD_Result wh_finish_body(struct wh_req *req)
         req->job.d.reason = req->reject_reason;
         if (req->job.d.body_len > ctx->cfg->rejected_body_max)
             req->job.d.body_len = ctx->cfg->rejected_body_max;
+    } else {
+        callfmt_forms(&req->call, &req->forms);
+        req->job.d.forms = &req->forms;
     }
     req->job.done = wh_committed;
     req->job.arg = req;
@@ -446,6 +451,7 @@ void webhook_completed(void *ctx, void *arg)
 
     (void)ctx;
     payload_call_free(&req->call);
+    callfmt_forms_free(&req->forms);
     buf_free(&req->body);
     free(req->webhook_id);
     free(req->reject_reason);
