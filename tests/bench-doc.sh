@@ -68,7 +68,7 @@ END {
     row("compiler | " compiler)
     print ""
 
-    print "### Webhook ingest (durable: WAL, synchronous=FULL, full-text index)"
+    print "### Webhook ingest (durable: WAL flushed before each 200, full-text index)"
     print ""
     print "| connections | grouped req/s | p50 ms | p99 ms | one commit per request req/s | p50 ms | p99 ms | grouped / single |"
     print "|---:|---:|---:|---:|---:|---:|---:|---:|"

@@ -1,7 +1,7 @@
 /*
  * bench_ingest.c: durable webhook ingest throughput and latency. Starts the
- * real daemon (release build, default durable settings: WAL,
- * synchronous=FULL, full-text index) on loopback and drives it with
+ * real daemon (release build, default durable settings: WAL flushed to the
+ * disk before each 200, full-text index) on loopback and drives it with
  * threads that each keep one HTTP/1.1 connection alive and POST generated
  * calls (bench_gen.c, ~5 KB, unique call ids) one after another: at 1, 8,
  * 32 and 128 connections with commit grouping, then the same with one

@@ -457,6 +457,19 @@ static void test_pragmas(void)
     CHECK_STR_EQ(mode, "wal");
     free(mode);
     sqlite3_close(db);
+
+    /* Flushes by another thread: NORMAL while they are on, FULL again after; none read-only. */
+    {
+        struct err err = {0};
+        struct store_wal *w = store_wal_open(st, &err);
+        CHECK(w != NULL);
+        CHECK_INT_EQ(raw_int(sdb, "PRAGMA synchronous"), 1);
+        CHECK_INT_EQ(store_wal_sync(w, &err), 0);
+        store_wal_close(w);
+        CHECK_INT_EQ(raw_int(sdb, "PRAGMA synchronous"), 2);
+        CHECK(store_wal_open(ro, &err) == NULL);
+        CHECK_INT_EQ(err.code, ERR_CONFIG);
+    }
     store_close(ro);
     store_close(st);
     fx_done(&f);
