@@ -547,8 +547,6 @@ struct store {
     size_t fts_npending, fts_cap;
 };
 
-/* Text that calls.* columns hold in a derived form, made once per item. */
-
 static const char *const outcome_names[] = {
     [DELIVERY_STORED] = "stored",
     [DELIVERY_UPDATED] = "updated",
@@ -714,7 +712,7 @@ static int bind_duration(sqlite3_stmt *s, const char *name, double secs, struct 
  * Bind the columns that INSERT and UPDATE share: everything extracted from
  * the call, the delivery it now comes from and the time it arrived.
  */
-static int bind_call(sqlite3_stmt *s, const struct call *c, const struct call_forms *ct,
+static int bind_call(sqlite3_stmt *s, const struct call *c, const struct call_forms *forms,
                      int64_t delivery_id, int64_t received_ms, struct err *err)
 {
     const struct {
@@ -734,17 +732,17 @@ static int bind_call(sqlite3_stmt *s, const struct call *c, const struct call_fo
         {":mentioned_email", c->mentioned_email},
         {":mentioned_date", c->mentioned_date},
         {":mentioned_time", c->mentioned_time},
-        {":transcript", ct->transcript},
-        {":turns", ct->turns},
-        {":turn_index", ct->turn_index},
+        {":transcript", forms->transcript},
+        {":turns", forms->turns},
+        {":turn_index", forms->turn_index},
         {":summary", c->summary},
         {":long_summary", c->long_summary},
         {":purpose", c->purpose},
         {":topic", c->topic},
         {":sentiment", c->sentiment},
-        {":key_points", ct->key_points},
-        {":action_items", ct->action_items},
-        {":unanswered_questions", ct->unanswered_questions},
+        {":key_points", forms->key_points},
+        {":action_items", forms->action_items},
+        {":unanswered_questions", forms->unanswered_questions},
         {":follow_up_reason", c->follow_up_reason},
         {":recording_url", c->recording_url},
         {":dashboard_url", c->dashboard_url},
@@ -1097,7 +1095,7 @@ static int64_t call_sort_ms(const struct call *c, int64_t received_ms)
 }
 
 /* Insert a new call row from d, coming from delivery delivery_id; *rowid gets its id. */
-static int call_insert(struct store *st, const struct delivery *d, const struct call_forms *ct,
+static int call_insert(struct store *st, const struct delivery *d, const struct call_forms *forms,
                        int64_t delivery_id, int64_t *rowid, struct err *err)
 {
     sqlite3_stmt *s;
@@ -1107,7 +1105,7 @@ static int call_insert(struct store *st, const struct delivery *d, const struct 
         return -1;
     if ((s = stmt_get(st, STMT_CALL_INSERT, err)) == NULL)
         return -1;
-    if (bind_call(s, d->call, ct, delivery_id, d->received_ms, err) == -1 ||
+    if (bind_call(s, d->call, forms, delivery_id, d->received_ms, err) == -1 ||
         bind_text(s, ":call_id", d->call->call_id, err) == -1 ||
         bind_int64(s, ":sort_ms", sort_ms, err) == -1 ||
         bind_int64(s, ":search_rowid", search_rowid, err) == -1) {
@@ -1121,14 +1119,14 @@ static int call_insert(struct store *st, const struct delivery *d, const struct 
 }
 
 /* Replace the extracted columns of call rowid with those of d. */
-static int call_update(struct store *st, const struct delivery *d, const struct call_forms *ct,
+static int call_update(struct store *st, const struct delivery *d, const struct call_forms *forms,
                        int64_t delivery_id, int64_t rowid, struct err *err)
 {
     sqlite3_stmt *s = stmt_get(st, STMT_CALL_UPDATE, err);
 
     if (s == NULL)
         return -1;
-    if (bind_call(s, d->call, ct, delivery_id, d->received_ms, err) == -1 ||
+    if (bind_call(s, d->call, forms, delivery_id, d->received_ms, err) == -1 ||
         bind_int64(s, ":id", rowid, err) == -1) {
         stmt_release(s);
         return -1;
@@ -1166,7 +1164,7 @@ static int call_replace(struct store *st, int64_t rowid, struct err *err)
 static int put_one(struct store *st, struct delivery *d, struct err *err)
 {
     struct call_forms own = {0};
-    const struct call_forms *ct = d->forms;
+    const struct call_forms *forms = d->forms;
     int64_t rowid = 0;
     bool same = false;
     int found, status = d->status != 0 ? d->status : 200;
@@ -1192,17 +1190,17 @@ static int put_one(struct store *st, struct delivery *d, struct err *err)
     if (delivery_insert(st, d, d->outcome, status, true, err) == -1)
         goto fail;
     d->delivery_id = sqlite3_last_insert_rowid(st->db);
-    if (ct == NULL) {
+    if (forms == NULL) {
         callfmt_forms(d->call, &own);
-        ct = &own;
+        forms = &own;
     }
     if (found) {
         /* Out of the index under the old text and number, then back in under the new. */
         if (fts_unindex(st, rowid, err) == -1 ||
-            call_update(st, d, ct, d->delivery_id, rowid, err) == -1 ||
+            call_update(st, d, forms, d->delivery_id, rowid, err) == -1 ||
             call_replace(st, rowid, err) == -1)
             goto fail;
-    } else if (call_insert(st, d, ct, d->delivery_id, &rowid, err) == -1) {
+    } else if (call_insert(st, d, forms, d->delivery_id, &rowid, err) == -1) {
         goto fail;
     }
     fts_index_later(st, rowid);
@@ -1623,30 +1621,27 @@ static int sync_path(const char *path, bool dir, struct err *err);
 struct store_wal {
     struct store *st;
     char *path;           /* st's WAL file */
-    int fd;               /* open on path, -1 when it could not be reopened */
+    int fd;               /* open on path, -1 before it is */
     pthread_mutex_t lock; /* one sync at a time; guards fd and failed */
     char *failed;         /* the first failure, repeated from then on */
 };
 
 /*
- * Open (again) the WAL file. SQLite keeps it while st is open, so this
- * only happens at start and if someone replaced the file behind our back;
- * the directory is synced too, so that the name survives a crash.
+ * Open the WAL file that st writes (SQLite keeps it while st is open) and
+ * sync its directory, so that the name survives a crash too.
  */
-static int wal_reopen(struct store_wal *w, struct err *err)
+static int wal_open_fd(struct store_wal *w, struct err *err)
 {
-    int fd;
-
-    if (w->fd != -1)
-        close(w->fd);
-    w->fd = -1;
-    if ((fd = open(w->path, O_RDONLY | O_CLOEXEC)) == -1)
+    if ((w->fd = open(w->path, O_RDONLY | O_CLOEXEC)) == -1)
         return err_set(err, ERR_STORAGE, "%s: %s", w->path, strerror(errno));
-    w->fd = fd;
     return sync_path(w->st->dir, true, err);
 }
 
-/* Whether fd still names the file at path (same device and inode, still linked). */
+/*
+ * Whether fd still names the file at path (same device and inode, still
+ * linked). When it does not, st's commits go to a file that is no longer
+ * the WAL: flushing whatever now has that name would prove nothing.
+ */
 static bool wal_same_file(const struct store_wal *w)
 {
     struct stat a, b;
@@ -1659,7 +1654,7 @@ struct store_wal *store_wal_open(struct store *st, struct err *err)
 {
     struct store_wal *w;
     char mode[32];
-    int sync = -1;
+    int sync = -1, version;
 
     if (st->read_only || st->file == NULL) {
         err_set(err, ERR_CONFIG, "deferred syncs need a writable database file");
@@ -1671,7 +1666,7 @@ struct store_wal *store_wal_open(struct store *st, struct err *err)
     w->path = xasprintf("%s-wal", st->file);
     pthread_mutex_init(&w->lock, NULL);
     /* A read makes SQLite create the WAL file if this connection has not yet. */
-    if (pragma_int(st, "PRAGMA user_version", &sync, err) == -1 || wal_reopen(w, err) == -1)
+    if (pragma_int(st, "PRAGMA user_version", &version, err) == -1 || wal_open_fd(w, err) == -1)
         goto fail;
     if (pragma_text(st, "PRAGMA synchronous = NORMAL", mode, sizeof mode, err) == -1 ||
         pragma_int(st, "PRAGMA synchronous", &sync, err) == -1)
@@ -1694,8 +1689,8 @@ int store_wal_sync(struct store_wal *w, struct err *err)
 
     pthread_mutex_lock(&w->lock);
     if (w->failed == NULL) {
-        if ((w->fd == -1 || !wal_same_file(w)) && wal_reopen(w, &e) == -1)
-            rc = -1;
+        if (!wal_same_file(w))
+            rc = err_set(&e, ERR_STORAGE, "%s was removed or replaced while in use", w->path);
         else if (fdatasync(w->fd) == -1)
             rc = err_set(&e, ERR_STORAGE, "%s: cannot sync: %s", w->path, strerror(errno));
         if (rc == -1) {
