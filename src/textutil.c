@@ -299,6 +299,29 @@ static size_t utf8_seq(const unsigned char *s, size_t len, size_t *bad)
     return need;
 }
 
+/*
+ * How many bytes at the start of s[0..len) are ASCII (and not NUL, with
+ * nonul), looked at eight at a time: most text is ASCII, and a byte-wise
+ * decode of it dominated validating and copying call text.
+ */
+static size_t ascii_run(const unsigned char *s, size_t len, bool nonul)
+{
+    const uint64_t high = UINT64_C(0x8080808080808080), ones = UINT64_C(0x0101010101010101);
+    size_t i = 0;
+
+    while (len - i >= 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        /* With no high bit set, (w - ones) & ~w has a high bit exactly where a byte is 0. */
+        if ((w & high) != 0 || (nonul && ((w - ones) & ~w & high) != 0))
+            break;
+        i += 8;
+    }
+    while (i < len && s[i] < 0x80 && (!nonul || s[i] != 0))
+        i++;
+    return i;
+}
+
 /* True when s[0..len) is valid UTF-8 (see textutil.h). NUL bytes are valid. */
 bool utf8_valid(const char *s, size_t len)
 {
@@ -306,8 +329,10 @@ bool utf8_valid(const char *s, size_t len)
     size_t i = 0, bad;
 
     while (i < len) {
-        size_t n = utf8_seq(u + i, len - i, &bad);
-        if (n == 0)
+        size_t n;
+        if ((i += ascii_run(u + i, len - i, false)) == len)
+            break;
+        if ((n = utf8_seq(u + i, len - i, &bad)) == 0)
             return false;
         i += n;
     }
@@ -329,7 +354,11 @@ char *utf8_sanitize(const char *s, size_t len)
 
     /* First pass sizes the result exactly, so no 3x worst case is held. */
     for (i = 0; i < len;) {
-        size_t n = utf8_seq(u + i, len - i, &bad);
+        size_t run = ascii_run(u + i, len - i, true), n;
+        need += run;
+        if ((i += run) == len)
+            break;
+        n = utf8_seq(u + i, len - i, &bad);
         if (n == 0) {
             need += 3;
             i += bad;
@@ -340,7 +369,12 @@ char *utf8_sanitize(const char *s, size_t len)
     }
     out = xmalloc(need + 1);
     for (i = 0; i < len;) {
-        size_t n = utf8_seq(u + i, len - i, &bad);
+        size_t run = ascii_run(u + i, len - i, true), n;
+        memcpy(out + o, s + i, run);
+        o += run;
+        if ((i += run) == len)
+            break;
+        n = utf8_seq(u + i, len - i, &bad);
         if (n == 0) {
             memcpy(out + o, repl, 3);
             o += 3;

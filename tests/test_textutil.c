@@ -424,6 +424,43 @@ static void test_utf8_sanitize(void)
 }
 
 /* Every 1- and 2-byte input is either valid and kept or repaired into valid text. */
+/* A NUL, a bad byte or a two-byte letter at every offset of an ASCII run, across word edges. */
+static void test_utf8_in_ascii_runs(void)
+{
+    for (size_t p = 0; p < 20; p++) {
+        char s[24], want[32], *got;
+
+        memset(s, 'a', 20);
+        s[20] = '\0';
+        s[p] = '\0';
+        CHECK(utf8_valid(s, 20));
+        got = utf8_sanitize(s, 20);
+        memset(want, 'a', 19);
+        want[19] = '\0';
+        CHECK_STR_EQ(got, want);
+        free(got);
+
+        s[p] = (char)0xFF;
+        CHECK(!utf8_valid(s, 20));
+        got = utf8_sanitize(s, 20);
+        memset(want, 'a', p);
+        memcpy(want + p, "\xef\xbf\xbd", 3);
+        memset(want + p + 3, 'a', 19 - p);
+        want[22] = '\0';
+        CHECK_STR_EQ(got, want);
+        free(got);
+
+        memset(s, 'a', 20);
+        s[p] = (char)0xC3;
+        s[p + 1] = (char)0xA9; /* é, its second byte at p + 1 (up to 20: in the buffer) */
+        CHECK(utf8_valid(s, 21));
+        CHECK(!utf8_valid(s, p + 1)); /* cut after its first byte */
+        got = utf8_sanitize(s, p + 2);
+        CHECK(utf8_valid(got, strlen(got)) && strlen(got) == p + 2);
+        free(got);
+    }
+}
+
 static void test_text_quote(void)
 {
     char out[64], small[20];
@@ -505,6 +542,7 @@ static void test_json_string(void)
 int main(void)
 {
     RUN(test_json_string);
+    RUN(test_utf8_in_ascii_runs);
     RUN(test_phone_header_examples);
     RUN(test_phone_international);
     RUN(test_phone_short_and_odd);
