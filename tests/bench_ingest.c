@@ -3,7 +3,7 @@
  * real daemon (release build, default durable settings: WAL flushed to the
  * disk before each 200, full-text index) on loopback and drives it with
  * threads that each keep one HTTP/1.1 connection alive and POST generated
- * calls (bench_gen.c, ~5 KB, unique call ids) one after another: at 1, 8,
+ * calls (bench_gen.c, ~5 KB, unique ULID call ids) one after another: at 1, 8,
  * 32 and 128 connections with commit grouping, then the same with one
  * commit per request (commit_grouping no). Each point lasts SECONDS.
  *
@@ -24,6 +24,7 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,9 +43,8 @@
 
 #define POOL      512 /* distinct bodies, reused with fresh call ids */
 #define MAX_CONNS 1024
-/* "bench_<run>_<worker>_<seq>": fixed width, so an id is patched in place. */
-#define ID_FORMAT "bench_%010lu_%05u_%012llu"
-#define ID_LEN    (6 + 10 + 1 + 5 + 1 + 12)
+/* "call_" and a ULID, as Phonely's call ids are: fixed width, so an id is patched in place. */
+#define ID_LEN (5 + 26)
 
 /* "2026-05-24T18:02:14Z": whole seconds, as Phonely sends them; fixed width. */
 #define WHEN_LEN 20
@@ -78,12 +78,35 @@ static size_t time_offset(const struct buf *body, const char *key)
     return (size_t)(at - body->data) + strlen(key);
 }
 
+/*
+ * The id of request seq of worker in run: a ULID whose 48-bit time is the
+ * call's start (so, like Phonely's, ids of calls that end at about the same
+ * time sort together) and whose 80 other bits, instead of random ones, are
+ * 24 bits of the run, 16 of the worker and 40 of the sequence: unique
+ * across a run. Crockford base32, ID_LEN characters and a NUL.
+ */
+static void id_make(char *out, int64_t started_ms, unsigned long run, unsigned worker, uint64_t seq)
+{
+    static const char b32[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    uint64_t t = (uint64_t)started_ms, hi = ((uint64_t)(run & 0xFFFFFF) << 16) | (worker & 0xFFFF),
+             lo = seq & UINT64_C(0xFFFFFFFFFF);
+
+    memcpy(out, "call_", 5);
+    for (int i = 9; i >= 0; i--, t >>= 5)
+        out[5 + i] = b32[t & 31];
+    for (int i = 7; i >= 0; i--, hi >>= 5)
+        out[15 + i] = b32[hi & 31];
+    for (int i = 7; i >= 0; i--, lo >>= 5)
+        out[23 + i] = b32[lo & 31];
+    out[ID_LEN] = '\0';
+}
+
 static void pool_make(struct pool *p)
 {
     char id[ID_LEN + 1];
 
     p->run = (unsigned long)time(NULL);
-    snprintf(id, sizeof id, ID_FORMAT, p->run, 0u, 0ULL);
+    id_make(id, 0, p->run, 0, 0);
     for (unsigned i = 0; i < POOL; i++) {
         int64_t now = time_now_ms();
         const char *d;
@@ -101,17 +124,20 @@ static void pool_make(struct pool *p)
 /*
  * Date a pooled body's call as one that has just ended, as a post-call
  * webhook's is: every request of a run carries the time it is sent.
+ * Returns the start written (ms).
  */
-static void stamp_times(const struct pool *p, size_t i, char *body)
+static int64_t stamp_times(const struct pool *p, size_t i, char *body)
 {
     char when[32];
-    int64_t now = time_now_ms();
+    int64_t now = time_now_ms(), started;
 
     now -= now % 1000;
-    time_format_iso8601(now - (int64_t)p->duration_s[i] * 1000, when, sizeof when);
+    started = now - (int64_t)p->duration_s[i] * 1000;
+    time_format_iso8601(started, when, sizeof when);
     memcpy(body + p->started_off[i], when, WHEN_LEN);
     time_format_iso8601(now, when, sizeof when);
     memcpy(body + p->ended_off[i], when, WHEN_LEN);
+    return started;
 }
 
 static void pool_free(struct pool *p)
@@ -172,9 +198,8 @@ static void *worker_main(void *arg)
                    body->len);
         head = req.len;
         buf_append(&req, body->data, body->len);
-        snprintf(id, sizeof id, ID_FORMAT, w->pool->run, w->id, (unsigned long long)seq);
+        id_make(id, stamp_times(w->pool, pick, req.data + head), w->pool->run, w->id, seq);
         memcpy(req.data + head + w->pool->id_off, id, ID_LEN);
-        stamp_times(w->pool, pick, req.data + head);
         double t0 = time_mono();
         int status = roundtrip(fd, &req);
         double ms = (time_mono() - t0) * 1000.0;
