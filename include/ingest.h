@@ -40,7 +40,7 @@ struct ingest_stats {
     uint64_t commits;
     uint64_t deliveries;
     uint64_t failed_commits;
-    uint64_t syncs;           /* WAL flushes by the syncer, each covering one or more commits */
+    uint64_t syncs;           /* WAL flushes (writer or syncer), each for one or more commits */
     uint64_t failed_syncs;    /* flushes that failed: their deliveries were reported failed */
     bool last_failed;         /* the latest commit or flush failed ... */
     enum err_code last_error; /* ... with this error (ERR_NONE when it did not) */

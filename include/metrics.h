@@ -26,7 +26,7 @@ struct metrics_gauges {
     int64_t deliveries; /* -1: unknown */
     uint64_t commits;
     uint64_t commit_failures;
-    uint64_t wal_syncs;         /* flushes by the syncer, each for one or more commits */
+    uint64_t wal_syncs;         /* WAL flushes, each for one or more grouped commits */
     uint64_t wal_sync_failures; /* flushes that failed: their deliveries were answered 503 */
     uint64_t committed_deliveries;
     const uint64_t *batch_hist; /* counts per batch-size bucket, see batch_bounds */
