@@ -20,8 +20,10 @@ typedef void (*ingest_done_fn)(struct ingest_job *job, void *arg);
 
 /*
  * One queued delivery. The submitter owns the job and everything d points
- * to until done() runs (on the writer thread) with result 0 (committed,
- * d.outcome and d.delivery_id set) or -1 (nothing stored, err says why).
+ * to until done() runs (on the writer or the syncer thread) with result 0
+ * (committed and on the disk, d.outcome and d.delivery_id set) or -1 (not
+ * to be acknowledged, err says why: nothing was stored, or the commit
+ * happened but the flush that would have made it durable failed).
  */
 struct ingest_job {
     struct delivery d;
@@ -59,7 +61,7 @@ struct ingest *ingest_new(struct store *st, unsigned batch_max, struct err *err)
 /* Commit what is queued, stop the writer thread and close the store. NULL is fine. */
 void ingest_free(struct ingest *in);
 
-/* Queue job; job->done runs later on the writer thread. */
+/* Queue job; job->done runs later on the writer or the syncer thread. */
 void ingest_submit(struct ingest *in, struct ingest_job *job);
 
 /* Queue job and wait for its result (for callers that can block). */

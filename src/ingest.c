@@ -274,7 +274,7 @@ void ingest_free(struct ingest *in)
     free(in);
 }
 
-/* Append job to the queue; its done callback runs on the writer thread. */
+/* Append job to the queue; its done callback runs on the writer or the syncer thread. */
 void ingest_submit(struct ingest *in, struct ingest_job *job)
 {
     job->next = NULL;
