@@ -26,8 +26,8 @@ struct mcp_call;
  * NULL). The engine calls call only with args that validate against
  * input_schema (an empty object when the request sent none), so a tool
  * need not check them again. call fills result (an empty object) with
- * "content" and, when the
- * tool has an output schema, "structuredContent" (see mcp_result_structured).
+ * "content" and, when the tool has an output schema, "structuredContent"
+ * (see mcp_result_structured).
  * It returns 0, or -1 with err set: ERR_INVALID / ERR_NOT_FOUND and other
  * codes become an isError result carrying err->msg for the model to act
  * on; ERR_INTERNAL becomes a JSON-RPC internal error.

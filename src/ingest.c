@@ -25,6 +25,21 @@
 const unsigned ingest_batch_bounds[INGEST_BATCH_BUCKETS] = {1,  2,  4,   8,   16,
                                                             32, 64, 128, 256, UINT32_MAX};
 
+/* Jobs linked by next, in arrival order. */
+struct job_queue {
+    struct ingest_job *head, *tail;
+};
+
+/* Append the chain first..last (last->next is NULL) to q. */
+static void queue_append(struct job_queue *q, struct ingest_job *first, struct ingest_job *last)
+{
+    if (q->tail != NULL)
+        q->tail->next = first;
+    else
+        q->head = first;
+    q->tail = last;
+}
+
 struct ingest {
     struct store *store;
     struct store_checkpointer *ckpt; /* NULL: the writer checkpoints itself */
@@ -33,8 +48,8 @@ struct ingest {
     pthread_t thread, syncer;
     pthread_mutex_t lock;
     pthread_cond_t wake, unsynced_wake;
-    struct ingest_job *head, *tail;              /* queued for the writer */
-    struct ingest_job *unsynced, *unsynced_tail; /* committed, waiting for a sync */
+    struct job_queue queue;    /* waiting for the writer */
+    struct job_queue unsynced; /* committed, waiting for a flush */
     bool stopping, syncer_stopping;
     struct ingest_stats stats;
 };
@@ -87,13 +102,13 @@ static void ingest_commit(struct ingest *in, struct ingest_job *batch, size_t n)
 {
     /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers, sizeof(T *) each */
     struct delivery **items = xcalloc(n, sizeof *items);
-    struct ingest_job *job;
+    struct ingest_job *job, *last = batch;
     struct err err = {0};
     size_t i = 0;
     bool sync_here = false;
     int rc;
 
-    for (job = batch; job != NULL; job = job->next)
+    for (job = batch; job != NULL; last = job, job = job->next)
         items[i++] = &job->d;
     rc = store_put_deliveries(in->store, items, n, &err);
     free(items);
@@ -117,19 +132,14 @@ static void ingest_commit(struct ingest *in, struct ingest_job *batch, size_t n)
     }
     in->stats.last_failed = rc != 0;
     in->stats.last_error = rc != 0 ? err.code : ERR_NONE;
-    if (rc == 0 && in->wal != NULL && in->head == NULL) {
-        sync_here = true;
-    } else if (rc == 0 && in->wal != NULL) {
-        struct ingest_job *last = batch;
-        while (last->next != NULL)
-            last = last->next;
-        if (in->unsynced_tail != NULL)
-            in->unsynced_tail->next = batch;
-        else
-            in->unsynced = batch;
-        in->unsynced_tail = last;
-        pthread_cond_signal(&in->unsynced_wake);
-        batch = NULL;
+    if (rc == 0 && in->wal != NULL) {
+        if (in->queue.head == NULL) {
+            sync_here = true;
+        } else {
+            queue_append(&in->unsynced, batch, last);
+            pthread_cond_signal(&in->unsynced_wake);
+            batch = NULL;
+        }
     }
     pthread_mutex_unlock(&in->lock);
     if (sync_here)
@@ -147,12 +157,12 @@ static void *syncer_main(void *arg)
     for (;;) {
         struct ingest_job *batch;
 
-        while (in->unsynced == NULL && !in->syncer_stopping)
+        while (in->unsynced.head == NULL && !in->syncer_stopping)
             pthread_cond_wait(&in->unsynced_wake, &in->lock);
-        if (in->unsynced == NULL)
+        if (in->unsynced.head == NULL)
             break;
-        batch = in->unsynced;
-        in->unsynced = in->unsynced_tail = NULL;
+        batch = in->unsynced.head;
+        in->unsynced = (struct job_queue){0};
         pthread_mutex_unlock(&in->lock);
         sync_report(in, batch);
         pthread_mutex_lock(&in->lock);
@@ -167,20 +177,20 @@ static void *ingest_main(void *arg)
 
     pthread_mutex_lock(&in->lock);
     for (;;) {
-        while (in->head == NULL && !in->stopping)
+        while (in->queue.head == NULL && !in->stopping)
             pthread_cond_wait(&in->wake, &in->lock);
-        if (in->head == NULL && in->stopping)
+        if (in->queue.head == NULL && in->stopping)
             break;
         /* Detach up to batch_max jobs from the front of the queue. */
-        struct ingest_job *batch = in->head, *last = in->head;
+        struct ingest_job *batch = in->queue.head, *last = in->queue.head;
         size_t n = 1;
         while (last->next != NULL && n < in->batch_max) {
             last = last->next;
             n++;
         }
-        in->head = last->next;
-        if (in->head == NULL)
-            in->tail = NULL;
+        in->queue.head = last->next;
+        if (in->queue.head == NULL)
+            in->queue.tail = NULL;
         last->next = NULL;
         pthread_mutex_unlock(&in->lock);
         ingest_commit(in, batch, n);
@@ -279,11 +289,7 @@ void ingest_submit(struct ingest *in, struct ingest_job *job)
 {
     job->next = NULL;
     pthread_mutex_lock(&in->lock);
-    if (in->tail != NULL)
-        in->tail->next = job;
-    else
-        in->head = job;
-    in->tail = job;
+    queue_append(&in->queue, job, job);
     pthread_cond_signal(&in->wake);
     pthread_mutex_unlock(&in->lock);
 }

@@ -1494,12 +1494,13 @@ static cJSON *content_array(cJSON *result)
     return content;
 }
 
-static cJSON *text_block(const char *text)
+/* {"type":"text","text":text}, taking over text (a string item, or a raw one already quoted). */
+static cJSON *text_block(cJSON *text)
 {
     cJSON *b = cJSON_CreateObject();
 
     cJSON_AddStringToObject(b, "type", "text");
-    cJSON_AddStringToObject(b, "text", text != NULL ? text : "");
+    cJSON_AddItemToObject(b, "text", text);
     return b;
 }
 
@@ -1528,9 +1529,7 @@ void mcp_result_structured(cJSON *result, cJSON *structured, const char *text_pr
     } else {
         buf_json_string(&quoted, json, strlen(json));
     }
-    block = cJSON_CreateObject();
-    cJSON_AddStringToObject(block, "type", "text");
-    cJSON_AddItemToObject(block, "text", json_raw_take(buf_steal(&quoted, NULL)));
+    block = text_block(json_raw_take(buf_steal(&quoted, NULL)));
     if (cJSON_GetArraySize(content) == 0)
         cJSON_AddItemToArray(content, block);
     else
@@ -1543,5 +1542,6 @@ void mcp_result_structured(cJSON *result, cJSON *structured, const char *text_pr
 /* Append {"type":"text","text":text} to result's content. */
 void mcp_result_text(cJSON *result, const char *text)
 {
-    cJSON_AddItemToArray(content_array(result), text_block(text));
+    cJSON_AddItemToArray(content_array(result),
+                         text_block(cJSON_CreateString(text != NULL ? text : "")));
 }

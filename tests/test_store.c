@@ -256,6 +256,13 @@ static int64_t fts_drift(sqlite3 *db)
     return n;
 }
 
+/* The index passes FTS5's own check and matches what call_search would index today. */
+#define CHECK_INDEX_SOUND(db)                                                                      \
+    do {                                                                                           \
+        CHECK_INT_EQ(fts_integrity(db), SQLITE_OK);                                                \
+        CHECK_INT_EQ(fts_drift(db), 0);                                                            \
+    } while (0)
+
 static void test_callfmt(void)
 {
     char *kp[] = {"first", "say \"hi\"", NULL};
@@ -561,8 +568,7 @@ static void test_outcomes(void)
     CHECK_INT_EQ(n.calls, 1);
     CHECK_INT_EQ(n.deliveries, 5);
     CHECK_INT_EQ(n.rejected, 1);
-    CHECK_INT_EQ(fts_integrity(db), SQLITE_OK);
-    CHECK_INT_EQ(fts_drift(db), 0);
+    CHECK_INDEX_SOUND(db);
     CHECK_SQL_TEXT(db, "PRAGMA integrity_check", "ok");
 
     CHECK_STR_EQ(delivery_outcome_name(DELIVERY_STORED), "stored");
@@ -820,8 +826,7 @@ static void test_fts(void)
     CHECK_INT_EQ(fts_hits(db, "yak"), 1);
     CHECK_INT_EQ(fts_hits(db, "quokka"), 1);
     CHECK_INT_EQ(fts_hits(db, "\"called back\""), 1);
-    CHECK_INT_EQ(fts_integrity(db), SQLITE_OK);
-    CHECK_INT_EQ(fts_drift(db), 0);
+    CHECK_INDEX_SOUND(db);
 
     /* A second call is indexed separately. */
     call_init(&t, "fts-2");
@@ -829,8 +834,7 @@ static void test_fts(void)
     d = delivery_for(&t, "{}", "f3", 3);
     CHECK_INT_EQ(put1(st, &d, &err), 0);
     CHECK_INT_EQ(fts_hits(db, "yak"), 2);
-    CHECK_INT_EQ(fts_integrity(db), SQLITE_OK);
-    CHECK_INT_EQ(fts_drift(db), 0);
+    CHECK_INDEX_SOUND(db);
 
     /* The drift oracle notices a call changed behind the index's back. */
     CHECK_INT_EQ(raw_exec(db, "UPDATE calls SET topic = 'unindexed' WHERE call_id = 'fts-2'"),
@@ -886,8 +890,7 @@ static void test_batch(void)
     CHECK_INT_EQ(n.rejected, 10);
     db = raw_open(f.path);
     CHECK_INT_EQ(fts_hits(db, "batch"), 80);
-    CHECK_INT_EQ(fts_integrity(db), SQLITE_OK);
-    CHECK_INT_EQ(fts_drift(db), 0);
+    CHECK_INDEX_SOUND(db);
     sqlite3_close(db);
     store_close(st);
     fx_done(&f);
@@ -934,8 +937,7 @@ static void test_batch_updates_within(void)
     CHECK_INT_EQ(fts_hits(db, "alpha"), 1);
     CHECK_INT_EQ(fts_hits(db, "last"), 1);
     CHECK_INT_EQ(fts_hits(db, "original OR changed"), 0);
-    CHECK_INT_EQ(fts_integrity(db), SQLITE_OK);
-    CHECK_INT_EQ(fts_drift(db), 0);
+    CHECK_INDEX_SOUND(db);
     sqlite3_close(db);
     /* A second batch changes the call again: its entry from the first batch comes out. */
     c[0].transcript_text = "omega";
@@ -1006,8 +1008,7 @@ static void test_upgrade_from_1(void)
     CHECK_INT_EQ(raw_int(db, "SELECT count(*) FROM calls WHERE turns IS NOT NULL"), 1);
     CHECK_INT_EQ(raw_int(db, "SELECT count(*) FROM calls WHERE turn_index IS NOT NULL"), 1);
     CHECK_INT_EQ(fts_hits(db, "refund"), 2);
-    CHECK_INT_EQ(fts_integrity(db), SQLITE_OK);
-    CHECK_INT_EQ(fts_drift(db), 0);
+    CHECK_INDEX_SOUND(db);
     sqlite3_close(db);
     fx_done(&f);
 }
@@ -1274,8 +1275,7 @@ static void test_full_sqlite(void)
     {
         sqlite3 *db = raw_open(f.path);
         CHECK_SQL_TEXT(db, "PRAGMA integrity_check", "ok");
-        CHECK_INT_EQ(fts_integrity(db), SQLITE_OK);
-        CHECK_INT_EQ(fts_drift(db), 0);
+        CHECK_INDEX_SOUND(db);
         sqlite3_close(db);
     }
     store_close(st);
@@ -3097,8 +3097,7 @@ static void test_upgrade_from_4(void)
     CHECK_INT_EQ(raw_int(db, "SELECT turns IS NULL AND turn_index IS NOT NULL FROM calls"), 1);
     CHECK_INT_EQ(raw_int(db, "SELECT count(*) FROM deliveries WHERE outcome = 'updated'"), 1);
     CHECK_INT_EQ(fts_hits(db, "again"), 1);
-    CHECK_INT_EQ(fts_integrity(db), SQLITE_OK);
-    CHECK_INT_EQ(fts_drift(db), 0);
+    CHECK_INDEX_SOUND(db);
     sqlite3_close(db);
     turns[1].content = "a \"quoted\" refund";
     fx_done(&f);
