@@ -42,6 +42,12 @@ struct mcp_tool {
     bool destructive; /* destructiveHint (meaningful when not read-only) */
     bool idempotent;  /* idempotentHint */
     bool writes;      /* refused when the server is read-only */
+    /*
+     * Answered from one lookup by key, in short and bounded time: a
+     * transport may serve it on the thread that reads its input rather
+     * than wake another for it.
+     */
+    bool keyed;
     int (*call)(struct mcp_call *c, const cJSON *args, cJSON *result, struct err *err);
 };
 
@@ -145,6 +151,8 @@ void mcp_session_free(struct mcp_session *s);
 /* The protocol version agreed at initialize, or NULL before it. */
 const char *mcp_session_protocol(const struct mcp_session *s);
 bool mcp_session_initialized(const struct mcp_session *s);
+/* True when msg calls a tool marked keyed (see struct mcp_tool). */
+bool mcp_session_keyed(const struct mcp_session *s, const struct rpc_msg *msg);
 
 /*
  * Handle one incoming message. Everything the session sends in answer

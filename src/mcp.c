@@ -482,6 +482,19 @@ bool mcp_session_initialized(const struct mcp_session *s)
     return mcp_session_protocol(s) != NULL;
 }
 
+bool mcp_session_keyed(const struct mcp_session *s, const struct rpc_msg *msg)
+{
+    const struct mcp_registry *reg = s->srv->reg;
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(msg->params, "name");
+
+    if (msg->kind != RPC_REQUEST || strcmp(msg->method, "tools/call") != 0 || !cJSON_IsString(name))
+        return false;
+    for (size_t i = 0; i < reg->ntools; i++)
+        if (strcmp(reg->tools[i].name, name->valuestring) == 0)
+            return reg->tools[i].keyed;
+    return false;
+}
+
 static const struct method *method_find(const struct mcp_server *srv, const char *name)
 {
     for (size_t i = 0; i < NMETHODS; i++) {

@@ -8,9 +8,14 @@
  * initialize, ping and logging/setLevel, and every request while the
  * session is not initialized yet. Other requests
  * go to a FIFO queue served by `workers` threads, each with its own store
- * connection. Every message written takes the output mutex, so lines
- * never interleave; the fd is written directly (no stdio buffer), so each
- * message is on its way when the call returns.
+ * connection, except a keyed tool call (get_call) that arrives while every
+ * worker is idle and no more input is waiting: the reader answers that
+ * itself, on the first worker's connection (no worker can take a job
+ * while the reader, the only one to queue jobs, is busy), because waking
+ * a worker would cost more than the call, and one key lookup holds up
+ * the reading of the next message for no longer than a wake-up would. Every message written takes
+ * the output mutex, so lines never interleave; the fd is written directly (no stdio buffer), so
+ * each message is on its way when the call returns.
  *
  * Cancellation: notifications/cancelled drops a request still waiting in
  * the queue and marks one being served, so that nothing more is written
@@ -26,6 +31,7 @@
  * are joined.
  */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -52,6 +58,7 @@
  */
 #define STDIO_PARSED_MAX  65536
 #define STDIO_PARSED_COST 40
+#define STDIO_READ_CHUNK  ((size_t)65536) /* input read at a time */
 
 struct stdio_srv;
 
@@ -316,18 +323,100 @@ static bool served_inline(const char *method)
     return false;
 }
 
-/* Read lines until end of input, serving or queueing each message. */
-static void read_loop(struct stdio_srv *ss, FILE *in, size_t nworkers)
-{
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t got;
+/*
+ * The input, read in chunks into buf (cap bytes, allocated before the
+ * first read): buf[start..end) is read and not yet taken. Unlike a stdio
+ * stream, it can tell whether more input is waiting.
+ */
+struct input {
+    int fd;
+    char *buf;
+    size_t cap, start, end;
+    bool eof, failed;
+};
 
-    while ((got = getline(&line, &cap, in)) != -1) {
-        size_t len = (size_t)got;
+/*
+ * The next line, newline removed and NUL-terminated in place (valid until
+ * the next call), its length in *len; a last line without a newline counts.
+ * NULL at end of input or when reading fails (in->failed).
+ */
+static char *input_line(struct input *in, size_t *len)
+{
+    size_t scanned = 0;
+
+    for (;;) {
+        char *line = in->buf + in->start;
+        char *nl = memchr(line + scanned, '\n', in->end - in->start - scanned);
+        ssize_t n;
+
+        if (nl != NULL) {
+            *nl = '\0';
+            *len = (size_t)(nl - line);
+            in->start += *len + 1;
+            return line;
+        }
+        scanned = in->end - in->start;
+        if (in->eof) {
+            if (scanned == 0)
+                return NULL;
+            line[scanned] = '\0'; /* room kept below */
+            *len = scanned;
+            in->start = in->end;
+            return line;
+        }
+        if (in->start > 0) {
+            memmove(in->buf, line, scanned);
+            in->start = 0;
+            in->end = scanned;
+        }
+        if (in->cap - in->end < STDIO_READ_CHUNK + 1) {
+            in->cap *= 2;
+            in->buf = xrealloc(in->buf, in->cap);
+        }
+        n = read(in->fd, in->buf + in->end, in->cap - in->end - 1);
+        if (n > 0) {
+            in->end += (size_t)n;
+        } else if (n == 0 || errno != EINTR) {
+            in->eof = true;
+            in->failed = n < 0;
+        }
+    }
+}
+
+/* True when input is waiting: read and not yet taken, or ready to read. */
+static bool input_waiting(const struct input *in)
+{
+    struct pollfd p = {.fd = in->fd, .events = POLLIN};
+
+    return in->start < in->end || (!in->eof && poll(&p, 1, 0) > 0);
+}
+
+/* True when no request waits for a worker and none is being served. */
+static bool workers_idle(struct stdio_srv *ss, size_t nworkers)
+{
+    bool idle;
+
+    pthread_mutex_lock(&ss->lock);
+    idle = ss->head == NULL;
+    for (size_t i = 0; idle && i < nworkers; i++)
+        idle = ss->running[i] == NULL;
+    pthread_mutex_unlock(&ss->lock);
+    return idle;
+}
+
+/*
+ * Read lines until end of input, serving or queueing each message; st is
+ * the first worker's store, for the keyed calls the reader answers.
+ */
+static void read_loop(struct stdio_srv *ss, struct input *in, size_t nworkers, struct store *st)
+{
+    char *line;
+    size_t len;
+
+    while ((line = input_line(in, &len)) != NULL) {
         struct rpc_msg msg;
 
-        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+        while (len > 0 && line[len - 1] == '\r')
             len--;
         line[len] = '\0';
         if (blank(line, len))
@@ -335,7 +424,11 @@ static void read_loop(struct stdio_srv *ss, FILE *in, size_t nworkers)
         rpc_parse(line, len, &msg);
         if (msg.kind == RPC_REQUEST && !served_inline(msg.method) &&
             mcp_session_initialized(ss->session)) {
-            enqueue(ss, line, len, &msg);
+            if (mcp_session_keyed(ss->session, &msg) && !input_waiting(in) &&
+                workers_idle(ss, nworkers))
+                mcp_session_handle_msg(ss->session, st, &msg, reader_send, ss);
+            else
+                enqueue(ss, line, len, &msg);
         } else {
             if (msg.kind == RPC_NOTIFICATION && strcmp(msg.method, "notifications/cancelled") == 0)
                 cancel_jobs(ss, msg.params, nworkers);
@@ -343,9 +436,8 @@ static void read_loop(struct stdio_srv *ss, FILE *in, size_t nworkers)
         }
         rpc_msg_free(&msg);
     }
-    if (ferror(in))
+    if (in->failed)
         log_warn("mcp stdio: reading input failed; stopping");
-    free(line);
 }
 
 /*
@@ -361,8 +453,8 @@ int mcp_stdio_run(struct mcp_server *srv, const struct mcp_stdio_opts *opts)
     struct worker *workers = NULL;
     struct sigaction sa;
     struct err err = {0};
-    FILE *in = NULL;
-    int fd, rc = 1;
+    struct input in = {.fd = opts->in_fd, .cap = 2 * STDIO_READ_CHUNK};
+    int rc = 1;
 
     if (nworkers > STDIO_WORKERS_MAX)
         nworkers = STDIO_WORKERS_MAX;
@@ -375,6 +467,7 @@ int mcp_stdio_run(struct mcp_server *srv, const struct mcp_stdio_opts *opts)
     pthread_mutex_init(&ss.lock, NULL);
     pthread_cond_init(&ss.cond, NULL);
     ss.session = mcp_session_new(srv);
+    in.buf = xmalloc(in.cap);
     /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers, sizeof(T *) each */
     ss.running = xcalloc(nworkers, sizeof *ss.running);
     workers = xcalloc(nworkers, sizeof *workers);
@@ -391,12 +484,6 @@ int mcp_stdio_run(struct mcp_server *srv, const struct mcp_stdio_opts *opts)
         log_warnx("mcp stdio: %s", err.msg);
         goto fail;
     }
-    if ((fd = dup(opts->in_fd)) == -1 || (in = fdopen(fd, "r")) == NULL) {
-        log_warn("mcp stdio: cannot read the input");
-        if (fd != -1)
-            close(fd);
-        goto fail;
-    }
     for (size_t i = 0; i < nworkers; i++) {
         if (pthread_create(&workers[i].tid, NULL, worker_main, &workers[i]) != 0) {
             log_warnx("mcp stdio: cannot start worker threads");
@@ -406,7 +493,7 @@ int mcp_stdio_run(struct mcp_server *srv, const struct mcp_stdio_opts *opts)
     }
     log_debug("mcp stdio: serving with %zu workers", nworkers);
 
-    read_loop(&ss, in, nworkers);
+    read_loop(&ss, &in, nworkers, workers[0].st);
     rc = 0;
 stop:
     pthread_mutex_lock(&ss.lock);
@@ -422,8 +509,7 @@ stop:
         ss.head = next;
     }
 fail:
-    if (in != NULL)
-        (void)fclose(in); /* read-only: closing cannot lose data */
+    free(in.buf);
     for (size_t i = 0; i < nworkers; i++)
         store_close(workers[i].st);
     free(workers);

@@ -1659,6 +1659,7 @@ static const struct mcp_tool tools[] = {
         .output_schema = get_call_out,
         .read_only = true,
         .idempotent = true,
+        .keyed = true,
         .call = tool_get_call,
     },
     {

@@ -334,24 +334,24 @@ static const struct mcp_tool fake_tools[] = {
      "{\"type\":\"object\",\"properties\":{\"text\":{\"type\":\"string\"}},\"required\":[\"text\"],"
      "\"additionalProperties\":false}",
      "{\"type\":\"object\",\"properties\":{\"text\":{\"type\":\"string\"}}}", true, false, true,
-     false, echo_call},
+     false, false, echo_call},
     {"progress", NULL, "Reports progress.", "{\"type\":\"object\"}", NULL, true, false, true, false,
-     progress_call},
+     false, progress_call},
     {"wait_cancel", "Wait", "Waits until cancelled.", "{\"type\":\"object\"}", NULL, true, false,
-     false, false, wait_cancel_call},
+     false, false, false, wait_cancel_call},
     {"resolve", "Resolve", "Marks a follow-up done.",
      "{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"}},\"required\":[\"id\"]}",
-     NULL, false, false, true, true, resolve_call},
+     NULL, false, false, true, true, false, resolve_call},
     {"boom", "Boom", "Fails inside.", "{\"type\":\"object\"}", NULL, true, false, true, false,
-     boom_call},
+     false, boom_call},
     {"missing", "Missing", "Finds nothing.", "{\"type\":\"object\"}", NULL, true, false, true,
-     false, missing_call},
+     false, false, missing_call},
     {"logger", "Logger", "Logs at every level.", "{\"type\":\"object\"}", NULL, true, false, true,
-     false, logger_call},
+     false, false, logger_call},
     {"bare", "Bare", "Fills nothing.", "{\"type\":\"object\"}", NULL, true, false, true, false,
-     bare_call},
+     false, bare_call},
     {"ctx", "Context", "Shows the call context.", "{\"type\":\"object\"}", NULL, false, true, false,
-     false, ctx_call},
+     false, false, ctx_call},
 };
 
 static int readme_read(struct mcp_call *c, const char *uri, const struct mcp_vars *vars,
@@ -1806,16 +1806,16 @@ static int server_new_status(const struct mcp_registry *reg)
 static void test_bad_registry(void)
 {
     static const struct mcp_tool bad_schema[] = {
-        {"t", NULL, "d", "{\"type\":", NULL, true, false, true, false, bare_call}};
+        {"t", NULL, "d", "{\"type\":", NULL, true, false, true, false, false, bare_call}};
     static const struct mcp_tool array_schema[] = {
-        {"t", NULL, "d", "[]", NULL, true, false, true, false, bare_call}};
+        {"t", NULL, "d", "[]", NULL, true, false, true, false, false, bare_call}};
     static const struct mcp_tool bad_output[] = {
-        {"t", NULL, "d", "{}", "nope", true, false, true, false, bare_call}};
+        {"t", NULL, "d", "{}", "nope", true, false, true, false, false, bare_call}};
     static const struct mcp_tool bad_name[] = {
-        {"a b", NULL, "d", "{}", NULL, true, false, true, false, bare_call}};
+        {"a b", NULL, "d", "{}", NULL, true, false, true, false, false, bare_call}};
     static const struct mcp_tool twice[] = {
-        {"t", NULL, "d", "{}", NULL, true, false, true, false, bare_call},
-        {"t", NULL, "d", "{}", NULL, true, false, true, false, bare_call}};
+        {"t", NULL, "d", "{}", NULL, true, false, true, false, false, bare_call},
+        {"t", NULL, "d", "{}", NULL, true, false, true, false, false, bare_call}};
     static const struct mcp_resource bad_templates[][1] = {
         {{"x://{a", true, "n", NULL, NULL, NULL, readme_read}},
         {{"x://{}", true, "n", NULL, NULL, NULL, readme_read}},

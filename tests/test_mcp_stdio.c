@@ -5,7 +5,8 @@
  * answered with -32700 while the session goes on), a clean return at end
  * of input with the requests in flight finished, concurrency (16 requests
  * served at once), queueing, cancellation of running and queued requests,
- * a store that cannot be opened, and a client that stops reading.
+ * a store that cannot be opened, keyed calls answered by the reader only
+ * while the workers are idle, and a client that stops reading.
  *
  * The server runs on its own thread; the test writes its input pipe and
  * reads its output pipe with a timeout, so a bug fails instead of hanging.
@@ -93,16 +94,35 @@ static int slow_call(struct mcp_call *c, const cJSON *args, cJSON *result, struc
     return 0;
 }
 
+/* Which thread served each slot of the keyed tool, and whether it had a store. */
+static pthread_t keyed_thread[4];
+static atomic_int keyed_store[4];
+
+static int keyed_call(struct mcp_call *c, const cJSON *args, cJSON *result, struct err *err)
+{
+    const cJSON *slot = cJSON_GetObjectItemCaseSensitive(args, "slot");
+
+    (void)err;
+    if (cJSON_IsNumber(slot) && slot->valueint >= 0 && slot->valueint < 4) {
+        keyed_thread[slot->valueint] = pthread_self();
+        atomic_store(&keyed_store[slot->valueint], mcp_call_store(c) != NULL);
+    }
+    mcp_result_text(result, "looked up");
+    return 0;
+}
+
 static const struct mcp_tool fake_tools[] = {
     {"echo", "Echo", "Say it back.",
      "{\"type\":\"object\",\"properties\":{\"text\":{\"type\":\"string\"}}}", NULL, true, false,
-     true, false, echo_call},
+     true, false, false, echo_call},
     {"gather", "Gather", "Wait for the others.", "{\"type\":\"object\"}", NULL, true, false, true,
-     false, gather_call},
+     false, false, gather_call},
     {"block", "Block", "Wait to be cancelled.", "{\"type\":\"object\"}", NULL, true, false, true,
-     false, block_call},
+     false, false, block_call},
     {"slow", "Slow", "Take a moment.", "{\"type\":\"object\"}", NULL, true, false, true, false,
-     slow_call},
+     false, slow_call},
+    {"lookup", "Lookup", "One keyed read.", "{\"type\":\"object\"}", NULL, true, false, true, false,
+     true, keyed_call},
 };
 
 static const struct mcp_registry fake_registry = {
@@ -357,7 +377,7 @@ static void test_framing(void)
     ps_puts(&p, "\n");
     r = ps_next(&p);
     CHECK_INT_EQ(id_of(r), 5);
-    CHECK_INT_EQ(cJSON_GetArraySize(get(get(r, "result"), "tools")), 4);
+    CHECK_INT_EQ(cJSON_GetArraySize(get(get(r, "result"), "tools")), 5);
     cJSON_Delete(r);
 
     /* A tool result holding newlines is still one line. */
@@ -724,6 +744,87 @@ static void test_store(void)
     free(db);
 }
 
+static char *lookup_line(int id, int slot)
+{
+    return xasprintf("{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"tools/call\",\"params\":{"
+                     "\"name\":\"lookup\",\"arguments\":{\"slot\":%d}}}",
+                     id, slot);
+}
+
+static void expect_answer(struct pipe_srv *p, int id)
+{
+    cJSON *r = ps_next(p);
+
+    CHECK_INT_EQ(id_of(r), id);
+    CHECK(get(r, "result") != NULL);
+    cJSON_Delete(r);
+}
+
+/*
+ * A keyed call is answered by the reading thread (the one running
+ * mcp_stdio_run), on the first worker's store, only while every worker is
+ * idle and no more input waits; otherwise a worker serves it.
+ */
+static void test_keyed_calls(void)
+{
+    char *dir = tmpdir_make("mcp-stdio"), *db = xasprintf("%s/calls.db", dir);
+    struct pipe_srv p;
+    char *l, *l2, *two;
+    cJSON *r;
+
+    memset(keyed_thread, 0, sizeof keyed_thread);
+    ps_start(&p, 2, db, false);
+    initialize(&p);
+
+    /* Idle, nothing else waiting: the reader answers, with a store. */
+    l = lookup_line(1, 0);
+    ps_send(&p, l);
+    free(l);
+    expect_answer(&p, 1);
+    CHECK(pthread_equal(keyed_thread[0], p.tid));
+    CHECK_INT_EQ(atomic_load(&keyed_store[0]), 1);
+
+    /* A worker is busy: the call goes to the other one. */
+    atomic_store(&block_cancelled, 0);
+    ps_send(&p, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":"
+                "\"block\",\"_meta\":{\"progressToken\":2}}}");
+    r = ps_next(&p);
+    CHECK_STR_EQ(cJSON_GetStringValue(get(r, "method")), "notifications/progress");
+    cJSON_Delete(r);
+    l = lookup_line(3, 1);
+    ps_send(&p, l);
+    free(l);
+    expect_answer(&p, 3);
+    CHECK(!pthread_equal(keyed_thread[1], p.tid));
+    CHECK_INT_EQ(atomic_load(&keyed_store[1]), 1);
+    ps_send(&p, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\",\"params\":{"
+                "\"requestId\":2}}");
+    for (int i = 0; i < 2000 && atomic_load(&block_cancelled) == 0; i++)
+        sleep_ms(5);
+    CHECK_INT_EQ(atomic_load(&block_cancelled), 1);
+
+    /* Two calls in one write: the first sees the second waiting and queues. */
+    l = lookup_line(4, 2);
+    l2 = lookup_line(5, 3);
+    two = xasprintf("%s\n%s\n", l, l2); /* one write, under PIPE_BUF: one read takes both */
+    free(l);
+    free(l2);
+    ps_puts(&p, two);
+    free(two);
+    for (int i = 0; i < 2; i++) {
+        r = ps_next(&p);
+        CHECK(id_of(r) == 4 || id_of(r) == 5);
+        cJSON_Delete(r);
+    }
+    CHECK(!pthread_equal(keyed_thread[2], p.tid));
+
+    CHECK_INT_EQ(ps_finish(&p), 0);
+    ps_free(&p);
+    tmpdir_remove(dir);
+    free(dir);
+    free(db);
+}
+
 static void test_client_stops_reading(void)
 {
     struct pipe_srv p;
@@ -755,6 +856,7 @@ int main(void)
     RUN(test_cancellation);
     RUN(test_queue_bound);
     RUN(test_store);
+    RUN(test_keyed_calls);
     RUN(test_client_stops_reading);
     return check_report();
 }
