@@ -6,16 +6,20 @@
  * everything that must not wait behind slow work or be reordered: invalid
  * lines, answers to us, notifications (cancellation above all),
  * initialize, ping and logging/setLevel, and every request while the
- * session is not initialized yet. Other requests
- * go to a FIFO queue served by `workers` threads, each with its own store
- * connection, except a keyed tool call (get_call) that arrives while every
- * worker is idle and no more input is waiting: the reader answers that
- * itself, on the first worker's connection (no worker can take a job
- * while the reader, the only one to queue jobs, is busy), because waking
- * a worker would cost more than the call, and one key lookup holds up
- * the reading of the next message for no longer than a wake-up would. Every message written takes
- * the output mutex, so lines never interleave; the fd is written directly (no stdio buffer), so
- * each message is on its way when the call returns.
+ * session is not initialized yet. Other requests go to a FIFO queue
+ * served by `workers` threads, each with its own store connection, except
+ * a keyed tool call (get_call) that arrives while every worker is idle
+ * and no more input is waiting: the reader answers that itself, on the
+ * first worker's connection (no worker can take a job while the reader,
+ * the only one to queue jobs, is busy). Waking a worker would cost more
+ * than the call, and one lookup by key delays the reading of the next
+ * message about as long as that wake-up would (longer when its pages
+ * come from disk, or while the database is locked, which a WAL reader
+ * meets only while another connection recovers the WAL).
+ *
+ * Every message written takes the output mutex, so lines never
+ * interleave; the fd is written directly (no stdio buffer), so each
+ * message is on its way when the call returns.
  *
  * Cancellation: notifications/cancelled drops a request still waiting in
  * the queue and marks one being served, so that nothing more is written
