@@ -363,7 +363,7 @@ static char *input_line(struct input *in, size_t *len)
         if (in->eof) {
             if (scanned == 0)
                 return NULL;
-            line[scanned] = '\0'; /* room kept below */
+            line[scanned] = '\0'; /* a read always leaves one byte free */
             *len = scanned;
             in->start = in->end;
             return line;
