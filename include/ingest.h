@@ -42,11 +42,14 @@ struct ingest_stats {
     uint64_t commits;
     uint64_t deliveries;
     uint64_t failed_commits;
-    uint64_t syncs;           /* WAL flushes (writer or syncer), each for one or more commits */
-    uint64_t failed_syncs;    /* flushes that failed: their deliveries were reported failed */
+    uint64_t syncs; /* WAL flushes (writer or syncer), each for one or more commits */
+    /*
+     * Flushes that failed: their deliveries were reported failed, and after
+     * the first nothing more is acknowledged until a restart.
+     */
+    uint64_t failed_syncs;
     bool last_failed;         /* the latest commit or flush failed ... */
     enum err_code last_error; /* ... with this error (ERR_NONE when it did not) */
-    bool sync_broken;         /* a flush failed: nothing more is acknowledged until a restart */
     uint64_t max_batch;
     uint64_t batch_hist[INGEST_BATCH_BUCKETS]; /* committed batches per size bucket */
 };

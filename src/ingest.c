@@ -80,12 +80,10 @@ static void sync_report(struct ingest *in, struct ingest_job *batch)
     int rc = store_wal_sync(in->wal, &err);
 
     pthread_mutex_lock(&in->lock);
-    if (rc == 0) {
+    if (rc == 0)
         in->stats.syncs++;
-    } else {
+    else
         in->stats.failed_syncs++;
-        in->stats.sync_broken = true;
-    }
     in->stats.last_failed = rc != 0;
     in->stats.last_error = rc != 0 ? err.code : ERR_NONE;
     pthread_mutex_unlock(&in->lock);
@@ -233,6 +231,17 @@ static void syncer_stop(struct ingest *in)
     in->wal = NULL;
 }
 
+/* Stop the syncer and the checkpointer and free in; the writer is not running. */
+static void ingest_release(struct ingest *in)
+{
+    syncer_stop(in);
+    store_checkpointer_stop(in->ckpt);
+    pthread_mutex_destroy(&in->lock);
+    pthread_cond_destroy(&in->wake);
+    pthread_cond_destroy(&in->unsynced_wake);
+    free(in);
+}
+
 /*
  * Start the writer. On success the ingest owns st; on failure st is still
  * the caller's.
@@ -254,12 +263,7 @@ struct ingest *ingest_new(struct store *st, unsigned batch_max, struct err *err)
     }
     syncer_start(in);
     if ((rc = pthread_create(&in->thread, NULL, ingest_main, in)) != 0) {
-        syncer_stop(in);
-        store_checkpointer_stop(in->ckpt);
-        pthread_mutex_destroy(&in->lock);
-        pthread_cond_destroy(&in->wake);
-        pthread_cond_destroy(&in->unsynced_wake);
-        free(in);
+        ingest_release(in);
         return err_set(err, ERR_SYSTEM, "cannot start the writer thread (error %d)", rc), NULL;
     }
     return in;
@@ -268,6 +272,8 @@ struct ingest *ingest_new(struct store *st, unsigned batch_max, struct err *err)
 /* Drain the queue, join the writer, report the last syncs and close the store. */
 void ingest_free(struct ingest *in)
 {
+    struct store *st;
+
     if (in == NULL)
         return;
     pthread_mutex_lock(&in->lock);
@@ -275,13 +281,9 @@ void ingest_free(struct ingest *in)
     pthread_cond_signal(&in->wake);
     pthread_mutex_unlock(&in->lock);
     pthread_join(in->thread, NULL);
-    syncer_stop(in);
-    store_checkpointer_stop(in->ckpt);
-    store_close(in->store);
-    pthread_mutex_destroy(&in->lock);
-    pthread_cond_destroy(&in->wake);
-    pthread_cond_destroy(&in->unsynced_wake);
-    free(in);
+    st = in->store;
+    ingest_release(in);
+    store_close(st);
 }
 
 /* Append job to the queue; its done callback runs on the writer or the syncer thread. */

@@ -482,17 +482,26 @@ bool mcp_session_initialized(const struct mcp_session *s)
     return mcp_session_protocol(s) != NULL;
 }
 
+/* The registry's index of the tool called name, or ntools when there is none. */
+static size_t tool_index(const struct mcp_server *srv, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < srv->reg->ntools; i++)
+        if (strcmp(srv->reg->tools[i].name, name) == 0)
+            break;
+    return i;
+}
+
 bool mcp_session_keyed(const struct mcp_session *s, const struct rpc_msg *msg)
 {
-    const struct mcp_registry *reg = s->srv->reg;
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(msg->params, "name");
+    size_t i;
 
     if (msg->kind != RPC_REQUEST || strcmp(msg->method, "tools/call") != 0 || !cJSON_IsString(name))
         return false;
-    for (size_t i = 0; i < reg->ntools; i++)
-        if (strcmp(reg->tools[i].name, name->valuestring) == 0)
-            return reg->tools[i].keyed;
-    return false;
+    i = tool_index(s->srv, name->valuestring);
+    return i < s->srv->reg->ntools && s->srv->reg->tools[i].keyed;
 }
 
 static const struct method *method_find(const struct mcp_server *srv, const char *name)
@@ -914,7 +923,7 @@ static cJSON *tool_error(const char *text)
 static int m_tools_call(struct mcp_call *c, const cJSON *params, cJSON **result, struct fail *f)
 {
     const struct mcp_server *srv = c->s->srv;
-    const struct mcp_tool *t = NULL;
+    const struct mcp_tool *t;
     const char *name;
     const cJSON *args;
     cJSON *empty = NULL, *r;
@@ -924,13 +933,9 @@ static int m_tools_call(struct mcp_call *c, const cJSON *params, cJSON **result,
 
     if (get_string(params, "tools/call", "name", true, &name, f) == -1)
         return -1;
-    for (i = 0; i < srv->reg->ntools; i++)
-        if (strcmp(srv->reg->tools[i].name, name) == 0) {
-            t = &srv->reg->tools[i];
-            break;
-        }
-    if (t == NULL)
+    if ((i = tool_index(srv, name)) == srv->reg->ntools)
         return fail_set(f, RPC_INVALID_PARAMS, "Unknown tool: %s", echo(name, shown, sizeof shown));
+    t = &srv->reg->tools[i];
     args = field(params, "arguments");
     if (args == NULL || cJSON_IsNull(args))
         args = empty = cJSON_CreateObject();

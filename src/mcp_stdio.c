@@ -70,6 +70,7 @@ struct job {
     struct stdio_srv *ss;
     struct rpc_msg msg; /* parsed by the reader; empty when text is set */
     char *text;         /* a long line, parsed by its worker */
+    size_t text_len;    /* its length (it may hold NUL bytes) */
     cJSON *text_id;     /* that line's id, to match notifications/cancelled */
     size_t cost;        /* counted against STDIO_QUEUE_BYTES */
     atomic_bool cancelled;
@@ -212,7 +213,7 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&ss->lock);
 
         if (j->text != NULL)
-            mcp_session_handle(ss->session, w->st, j->text, strlen(j->text), job_send, j);
+            mcp_session_handle(ss->session, w->st, j->text, j->text_len, job_send, j);
         else
             mcp_session_handle_msg(ss->session, w->st, &j->msg, job_send, j);
 
@@ -254,6 +255,7 @@ static void enqueue(struct stdio_srv *ss, const char *line, size_t len, struct r
         j->text = xmalloc(len + 1);
         memcpy(j->text, line, len);
         j->text[len] = '\0';
+        j->text_len = len;
         j->text_id = cJSON_Duplicate(msg->id, false);
     }
     j->cost = cost;

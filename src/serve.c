@@ -55,10 +55,12 @@ static enum MHD_Result serve_healthz(void *arg, struct MHD_Connection *conn)
     struct ingest_stats is;
     struct err err = {0};
     char json[320], writer[96];
+    bool needs_restart;
     int rc;
 
     ingest_get_stats(s->ingest, &is);
-    if (is.sync_broken)
+    needs_restart = is.failed_syncs > 0;
+    if (needs_restart)
         snprintf(writer, sizeof writer, "\"writer\":\"needs_restart\",\"writerError\":\"%s\"",
                  err_code_name(is.last_error != ERR_NONE ? is.last_error : ERR_STORAGE));
     else if (is.last_failed)
@@ -78,9 +80,9 @@ static enum MHD_Result serve_healthz(void *arg, struct MHD_Connection *conn)
     snprintf(json, sizeof json,
              "{\"status\":\"%s\",\"database\":\"ok\",%s,\"calls\":%lld,\"deliveries\":%lld,"
              "\"rejected\":%lld}\n",
-             is.sync_broken ? "error" : "ok", writer, (long long)counts.calls,
+             needs_restart ? "error" : "ok", writer, (long long)counts.calls,
              (long long)counts.deliveries, (long long)counts.rejected);
-    return http_reply_json(conn, is.sync_broken ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_OK, json,
+    return http_reply_json(conn, needs_restart ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_OK, json,
                            NULL, NULL);
 }
 

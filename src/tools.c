@@ -9,9 +9,10 @@
  * The engine runs a tool only with arguments that match its inputSchema
  * (mcp.h); each tool turns them into a struct call_query or a period,
  * asks the store, and returns structuredContent that matches its
- * outputSchema plus a text mirror. The mirror's first line says that caller-provided text is data:
- * transcripts, summaries and names come from callers and may contain
- * instructions, which the instructions tell the model never to follow.
+ * outputSchema plus a text mirror. The mirror's first line says that
+ * caller-provided text is data: transcripts, summaries and names come
+ * from callers and may contain instructions, which the instructions tell
+ * the model never to follow.
  *
  * Cursors are opaque and tamper-evident (search.h): each one is bound to
  * the tool and a digest of every filter, so it cannot be replayed against

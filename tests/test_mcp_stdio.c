@@ -444,6 +444,33 @@ static void test_long_lines(void)
     cJSON_Delete(r);
     free(w.text);
 
+    /*
+     * A line too long to wait parsed, with a NUL byte inside a string:
+     * its worker reads all of it, as the reader did, and answers it.
+     */
+    {
+        static const char head[] =
+            "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":"
+            "{\"name\":\"echo\",\"arguments\":{\"text\":\"",
+                          tail[] = "\"}}}\n";
+        size_t fill = 100000, n = 0;
+        char *l = xmalloc(sizeof head + fill + sizeof tail);
+
+        memcpy(l, head, sizeof head - 1);
+        n += sizeof head - 1;
+        memset(l + n, 'q', fill);
+        l[n + 10] = '\0';
+        n += fill;
+        memcpy(l + n, tail, sizeof tail - 1);
+        n += sizeof tail - 1;
+        CHECK(ps_write(&p, l, n));
+        free(l);
+        r = ps_next(&p);
+        CHECK_INT_EQ(id_of(r), 3);
+        CHECK(get(r, "result") != NULL);
+        cJSON_Delete(r);
+    }
+
     /* A 5 MB line that is not JSON: -32700, then the session goes on. */
     w.text = payload;
     pthread_create(&t, NULL, big_write_main, &w);
