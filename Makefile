@@ -167,8 +167,8 @@ fuzz:
 	FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh $(FUZZ_TARGETS)
 
 format:
-	clang-format -i src/*.c src/*.h include/*.h tests/*.c tests/*.h tests/conformance/*.c \
-	    tests/fuzz/*.c tests/fuzz/*.h
+	clang-format -i src/*.c src/*.h src/store/*.c src/store/*.h include/*.h tests/*.c tests/*.h \
+	    tests/conformance/*.c tests/fuzz/*.c tests/fuzz/*.h
 
 clean:
 	rm -rf $(BUILD) $(TEST_BUILD) $(VALGRIND_BUILD)

@@ -10,16 +10,28 @@
 #include "err.h"
 
 /*
- * Turn what a user typed into a full-text expression in which every word
- * is a literal: split on white space, drop empty words, double any '"'
- * inside a word and wrap each in double quotes, joined by spaces (all
- * words must match). So docker-compose, caller:Maria, ", NEAR(, OR, * and
- * ^ are searched as plain text, never as syntax. The same quoted phrases
- * read the same in PostgreSQL's websearch_to_tsquery. Returns NULL (with
- * ERR_INVALID) when nothing searchable remains or the text is over
- * max_words words / 1000 bytes. Caller frees.
+ * The words of a text query, each a literal: what a user typed split on
+ * white space (control characters count as white space), empty words
+ * dropped, every other byte kept as typed. So docker-compose, caller:Maria,
+ * ", NEAR(, OR, * and ^ are searched as plain text, never as syntax, and a
+ * calls matches only when it holds every word. Each storage backend renders
+ * the words into its own full-text language.
  */
-char *search_fts_query(const char *text, unsigned max_words, struct err *err);
+struct search_terms {
+    size_t n;
+    char **words; /* n NUL-terminated UTF-8 words */
+};
+
+/*
+ * Parse text into *out. Returns -1 with ERR_INVALID (a message meant for
+ * the model that wrote the query) when the text is not UTF-8, is over 1000
+ * bytes or over max_words words (0: no limit), or holds no searchable
+ * word (only spaces, punctuation or symbols): "query has no words to
+ * search for". Free *out with search_terms_free() after success.
+ */
+int search_terms_parse(const char *text, unsigned max_words, struct search_terms *out,
+                       struct err *err);
+void search_terms_free(struct search_terms *t);
 
 /*
  * Opaque, tamper-evident continuation tokens: state (an object, not taken

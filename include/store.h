@@ -1,7 +1,9 @@
 /*
- * store.h: durable storage of deliveries and calls. The only module that
- * touches SQL; nothing here names an SQLite type, so another backend can
- * implement the same interface.
+ * store.h: durable storage of deliveries and calls, the one interface the
+ * rest of the program stores through. Two backends implement it (src/store/:
+ * SQLite files, the embedded default, and PostgreSQL databases, for several
+ * daemons on one database); nothing here names a database, its types or its
+ * query language, and every function means the same on both.
  */
 #ifndef PHONELY_STORE_H
 #define PHONELY_STORE_H
@@ -17,6 +19,7 @@
 #include "payload.h"
 
 struct store;
+struct search_terms;
 
 struct store_options {
     bool read_only;           /* open for reading only (MCP readers) */
@@ -25,16 +28,29 @@ struct store_options {
 };
 
 /*
- * Open (creating when missing, unless read-only) the database at path and
- * bring its schema to the current version. Sets WAL, synchronous=FULL,
- * foreign keys, busy timeout. The caller owns the result (store_close).
- * A store is used by one thread at a time.
+ * Open the database db names (creating it when missing, unless read-only)
+ * and bring its schema to the current version: an SQLite file's path, or
+ * a postgresql:// or postgres:// URI (a PostgreSQL connection URI). Commits are
+ * durable when they return (or, for a writer, when store_wal_sync says so).
+ * The caller owns the result (store_close). A store is used by one thread
+ * at a time.
  */
-struct store *store_open(const char *path, const struct store_options *opt, struct err *err);
+struct store *store_open(const char *db, const struct store_options *opt, struct err *err);
 void store_close(struct store *st);
 
+/* Whether db names a PostgreSQL database (a postgresql:// or postgres:// URI). */
+bool store_is_postgres_uri(const char *db);
+
+/* db as logs and messages may show it: a URI's passwords hidden. Caller frees. */
+char *store_db_display(const char *db);
+
+/* The backend an open store uses ("sqlite", "postgresql") and its schema version. */
+const char *store_backend_name(const struct store *st);
+int store_backend_schema(const struct store *st);
+
 /*
- * Background checkpoints for a writer: a thread with its own connection to
+ * Background checkpoints for a writer (SQLite files; NULL with ERR_CONFIG
+ * on a backend that needs none): a thread with its own connection to
  * st's file copies committed pages from the WAL into the database each
  * time STORE_CKPT_PAGES more have been committed, while st goes on
  * writing. st then checkpoints itself only when its WAL reaches
@@ -54,8 +70,10 @@ uint64_t store_checkpointer_runs(struct store_checkpointer *c);
 void store_checkpointer_stop(struct store_checkpointer *c);
 
 /*
- * Commits made durable by another thread. store_wal_open() switches st's
- * connection to synchronous=NORMAL, so that COMMIT returns once the WAL
+ * Commits made durable by another thread (SQLite files; NULL with
+ * ERR_CONFIG on a backend whose commits are durable when they return).
+ * store_wal_open() switches st's
+ * connection to synchronous=NORMAL, so that a commit returns once the WAL
  * holds the transaction without waiting for the disk, and opens a
  * descriptor of its own on st's WAL file. store_wal_sync() (from any
  * thread, while st goes on writing) flushes that file to the disk: every
@@ -71,7 +89,7 @@ struct store_wal *store_wal_open(struct store *st, struct err *err);
 int store_wal_sync(struct store_wal *w, struct err *err);
 void store_wal_close(struct store_wal *w);
 
-/* The schema version this build writes. */
+/* The schema version this build writes to SQLite files. */
 int store_schema_version(void);
 
 enum delivery_outcome {
@@ -105,11 +123,13 @@ struct delivery {
 };
 
 /*
- * Record n deliveries in one transaction (BEGIN IMMEDIATE ... COMMIT) and,
- * for those with a call, insert or update the call and its search index.
- * Returns 0 only after the commit succeeded, with every item's outcome and
- * delivery_id set. On -1 nothing was stored: ERR_FULL (disk full or below
- * min_free_bytes), ERR_BUSY (lock timeout), ERR_STORAGE (anything else).
+ * Record n deliveries in one transaction and, for those with a call,
+ * insert or update the call and its search index. Returns 0 only after
+ * the commit succeeded, with every item's outcome and delivery_id set. On
+ * -1 nothing was stored: ERR_FULL (disk full or below min_free_bytes),
+ * ERR_BUSY (lock timeout, or the database unreachable for now), ERR_STORAGE
+ * (anything else). Several writers on one database (PostgreSQL) store one
+ * call per call id however their deliveries interleave.
  */
 int store_put_deliveries(struct store *st, struct delivery *const *items, size_t n,
                          struct err *err);
@@ -123,8 +143,9 @@ struct store_backup_info {
 };
 
 /*
- * Write a consistent snapshot of the database to dest while other
- * connections go on writing: copied under one read transaction into a
+ * Write a consistent snapshot of an SQLite database to dest while other
+ * connections go on writing (a PostgreSQL store answers ERR_UNSUPPORTED:
+ * its backups are pg_dump's): copied under one read transaction into a
  * temporary file beside dest, checked (integrity and search index), synced,
  * then renamed into place. An existing dest is refused (ERR_INVALID) unless
  * replace; dest's own -wal beside it always is. On -1 dest is untouched and
@@ -179,7 +200,7 @@ int store_call_raw(struct store *st, const char *call_id, char **body, size_t *l
 enum call_sort {
     CALL_SORT_NEWEST = 0, /* sort_ms DESC, id DESC */
     CALL_SORT_OLDEST,     /* sort_ms ASC, id ASC */
-    CALL_SORT_RELEVANCE   /* bm25 rank (needs fts), then newest */
+    CALL_SORT_RELEVANCE   /* the text's relevance rank (needs words), then newest */
 };
 
 /* Which fields a listed call carries. */
@@ -194,9 +215,9 @@ enum call_detail {
  * topic, agent) compare exactly but case-insensitively.
  */
 struct call_query {
-    const char *fts;          /* an FTS5 expression from search_fts_query(), or NULL */
-    const char *phone_digits; /* phone_normalize() form; matches customer or business */
-    const char *direction;    /* "inbound", "outbound" */
+    const struct search_terms *words; /* search_terms_parse() words, all required; or NULL */
+    const char *phone_digits;         /* phone_normalize() form; matches customer or business */
+    const char *direction;            /* "inbound", "outbound" */
     const char *sentiment;
     const char *topic;
     const char *agent;            /* agent name */
@@ -221,7 +242,7 @@ struct call_query {
  * One page of results. calls is an array of objects (caller owns, cJSON_Delete):
  *   compact: callId, startedAt, endedAt, direction, callerName, customerPhone,
  *     businessPhone, agentName, durationSeconds, summary, sentiment, topic,
- *     followUp {flagged, status, reason}, and snippet (with fts: matched text
+ *     followUp {flagged, status, reason}, and snippet (with words: matched text
  *     with the hits in [brackets], from the column that matched best)
  *   follow_up adds: followUp.{reason, resolvedAt, resolvedBy, note},
  *     actionItems, unansweredQuestions, mentionedEmail, mentionedDate,
@@ -257,7 +278,7 @@ int store_search_calls(struct store *st, const struct call_query *q, int64_t now
  * fields we do not extract, as sent), and deliveries (history: id,
  * receivedAt, source, status, outcome). Caller owns the result.
  * transcript is a raw item (cJSON_Raw: the stored array's text, checked as
- * JSON by SQLite), made to be printed; parse its valuestring to inspect it.
+ * JSON when stored), made to be printed; parse its valuestring to inspect it.
  */
 cJSON *store_get_call(struct store *st, const char *call_id, bool with_transcript, struct err *err);
 
@@ -306,7 +327,7 @@ int store_complete(struct store *st, const char *field, const char *prefix, unsi
 
 /*
  * Interrupt long queries on this store when fn(arg) returns true (checked
- * every few thousand SQLite steps); the query then fails with
+ * every few thousand steps of the database's work); the query then fails with
  * ERR_CANCELLED. NULL fn clears it.
  */
 void store_set_interrupt(struct store *st, bool (*fn)(void *arg), void *arg);

@@ -1,11 +1,11 @@
 /*
  * ingest.c: one writer thread that owns the read-write store. Jobs queue
  * under a mutex; the writer takes everything queued (up to batch_max), puts
- * it in one transaction, and only after COMMIT returns calls each job's
+ * it in one transaction, and only after the commit returns calls each job's
  * done callback. No timer is involved: a batch is whatever arrived while
  * the previous commit was running, so a lone request never waits for
  * company and a busy server shares each fsync among many requests.
- * With grouping on, COMMIT only writes the WAL (store_wal_open) and the
+ * With grouping on, a commit only writes the WAL (store_wal_open) and the
  * flush is a step of its own: the writer flushes and reports a batch
  * itself when nothing else is queued; when more waits, it hands the batch
  * to a syncer thread, which flushes once for every batch handed over
@@ -43,7 +43,7 @@ static void queue_append(struct job_queue *q, struct ingest_job *first, struct i
 struct ingest {
     struct store *store;
     struct store_checkpointer *ckpt; /* NULL: the writer checkpoints itself */
-    struct store_wal *wal;           /* NULL: each COMMIT waits for the disk */
+    struct store_wal *wal;           /* NULL: each commit waits for the disk */
     unsigned batch_max;
     pthread_t thread, syncer;
     pthread_mutex_t lock;
@@ -198,7 +198,7 @@ static void *ingest_main(void *arg)
     return NULL;
 }
 
-/* Start the syncer when commits are grouped; without it each COMMIT syncs. */
+/* Start the syncer when commits are grouped; without it each commit syncs. */
 static void syncer_start(struct ingest *in)
 {
     struct err e = {0};

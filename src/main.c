@@ -115,7 +115,7 @@ static const struct command commands[] = {
     {"backup", cmd_backup, "backup [options] [--force] DEST",
      "Write a consistent copy of the database (--db) to DEST while `serve` goes on\n"
      "writing: SQLite's online backup into a temporary file beside DEST, checked\n"
-     "(PRAGMA integrity_check and the search index), synced, then renamed to DEST.\n"
+     "(the database's integrity check and the search index), synced, then renamed to DEST.\n"
      "DEST is one self-contained file. An existing DEST is kept unless --force.\n"
      "Prints the calls and bytes copied. Exits 0 when the checked copy is in\n"
      "place, 1 on errors (nothing is left behind), 2 on a usage error. E.g.\n"
@@ -477,12 +477,12 @@ static int cmd_stdio(struct cli *cli)
         .in_fd = STDIN_FILENO,
         .out_fd = STDOUT_FILENO,
     };
-    char db[300];
+    char db[300], *shown = store_db_display(cli->cfg.db_path);
     int rc;
 
-    log_info("stdio: serving MCP on %s (%s)",
-             log_escape(cli->cfg.db_path, strlen(cli->cfg.db_path), db, sizeof db),
+    log_info("stdio: serving MCP on %s (%s)", log_escape(shown, strlen(shown), db, sizeof db),
              writes ? "read-write" : "read-only");
+    free(shown);
     rc = mcp_stdio_run(srv, &o);
     mcp_server_free(srv);
     return rc;

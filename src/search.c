@@ -1,11 +1,11 @@
 /*
  * search.c: the backend-neutral halves of search: turning what a user typed
- * into a full-text expression made only of quoted literals, and sealing
- * pagination state into opaque, tamper-evident cursors.
+ * into a list of literal words, and sealing pagination state into opaque,
+ * tamper-evident cursors.
  *
- * Nothing here knows SQL. The expression is a list of double-quoted
- * phrases, which FTS5 MATCH and PostgreSQL's websearch_to_tsquery both read
- * as "every one of these words"; no user byte can become an operator.
+ * Nothing here knows a database or its query language: each storage
+ * backend renders the words itself, as literals of its full-text search,
+ * so that no user byte can become an operator.
  *
  * A cursor is base64url(version | json | mac), where mac is the first 16
  * bytes of HMAC-SHA256(key, version | kind | NUL | json). Binding kind (the
@@ -67,7 +67,7 @@ static bool is_separator(uint32_t cp)
  * Whether a character can be part of a search token. ASCII letters and
  * digits can; ASCII punctuation and the common Unicode punctuation blocks
  * cannot; anything else non-ASCII is assumed to be a letter, which is what
- * FTS5's unicode61 tokenizer does with most of it. Only used to tell a
+ * full-text tokenizers do with most of it. Only used to tell a
  * query of pure punctuation ("*", "--") from one with words in it.
  */
 static bool is_token_char(uint32_t cp)
@@ -85,70 +85,73 @@ static bool is_token_char(uint32_t cp)
     return true;
 }
 
-/*
- * Build the literal expression for text (see search.h): each run of
- * non-separators becomes one double-quoted word with inner quotes doubled,
- * words joined by single spaces. Control characters count as white space.
- * max_words 0 means no word limit. Errors are ERR_INVALID with a message
- * meant for the model that wrote the query. Caller frees.
- */
-char *search_fts_query(const char *text, unsigned max_words, struct err *err)
+static void terms_push(struct search_terms *t, const unsigned char *start, size_t len)
 {
-    const unsigned char *p;
-    struct buf b = {0};
+    t->words = xreallocarray(t->words, t->n + 1, sizeof *t->words);
+    t->words[t->n++] = xstrndup((const char *)start, len);
+}
+
+void search_terms_free(struct search_terms *t)
+{
+    size_t i;
+
+    for (i = 0; i < t->n; i++)
+        free(t->words[i]);
+    free(t->words);
+    t->words = NULL;
+    t->n = 0;
+}
+
+/*
+ * Split text into literal words (see search.h): each run of
+ * non-separators is one word, kept byte for byte. max_words 0 means no
+ * word limit. Errors are ERR_INVALID with a message meant for the model
+ * that wrote the query.
+ */
+int search_terms_parse(const char *text, unsigned max_words, struct search_terms *out,
+                       struct err *err)
+{
+    const unsigned char *p, *start = NULL;
     size_t len, n;
-    unsigned words = 0;
-    bool in_word = false, searchable = false;
+    bool searchable = false;
 
-    if (text == NULL) {
-        err_set(err, ERR_INVALID, "query has no words to search for");
-        return NULL;
-    }
+    out->n = 0;
+    out->words = NULL;
+    if (text == NULL)
+        return err_set(err, ERR_INVALID, "query has no words to search for");
     len = strlen(text);
-    if (len > QUERY_MAX_BYTES) {
-        err_set(err, ERR_INVALID, "query is longer than %d bytes; use fewer words",
-                QUERY_MAX_BYTES);
-        return NULL;
-    }
-    if (!utf8_valid(text, len)) {
-        err_set(err, ERR_INVALID, "query is not valid UTF-8 text");
-        return NULL;
-    }
-    for (p = (const unsigned char *)text; *p != '\0'; p += n) {
-        uint32_t cp = utf8_decode(p, &n);
+    if (len > QUERY_MAX_BYTES)
+        return err_set(err, ERR_INVALID, "query is longer than %d bytes; use fewer words",
+                       QUERY_MAX_BYTES);
+    if (!utf8_valid(text, len))
+        return err_set(err, ERR_INVALID, "query is not valid UTF-8 text");
+    for (p = (const unsigned char *)text;; p += n) {
+        uint32_t cp = *p != '\0' ? utf8_decode(p, &n) : 0;
 
-        if (is_separator(cp)) {
-            if (in_word)
-                buf_puts(&b, "\"");
-            in_word = false;
+        if (*p == '\0' || is_separator(cp)) {
+            if (start != NULL)
+                terms_push(out, start, (size_t)(p - start));
+            start = NULL;
+            if (*p == '\0')
+                break;
             continue;
         }
-        if (!in_word) {
-            if (max_words != 0 && words == max_words) {
-                buf_free(&b);
-                err_set(err, ERR_INVALID, "query has more than %u words; use fewer words",
-                        max_words);
-                return NULL;
+        if (start == NULL) {
+            if (max_words != 0 && out->n == max_words) {
+                search_terms_free(out);
+                return err_set(err, ERR_INVALID, "query has more than %u words; use fewer words",
+                               max_words);
             }
-            buf_puts(&b, words > 0 ? " \"" : "\"");
-            words++;
-            in_word = true;
+            start = p;
         }
-        if (cp == '"')
-            buf_puts(&b, "\"\"");
-        else
-            buf_append(&b, p, n);
         if (is_token_char(cp))
             searchable = true;
     }
-    if (in_word)
-        buf_puts(&b, "\"");
     if (!searchable) {
-        buf_free(&b);
-        err_set(err, ERR_INVALID, "query has no words to search for");
-        return NULL;
+        search_terms_free(out);
+        return err_set(err, ERR_INVALID, "query has no words to search for");
     }
-    return buf_steal(&b, NULL);
+    return 0;
 }
 
 /* HMAC over version | kind | NUL | json, truncated to CURSOR_MAC_BYTES. */

@@ -324,8 +324,14 @@ int serve_run(const struct config *cfg)
                                       private_completed, &s.priv, &err);
     if (s.private_listener == NULL)
         goto fail;
-    log_info("storing calls in %s (schema %d, commit grouping %s)", cfg->db_path,
-             store_schema_version(), cfg->commit_grouping ? "on" : "off");
+    {
+        char *shown = store_db_display(cfg->db_path);
+
+        log_info("storing calls in %s (%s schema %d, commit grouping %s)", shown,
+                 store_backend_name(s.reader), store_backend_schema(s.reader),
+                 cfg->commit_grouping ? "on" : "off");
+        free(shown);
+    }
 
     while (sigwait(&set, &sig) != 0)
         ;

@@ -572,7 +572,9 @@ static char *query_kind(const char *tool, const struct call_query *q)
     struct buf b = {0};
     char *kind;
 
-    kind_str(&b, "fts", q->fts);
+    buf_printf(&b, "words=%zu;", q->words != NULL ? q->words->n : 0);
+    for (size_t i = 0; q->words != NULL && i < q->words->n; i++)
+        kind_str(&b, "w", q->words->words[i]);
     kind_str(&b, "phone", q->phone_digits);
     kind_str(&b, "direction", q->direction);
     kind_str(&b, "sentiment", q->sentiment);
@@ -665,40 +667,21 @@ static const char *more_note(const char *next)
 /* Tools                                                              */
 /* ------------------------------------------------------------------ */
 
-/* Words in an expression from search_fts_query(): top-level "..." phrases ("" escapes a quote). */
-static size_t count_phrases(const char *fts)
-{
-    size_t n = 0;
-    bool in = false;
-
-    for (const char *p = fts; *p; p++) {
-        if (*p != '"')
-            continue;
-        if (!in) {
-            in = true;
-            n++;
-        } else if (p[1] == '"') {
-            p++;
-        } else {
-            in = false;
-        }
-    }
-    return n;
-}
-
 /*
- * The literal full-text expression of `query`. Every word is a literal, so
- * nothing a user types is an error, except a query too long to search; a
- * query of nothing but punctuation or symbols cannot match any indexed
- * word and sets *nothing (the caller answers with no results).
+ * The literal words of `query` into *words (*has set when there are any).
+ * Every word is a literal, so nothing a user types is an error, except a
+ * query too long to search; a query of nothing but punctuation or symbols
+ * cannot match any indexed word and sets *nothing (the caller answers with
+ * no results).
  */
-static int query_arg(const cJSON *args, char **fts, bool *nothing, struct err *err)
+static int query_arg(const cJSON *args, struct search_terms *words, bool *has, bool *nothing,
+                     struct err *err)
 {
     const char *query = arg_str(args, "query");
-    size_t words, len;
+    size_t len;
     struct err e = {0};
 
-    *fts = NULL;
+    *has = false;
     *nothing = false;
     if (query == NULL)
         return 0;
@@ -710,21 +693,21 @@ static int query_arg(const cJSON *args, char **fts, bool *nothing, struct err *e
                        len, QUERY_MAX_BYTES);
     if (!utf8_valid(query, len))
         return err_set(err, ERR_INVALID, "query must be valid UTF-8 text");
-    *fts = search_fts_query(query, 0, &e);
-    if (*fts == NULL) {
+    if (search_terms_parse(query, 0, words, &e) == -1) {
         /* What remains is "no searchable words": spaces, punctuation, symbols. */
         *nothing = true;
         return 0;
     }
-    words = count_phrases(*fts);
-    if (words > QUERY_MAX_WORDS) {
-        free(*fts);
-        *fts = NULL;
+    if (words->n > QUERY_MAX_WORDS) {
+        size_t n = words->n;
+
+        search_terms_free(words);
         return err_set(err, ERR_INVALID,
                        "query has %zu words; use at most %d (every word must occur in a call), "
                        "e.g. cancellation fee",
-                       words, QUERY_MAX_WORDS);
+                       n, QUERY_MAX_WORDS);
     }
+    *has = true;
     return 0;
 }
 
@@ -749,16 +732,17 @@ static int tool_search_calls(struct mcp_call *c, const cJSON *args, cJSON *resul
 {
     struct call_query q;
     struct call_page page = {0};
-    char digits[16], *fts = NULL, *kind = NULL, *next = NULL, *prefix = NULL;
+    struct search_terms words = {0};
+    char digits[16], *kind = NULL, *next = NULL, *prefix = NULL;
     const char *sort, *fu;
-    bool nothing;
+    bool has_words, nothing;
     cJSON *out;
     int rc = -1, n;
 
     query_init(&q);
-    if (query_arg(args, &fts, &nothing, err) == -1)
+    if (query_arg(args, &words, &has_words, &nothing, err) == -1)
         goto fail;
-    q.fts = fts;
+    q.words = has_words ? &words : NULL;
     if (phone_arg(args, digits, sizeof digits, &q.phone_digits, err) == -1)
         goto fail;
     q.direction = arg_str(args, "direction");
@@ -776,7 +760,7 @@ static int tool_search_calls(struct mcp_call *c, const cJSON *args, cJSON *resul
     if ((sort = arg_str(args, "sort")) != NULL && strcmp(sort, "oldest") == 0) {
         q.sort = CALL_SORT_OLDEST;
     } else if (sort != NULL && strcmp(sort, "relevance") == 0) {
-        if (q.fts == NULL && !nothing) {
+        if (q.words == NULL && !nothing) {
             err_set(err, ERR_INVALID,
                     "sort \"relevance\" needs a query; add query or use sort \"newest\" or "
                     "\"oldest\"");
@@ -816,7 +800,7 @@ static int tool_search_calls(struct mcp_call *c, const cJSON *args, cJSON *resul
     rc = 0;
 fail:
     cJSON_Delete(page.calls);
-    free(fts);
+    search_terms_free(&words);
     free(kind);
     free(next);
     free(prefix);

@@ -1,9 +1,11 @@
 /*
- * test_search.c: unit tests for search.c. Every expression search_fts_query()
- * produces is run through a real FTS5 MATCH on an in-memory table with the
- * store's tokenizer, which must accept it and find the row that holds the
- * user's text; cursors are round-tripped, tampered with byte by byte,
- * truncated, replayed for another kind and forged.
+ * test_search.c: unit tests for search.c and for how the SQLite backend
+ * renders its words. The words search_terms_parse() finds, as the FTS5
+ * expression store_sqlite_match() makes of them, are run through a real
+ * FTS5 MATCH on an in-memory table with the store's tokenizer, which must
+ * accept it and find the row that holds the user's text; cursors are
+ * round-tripped, tampered with byte by byte, truncated, replayed for
+ * another kind and forged.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -13,9 +15,23 @@
 #include <sqlite3.h>
 
 #include "auth.h"
+#include "backend.h"
 #include "check.h"
 #include "search.h"
 #include "xmalloc.h"
+
+/* What the SQLite backend searches for text: its words as an FTS5 expression; NULL on error. */
+static char *fts_expression(const char *text, unsigned max_words, struct err *err)
+{
+    struct search_terms t;
+    char *q;
+
+    if (search_terms_parse(text, max_words, &t, err) == -1)
+        return NULL;
+    q = store_sqlite_match(&t);
+    search_terms_free(&t);
+    return q;
+}
 
 static const char cursor_msg[] =
     "the cursor is not valid for this query; start again without a cursor";
@@ -24,7 +40,7 @@ static const char cursor_msg[] =
 static void expect_query(const char *text, unsigned max_words, const char *want)
 {
     struct err err = {0};
-    char *got = search_fts_query(text, max_words, &err);
+    char *got = fts_expression(text, max_words, &err);
 
     CHECK_STR_EQ(got, want);
     if (want == NULL) {
@@ -80,7 +96,7 @@ static void test_query_quoting(void)
     expect_query("^", 0, NULL);
     expect_query("* ^ \" ( ) : -", 0, NULL);
     expect_query("\xe2\x80\x94 \xe2\x80\xa6", 0, NULL); /* em dash, ellipsis */
-    q = search_fts_query("", 0, &err);
+    q = fts_expression("", 0, &err);
     CHECK(q == NULL);
     CHECK_STR_EQ(err.msg, "query has no words to search for");
 
@@ -92,7 +108,7 @@ static void test_query_quoting(void)
     /* Word and byte limits. */
     expect_query("a b c", 3, "\"a\" \"b\" \"c\"");
     expect_query("a b c d", 3, NULL);
-    q = search_fts_query("a b c d", 3, &err);
+    q = fts_expression("a b c d", 3, &err);
     CHECK(q == NULL);
     CHECK_STR_CONTAINS(err.msg, "more than 3 words");
     {
@@ -100,12 +116,12 @@ static void test_query_quoting(void)
 
         memset(big, 'a', sizeof big);
         big[1000] = '\0';
-        q = search_fts_query(big, 0, &err);
+        q = fts_expression(big, 0, &err);
         CHECK(q != NULL && strlen(q) == 1002);
         free(q);
         big[1000] = 'a';
         big[1001] = '\0';
-        q = search_fts_query(big, 0, &err);
+        q = fts_expression(big, 0, &err);
         CHECK(q == NULL);
         CHECK_INT_EQ(err.code, ERR_INVALID);
         CHECK_STR_CONTAINS(err.msg, "longer than 1000 bytes");
@@ -139,7 +155,7 @@ static sqlite3 *fts_open(void)
 static int match_literal(sqlite3 *db, int64_t id, const char *text)
 {
     struct err err = {0};
-    char *q = search_fts_query(text, 0, &err);
+    char *q = fts_expression(text, 0, &err);
     sqlite3_stmt *s = NULL;
     int rc, rows = 0;
     bool found = false;
@@ -206,7 +222,7 @@ static void test_query_matches(void)
     /* Literal means literal: the column name and the operators do nothing. */
     {
         struct err err = {0};
-        char *q = search_fts_query("col:x", 0, &err);
+        char *q = fts_expression("col:x", 0, &err);
         sqlite3_stmt *s = NULL;
 
         sqlite3_prepare_v2(db, "SELECT count(*) FROM t WHERE t MATCH ?1 AND rowid = 1", -1, &s,

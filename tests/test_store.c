@@ -25,6 +25,7 @@
 
 #include <sqlite3.h>
 
+#include "backend.h"
 #include "callfmt.h"
 #include "check.h"
 #include "harness.h"
@@ -1959,16 +1960,24 @@ static struct store *hand_store(struct fx *f, const char *tag)
     return st;
 }
 
-static char *fts_of(const char *text)
+/* The words of text, as the search tool parses them. Free with terms_free(). */
+static struct search_terms *fts_of(const char *text)
 {
     struct err err = {0};
-    char *q = search_fts_query(text, 32, &err);
+    struct search_terms *t = xcalloc(1, sizeof *t);
 
-    if (q == NULL) {
+    if (search_terms_parse(text, 32, t, &err) == -1) {
         fprintf(stderr, "fts %s: %s\n", text, err.msg);
         abort();
     }
-    return q;
+    return t;
+}
+
+static void terms_free(struct search_terms *t)
+{
+    if (t != NULL)
+        search_terms_free(t);
+    free(t);
 }
 
 static void test_search_filters(void)
@@ -1976,7 +1985,7 @@ static void test_search_filters(void)
     struct fx f;
     struct store *st = hand_store(&f, "search-filters");
     struct call_query q;
-    char *fts;
+    struct search_terms *fts;
 
     q_init(&q);
     CHECK_SEARCH(st, &q, "h07 h06 h05 h04 h03 h02 h01");
@@ -2084,7 +2093,7 @@ static void test_search_filters(void)
     /* Full text: literal words, diacritics folded, names, combined with filters. */
     q_init(&q);
     fts = fts_of("cancellation fee");
-    q.fts = fts;
+    q.words = fts;
     CHECK_SEARCH(st, &q, "h03 h02");
     q.sort = CALL_SORT_OLDEST;
     CHECK_SEARCH(st, &q, "h02 h03");
@@ -2099,28 +2108,28 @@ static void test_search_filters(void)
     q.direction = NULL;
     q.to_ms = iso_ms("2026-05-02T00:00:00Z");
     CHECK_SEARCH(st, &q, "h02");
-    free(fts);
+    terms_free(fts);
     q_init(&q);
     fts = fts_of("docker-compose");
-    q.fts = fts;
+    q.words = fts;
     CHECK_SEARCH(st, &q, "h02");
-    free(fts);
+    terms_free(fts);
     fts = fts_of("creme brulee");
-    q.fts = fts;
+    q.words = fts;
     CHECK_SEARCH(st, &q, "h04");
-    free(fts);
+    terms_free(fts);
     fts = fts_of("\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e");
-    q.fts = fts;
+    q.words = fts;
     CHECK_SEARCH(st, &q, "h04");
-    free(fts);
+    terms_free(fts);
     fts = fts_of("JOSE");
-    q.fts = fts;
+    q.words = fts;
     CHECK_SEARCH(st, &q, "h04");
-    free(fts);
+    terms_free(fts);
     fts = fts_of("NEAR( OR \"zebra\"");
-    q.fts = fts;
+    q.words = fts;
     CHECK_SEARCH(st, &q, "");
-    free(fts);
+    terms_free(fts);
 
     store_close(st);
     fx_done(&f);
@@ -2165,7 +2174,8 @@ static void test_search_fields(void)
     struct call_query q;
     struct call_page page;
     struct err err = {0};
-    char *fts, *ids;
+    struct search_terms *fts;
+    char *ids;
     const cJSON *c;
 
     /* Compact fields: absent values are left out, times are ISO 8601 UTC. */
@@ -2222,22 +2232,22 @@ static void test_search_fields(void)
     /* Snippets: the matching passage with the hits in brackets. */
     q_init(&q);
     fts = fts_of("docker-compose");
-    q.fts = fts;
+    q.words = fts;
     CHECK_INT_EQ(store_search_calls(st, &q, 0, &page, &err), 0);
     c = cJSON_GetArrayItem(page.calls, 0);
     CHECK_STR_CONTAINS(json_str(c, "snippet"), "[docker-compose]"); /* one phrase, one mark */
     CHECK_STR_CONTAINS(json_str(c, "snippet"), "I saw");
     cJSON_Delete(page.calls);
-    free(fts);
+    terms_free(fts);
     fts = fts_of("creme");
-    q.fts = fts;
+    q.words = fts;
     CHECK_INT_EQ(store_search_calls(st, &q, 0, &page, &err), 0);
     CHECK_STR_CONTAINS(json_str(cJSON_GetArrayItem(page.calls, 0), "snippet"), "[cr\xc3\xa8me]");
     cJSON_Delete(page.calls);
-    free(fts);
+    terms_free(fts);
     /* A hit in a list shows the item's text, not JSON; relevance and phone-driven pages too. */
     fts = fts_of("refund");
-    q.fts = fts;
+    q.words = fts;
     q.sort = CALL_SORT_RELEVANCE;
     CHECK_INT_EQ(store_search_calls(st, &q, 0, &page, &err), 0);
     CHECK_STR_EQ(json_str(cJSON_GetArrayItem(page.calls, 0), "snippet"),
@@ -2248,7 +2258,7 @@ static void test_search_fields(void)
     CHECK_INT_EQ(store_search_calls(st, &q, 0, &page, &err), 0);
     CHECK_STR_CONTAINS(json_str(cJSON_GetArrayItem(page.calls, 0), "snippet"), "[");
     cJSON_Delete(page.calls);
-    free(fts);
+    terms_free(fts);
 
     /* A limit of one walks the calls one page at a time. */
     q_init(&q);
@@ -2271,6 +2281,7 @@ static void test_search_invalid(void)
 {
     struct fx f;
     struct store *st = hand_store(&f, "search-invalid");
+    struct search_terms none = {0}, *words;
     struct call_query q;
     struct call_page page;
     struct err err = {0};
@@ -2299,19 +2310,22 @@ static void test_search_invalid(void)
     CHECK_INT_EQ(store_search_calls(st, &q, 0, &page, &err), -1);
     CHECK_INT_EQ(err.code, ERR_INVALID);
     q_init(&q);
-    q.fts = "\"x\"";
+    words = fts_of("x");
+    q.words = words;
     q.sort = CALL_SORT_RELEVANCE;
     q.offset = STORE_TOTAL_CAP + 1;
     CHECK_INT_EQ(store_search_calls(st, &q, 0, &page, &err), -1);
     CHECK_INT_EQ(err.code, ERR_INVALID);
-    /* An expression that is not FTS5 (never built by search_fts_query) is refused cleanly. */
+    terms_free(words);
+    /* No words at all is refused; words that would be FTS5 syntax are only words. */
     q_init(&q);
-    q.fts = "\"unbalanced";
+    q.words = &none;
     CHECK_INT_EQ(store_search_calls(st, &q, 0, &page, &err), -1);
     CHECK_INT_EQ(err.code, ERR_INVALID);
-    q.fts = "AND";
-    CHECK_INT_EQ(store_search_calls(st, &q, 0, &page, &err), -1);
-    CHECK_INT_EQ(err.code, ERR_INVALID);
+    words = fts_of("\"unbalanced AND NEAR( col:x *");
+    q.words = words;
+    CHECK_SEARCH(st, &q, "");
+    terms_free(words);
     /* The store still answers afterwards (no transaction or statement left open). */
     q_init(&q);
     CHECK_SEARCH(st, &q, "h07 h06 h05 h04 h03 h02 h01");
@@ -2328,7 +2342,7 @@ static void test_read_empty(void)
     struct err err = {0};
     cJSON *j, *values;
     bool more = true;
-    char *fts;
+    struct search_terms *fts;
 
     fx_init(&f, "read-empty");
     st = open_rw(f.path);
@@ -2340,14 +2354,14 @@ static void test_read_empty(void)
     CHECK(!page.more);
     cJSON_Delete(page.calls);
     fts = fts_of("anything");
-    q.fts = fts;
+    q.words = fts;
     q.from_ms = 0;
     q.to_ms = 1000;
     CHECK_SEARCH(st, &q, "");
     q.sort = CALL_SORT_RELEVANCE;
     CHECK_SEARCH(st, &q, "");
     q_init(&q);
-    q.fts = fts;
+    q.words = fts;
     q.phone_digits = "14155557777";
     CHECK_SEARCH(st, &q, "");
     q_init(&q);
@@ -2355,7 +2369,7 @@ static void test_read_empty(void)
     q.agent = "y";
     q.has_after = true;
     CHECK_SEARCH(st, &q, "");
-    free(fts);
+    terms_free(fts);
 
     CHECK(store_get_call(st, "nope", true, &err) == NULL);
     CHECK_INT_EQ(err.code, ERR_NOT_FOUND);
@@ -2496,7 +2510,7 @@ static char *oracle(sqlite3 *db, const struct call_query *q, int64_t *count)
 {
     struct buf sql = {0}, out = {0};
     sqlite3_stmt *s = NULL;
-    char *part;
+    char *part, *match = q->words != NULL ? store_sqlite_match(q->words) : NULL;
     int rc;
 
     if (q->sort == CALL_SORT_RELEVANCE)
@@ -2504,7 +2518,7 @@ static char *oracle(sqlite3 *db, const struct call_query *q, int64_t *count)
                        " WHERE f.calls_fts MATCH :fts");
     else
         buf_puts(&sql, "SELECT c.call_id FROM calls c WHERE 1");
-    if (q->fts != NULL && q->sort != CALL_SORT_RELEVANCE)
+    if (match != NULL && q->sort != CALL_SORT_RELEVANCE)
         buf_puts(&sql, " AND c.search_rowid IN (SELECT rowid FROM calls_fts"
                        " WHERE calls_fts MATCH :fts)");
 #define ORACLE_TEXT(field, col)                                                                    \
@@ -2545,8 +2559,8 @@ static char *oracle(sqlite3 *db, const struct call_query *q, int64_t *count)
         fprintf(stderr, "oracle %s: %s\n", sql.data, sqlite3_errmsg(db));
         abort();
     }
-    if (q->fts != NULL)
-        sqlite3_bind_text(s, sqlite3_bind_parameter_index(s, ":fts"), q->fts, -1, SQLITE_STATIC);
+    if (match != NULL)
+        sqlite3_bind_text(s, sqlite3_bind_parameter_index(s, ":fts"), match, -1, SQLITE_STATIC);
     *count = 0;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         if (out.len > 0)
@@ -2556,6 +2570,7 @@ static char *oracle(sqlite3 *db, const struct call_query *q, int64_t *count)
     }
     CHECK_INT_EQ(rc, SQLITE_DONE);
     sqlite3_finalize(s);
+    free(match);
     buf_free(&sql);
     return buf_steal(&out, NULL);
 }
@@ -2576,7 +2591,7 @@ static void test_search_oracle(void)
     int64_t base, total, want_total;
     bool exact;
     int i, mismatches = 0;
-    char *fts_exprs[6];
+    struct search_terms *fts_exprs[6];
 
     fx_init(&f, "search-oracle");
     st = open_rw(f.path);
@@ -2605,7 +2620,7 @@ static void test_search_oracle(void)
 
         q_init(&q);
         if (rnd() % 2)
-            q.fts = fts_exprs[rnd() % 6];
+            q.words = fts_exprs[rnd() % 6];
         if (rnd() % 3 == 0)
             q.phone_digits = PICK(phones);
         if (rnd() % 4 == 0)
@@ -2629,7 +2644,7 @@ static void test_search_oracle(void)
         if (rnd() % 3 == 0)
             q.to_ms = base + (int64_t)(rnd() % 42) * 1000 + (int64_t)(rnd() % 3);
         q.sort = (enum call_sort)(rnd() % 3);
-        if (q.sort == CALL_SORT_RELEVANCE && q.fts == NULL)
+        if (q.sort == CALL_SORT_RELEVANCE && q.words == NULL)
             q.sort = CALL_SORT_OLDEST;
         q.limit = limits[rnd() % 5];
         got = search_all(st, &q, &total, &exact);
@@ -2639,7 +2654,7 @@ static void test_search_oracle(void)
                 fprintf(stderr,
                         "query %d (fts %s phone %s dir %s sort %d limit %u): got %lld%s [%.200s]"
                         " want %lld [%.200s]\n",
-                        i, q.fts ? q.fts : "-", q.phone_digits ? q.phone_digits : "-",
+                        i, q.words ? q.words->words[0] : "-", q.phone_digits ? q.phone_digits : "-",
                         q.direction ? q.direction : "-", (int)q.sort, q.limit, (long long)total,
                         exact ? "" : "+", got, (long long)want_total, want);
         }
@@ -2650,7 +2665,7 @@ static void test_search_oracle(void)
         free(want);
     }
     for (i = 0; i < 6; i++)
-        free(fts_exprs[i]);
+        terms_free(fts_exprs[i]);
     sqlite3_close(db);
     store_close(st);
     fx_done(&f);
@@ -2665,7 +2680,8 @@ static void test_search_same_ms(void)
     struct call_query q;
     int64_t total, want_total;
     bool exact;
-    char *got, *want, *fts;
+    struct search_terms *fts;
+    char *got, *want;
     enum call_sort sort;
 
     fx_init(&f, "search-same-ms");
@@ -2684,14 +2700,14 @@ static void test_search_same_ms(void)
         CHECK_INT_EQ(total, 300);
         free(got);
         free(want);
-        q.fts = fts; /* walks search numbers */
+        q.words = fts; /* walks search numbers */
         got = search_all(st, &q, &total, &exact);
         want = oracle(db, &q, &want_total);
         CHECK_STR_EQ(got, want);
         CHECK_INT_EQ(total, want_total);
         free(got);
         free(want);
-        q.fts = NULL;
+        q.words = NULL;
         q.agent = "max";
         q.min_duration_s = 10; /* walks calls_scan */
         got = search_all(st, &q, &total, &exact);
@@ -2708,7 +2724,7 @@ static void test_search_same_ms(void)
         free(got);
         free(want);
     }
-    free(fts);
+    terms_free(fts);
     sqlite3_close(db);
     store_close(st);
     fx_done(&f);
@@ -2738,7 +2754,8 @@ static void test_search_large(void)
     struct err err = {0};
     int64_t base, total, want_total, crowded;
     bool exact, more;
-    char *got, *want, *fts;
+    struct search_terms *fts;
+    char *got, *want;
     cJSON *values, *j;
 
     fx_init(&f, "search-large");
@@ -2774,7 +2791,7 @@ static void test_search_large(void)
     q.to_ms = base + 5001;
     q.limit = 100;
     fts = fts_of("alpha");
-    q.fts = fts;
+    q.words = fts;
     got = search_all(st, &q, &total, &exact);
     want = oracle(db, &q, &want_total);
     CHECK_STR_EQ(got, want);
@@ -2792,10 +2809,10 @@ static void test_search_large(void)
 
     /* Text in every call with a filter: counting stops after its budget of text
      * matches, so total is a lower bound; the pages are still complete. */
-    free(fts);
+    terms_free(fts);
     fts = fts_of("phonely");
     q_init(&q);
-    q.fts = fts;
+    q.words = fts;
     q.agent = "luna";
     q.limit = 100;
     got = search_all(st, &q, &total, &exact);
@@ -2809,7 +2826,7 @@ static void test_search_large(void)
     /* The same text with a number of a few hundred calls: that number's calls are
      * walked and each probed; counting stops after its budget of probes. */
     q_init(&q);
-    q.fts = fts;
+    q.words = fts;
     q.phone_digits = "14155550007";
     q.limit = 30;
     got = search_all(st, &q, &total, &exact);
@@ -2841,12 +2858,12 @@ static void test_search_large(void)
     CHECK_INT_EQ(total, want_total);
     free(got);
     free(want);
-    free(fts);
+    terms_free(fts);
 
     /* Relevance ranks the newest STORE_TOTAL_CAP text matches when there are more. */
     fts = fts_of("phonely");
     q_init(&q);
-    q.fts = fts;
+    q.words = fts;
     q.sort = CALL_SORT_RELEVANCE;
     q.limit = 100;
     q.offset = 200;
@@ -2869,7 +2886,10 @@ static void test_search_large(void)
                 " c.sort_ms DESC, c.id DESC LIMIT 100 OFFSET 200",
                 -1, &rs, NULL),
             SQLITE_OK);
-        sqlite3_bind_text(rs, 1, fts, -1, SQLITE_STATIC);
+        char *match = store_sqlite_match(fts);
+
+        sqlite3_bind_text(rs, 1, match, -1, SQLITE_TRANSIENT);
+        free(match);
         while (sqlite3_step(rs) == SQLITE_ROW) {
             if (b.len > 0)
                 buf_puts(&b, " ");
@@ -2881,19 +2901,19 @@ static void test_search_large(void)
         free(want);
     }
     free(got);
-    free(fts);
+    terms_free(fts);
 
     /* Relevance pages past a few hundred rows by offset. */
     fts = fts_of("kilo");
     q_init(&q);
-    q.fts = fts;
+    q.words = fts;
     q.sort = CALL_SORT_RELEVANCE;
     q.limit = 100;
     q.offset = 300;
     CHECK_INT_EQ(store_search_calls(st, &q, 0, &page, &err), 0);
     CHECK_INT_EQ(cJSON_GetArraySize(page.calls), 100);
     cJSON_Delete(page.calls);
-    free(fts);
+    terms_free(fts);
 
     /* Completion over many candidates scans by recency. */
     values = cJSON_CreateArray();
@@ -2974,7 +2994,8 @@ static void test_search_old_dates(void)
     struct call_query q;
     int64_t total;
     bool exact;
-    char *got, *fts;
+    struct search_terms *fts;
+    char *got;
     size_t i;
 
     fx_init(&f, "search-old");
@@ -2997,7 +3018,7 @@ static void test_search_old_dates(void)
     got = search_all(st, &q, &total, &exact);
     CHECK_STR_EQ(got, "o5 o0 o2 o6 o1 o3 o4");
     free(got);
-    q.fts = fts;
+    q.words = fts;
     got = search_all(st, &q, &total, &exact);
     CHECK_STR_EQ(got, "o5 o0 o2 o6 o1 o3 o4");
     free(got);
@@ -3011,13 +3032,13 @@ static void test_search_old_dates(void)
     CHECK_SEARCH(st, &q, "o2 o6");
     q.limit = 20;
     CHECK_SEARCH(st, &q, "o2 o6 o1");
-    q.fts = NULL;
+    q.words = NULL;
     CHECK_SEARCH(st, &q, "o2 o6 o1");
     q.from_ms = INT64_MIN;
     q.to_ms = -10;
-    q.fts = fts;
+    q.words = fts;
     CHECK_SEARCH(st, &q, "o3 o4");
-    free(fts);
+    terms_free(fts);
     store_close(st);
     fx_done(&f);
 }

@@ -1,6 +1,7 @@
 /*
- * fuzz_fts.c: the full-text query builder (search_fts_query) and what
- * SQLite makes of its output. The first byte is the word limit (0: none),
+ * fuzz_fts.c: the query word parser (search_terms_parse), the FTS5
+ * expression the SQLite backend makes of the words (store_sqlite_match),
+ * and what SQLite makes of that. The first byte is the word limit (0: none),
  * the rest the text a user typed (cut at a NUL, as a C string would be).
  *
  * Invariants: text over 1000 bytes or not valid UTF-8 is refused with
@@ -19,6 +20,7 @@
 
 #include <sqlite3.h>
 
+#include "backend.h"
 #include "fuzz.h"
 #include "search.h"
 #include "textutil.h"
@@ -145,10 +147,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *text = fuzz_strndup(in.p, in.n);
     size_t len = strlen(text);
     struct err err = {0};
-    char *q = search_fts_query(text, max_words, &err);
+    struct search_terms terms;
+    char *q = NULL;
     bool found = false;
     int rc;
 
+    if (search_terms_parse(text, max_words, &terms, &err) == 0) {
+        q = store_sqlite_match(&terms);
+        search_terms_free(&terms);
+    }
     if (len > 1000 || !fuzz_utf8_ok(text, len))
         FUZZ_CHECK(q == NULL);
     if (q == NULL) {

@@ -1,8 +1,8 @@
 /*
- * store.c: the SQLite implementation of store.h, and the only file that
- * includes <sqlite3.h>.
+ * sqlite.c: the SQLite backend of the storage layer (backend.h), the
+ * embedded default, and the only file that includes <sqlite3.h>.
  *
- * A struct store owns one connection and every statement prepared on it.
+ * A struct sq_store owns one connection and every statement prepared on it.
  * Statements are prepared on first use from the static table below, kept
  * for the life of the store, and reset (bindings cleared) right after each
  * use, so no statement ever holds a read snapshot or a borrowed pointer
@@ -49,8 +49,10 @@
 
 #include <sqlite3.h>
 
+#include "backend.h"
 #include "callfmt.h"
 #include "log.h"
+#include "search.h"
 #include "store.h"
 #include "textutil.h"
 #include "xmalloc.h"
@@ -275,57 +277,6 @@ static const char *const migrations[] = {
     "SELECT " OUT_COLUMNS ", " OUT_COLUMNS_FULL ", " extra_known ", " extra ", " turn_index        \
     " FROM calls o WHERE o.call_id = ?1"
 
-enum out_col {
-    OC_ID,
-    OC_SORT_MS,
-    OC_SEARCH_ROWID,
-    OC_CALL_ID,
-    OC_STARTED_MS,
-    OC_STARTED_AT,
-    OC_ENDED_MS,
-    OC_ENDED_AT,
-    OC_DIRECTION,
-    OC_CALLER_NAME,
-    OC_CUSTOMER_PHONE,
-    OC_BUSINESS_PHONE,
-    OC_AGENT_NAME,
-    OC_DURATION_S,
-    OC_SUMMARY,
-    OC_SENTIMENT,
-    OC_TOPIC,
-    OC_FOLLOW_UP,
-    OC_FOLLOW_UP_STATUS,
-    OC_FOLLOW_UP_REASON,
-    OC_RESOLVED_MS,
-    OC_RESOLVED_BY,
-    OC_RESOLUTION_NOTE,
-    OC_ACTION_ITEMS,
-    OC_UNANSWERED_QUESTIONS,
-    OC_MENTIONED_EMAIL,
-    OC_MENTIONED_DATE,
-    OC_MENTIONED_TIME,
-    OC_DASHBOARD_URL,
-    OC_RECORDING_URL,
-    OC_COUNT_
-};
-
-enum full_col {
-    FC_AGENT_ID = OC_COUNT_,
-    FC_LONG_SUMMARY,
-    FC_PURPOSE,
-    FC_KEY_POINTS,
-    FC_AI_SUCCESS,
-    FC_CALL_TRANSFERRED,
-    FC_WORKFLOW_TRIGGERED,
-    FC_ENDED_REASON,
-    FC_CALL_OUTCOME,
-    FC_TURNS,
-    FC_TRANSCRIPT,
-    FC_EXTRA_KNOWN,
-    FC_EXTRA, /* extra when known, else the raw body */
-    FC_TURN_INDEX
-};
-
 #define LIST_ROWS(col)                                                                             \
     "SELECT c.id, c.call_id, c.sort_ms, c." col " FROM calls c"                                    \
     " WHERE c.sort_ms >= ?1 AND c.sort_ms < ?2 AND c." col " IS NOT NULL"                          \
@@ -523,14 +474,14 @@ struct cached_query {
     sqlite3_stmt *stmt;
 };
 
-struct store {
+struct sq_store {
+    struct store base; /* first: a struct store * is a struct sq_store * */
     sqlite3 *db;
     sqlite3_stmt *stmt[STMT_COUNT_];
     struct cached_query cache[QUERY_CACHE_SIZE];
     unsigned cache_next; /* the slot to reuse next, round robin */
     bool (*interrupt_fn)(void *arg);
     void *interrupt_arg;
-    bool read_only;
     int version; /* schema version at open (a read-only store may find an older one) */
     unsigned busy_timeout_ms;
     uint64_t min_free_bytes;
@@ -547,15 +498,16 @@ struct store {
     size_t fts_npending, fts_cap;
 };
 
-static const char *const outcome_names[] = {
-    [DELIVERY_STORED] = "stored",
-    [DELIVERY_UPDATED] = "updated",
-    [DELIVERY_DUPLICATE] = "duplicate",
-    [DELIVERY_REJECTED] = "rejected",
-};
+static void sq_free(struct sq_store *st);
+static void sq_wal_close(struct store_wal *base);
+
+static struct sq_store *sq(struct store *base)
+{
+    return (struct sq_store *)(void *)base;
+}
 
 /* Fill err from an SQLite result code and the connection's message; returns -1. */
-static int db_fail(struct store *st, struct err *err, int rc, const char *what)
+static int db_fail(struct sq_store *st, struct err *err, int rc, const char *what)
 {
     enum err_code code = ERR_STORAGE;
 
@@ -572,7 +524,7 @@ static int db_fail(struct store *st, struct err *err, int rc, const char *what)
     case SQLITE_INTERRUPT:
         return err_set(err, ERR_CANCELLED, "%s: cancelled", what);
     case SQLITE_ERROR:
-        /* Only reachable with an expression search_fts_query() did not make. */
+        /* Not reachable with an expression store_sqlite_match() made. */
         if (strncmp(sqlite3_errmsg(st->db), "fts5:", 5) == 0 ||
             strcmp(sqlite3_errmsg(st->db), "unterminated string") == 0)
             return err_set(err, ERR_INVALID, "%s: the text query is not valid", what);
@@ -588,7 +540,7 @@ static int db_fail(struct store *st, struct err *err, int rc, const char *what)
 }
 
 /* The statement for id, prepared on first use and kept; NULL with err set on failure. */
-static sqlite3_stmt *stmt_get(struct store *st, enum stmt_id id, struct err *err)
+static sqlite3_stmt *stmt_get(struct sq_store *st, enum stmt_id id, struct err *err)
 {
     int rc;
 
@@ -612,7 +564,7 @@ static void stmt_release(sqlite3_stmt *s)
 }
 
 /* Step a statement that returns no rows to completion and release it. */
-static int stmt_run(struct store *st, sqlite3_stmt *s, const char *what, struct err *err)
+static int stmt_run(struct sq_store *st, sqlite3_stmt *s, const char *what, struct err *err)
 {
     int rc = sqlite3_step(s);
 
@@ -626,7 +578,7 @@ static int stmt_run(struct store *st, sqlite3_stmt *s, const char *what, struct 
 }
 
 /* Run one of the parameterless kept statements (BEGIN, COMMIT, ROLLBACK). */
-static int stmt_exec(struct store *st, enum stmt_id id, const char *what, struct err *err)
+static int stmt_exec(struct sq_store *st, enum stmt_id id, const char *what, struct err *err)
 {
     sqlite3_stmt *s = stmt_get(st, id, err);
 
@@ -777,7 +729,7 @@ static int bind_call(sqlite3_stmt *s, const struct call *c, const struct call_fo
 }
 
 /* Fail with ERR_FULL when the database's volume has less than min_free_bytes free. */
-static int store_space_check(struct store *st, struct err *err)
+static int store_space_check(struct sq_store *st, struct err *err)
 {
     struct statvfs sv;
     uint64_t avail;
@@ -797,7 +749,7 @@ static int store_space_check(struct store *st, struct err *err)
 }
 
 /* Insert the deliveries row for d with the given outcome; keep_body false stores no body. */
-static int delivery_insert(struct store *st, const struct delivery *d, enum delivery_outcome oc,
+static int delivery_insert(struct sq_store *st, const struct delivery *d, enum delivery_outcome oc,
                            int status, bool keep_body, struct err *err)
 {
     sqlite3_stmt *s = stmt_get(st, STMT_DELIVERY_INSERT, err);
@@ -815,7 +767,7 @@ static int delivery_insert(struct store *st, const struct delivery *d, enum deli
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_int(s, 4, status);
     if (rc == SQLITE_OK)
-        rc = sqlite3_bind_text(s, 5, outcome_names[oc], -1, SQLITE_STATIC);
+        rc = sqlite3_bind_text(s, 5, delivery_outcome_name(oc), -1, SQLITE_STATIC);
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_text(s, 6, d->reason, -1, SQLITE_STATIC);
     if (rc == SQLITE_OK)
@@ -838,7 +790,7 @@ static int delivery_insert(struct store *st, const struct delivery *d, enum deli
     return 0;
 }
 
-static bool fts_is_pending(const struct store *st, int64_t call_rowid)
+static bool fts_is_pending(const struct sq_store *st, int64_t call_rowid)
 {
     for (size_t i = 0; i < st->fts_npending; i++)
         if (st->fts_pending[i] == call_rowid)
@@ -851,7 +803,7 @@ static bool fts_is_pending(const struct store *st, int64_t call_rowid)
  * text and number it has now; a call still waiting for its entry (see
  * fts_index_later) has none to take out.
  */
-static int fts_unindex(struct store *st, int64_t call_rowid, struct err *err)
+static int fts_unindex(struct sq_store *st, int64_t call_rowid, struct err *err)
 {
     sqlite3_stmt *s;
 
@@ -870,7 +822,7 @@ static int fts_unindex(struct store *st, int64_t call_rowid, struct err *err)
  * its pending terms at every statement savepoint and whenever rowids stop
  * ascending.
  */
-static void fts_index_later(struct store *st, int64_t call_rowid)
+static void fts_index_later(struct sq_store *st, int64_t call_rowid)
 {
     if (fts_is_pending(st, call_rowid))
         return;
@@ -882,7 +834,7 @@ static void fts_index_later(struct store *st, int64_t call_rowid)
 }
 
 /* Index every pending call in one statement, in search number order; empties the list. */
-static int fts_flush(struct store *st, struct err *err)
+static int fts_flush(struct sq_store *st, struct err *err)
 {
     struct buf ids = {0};
     sqlite3_stmt *s;
@@ -913,7 +865,7 @@ static int fts_flush(struct store *st, struct err *err)
  * Step s once and release it: 1 with *out set to column 0 when there is a
  * row (and the column is not NULL), 0 when there is none, -1 on error.
  */
-static int step_int64(struct store *st, sqlite3_stmt *s, const char *what, int64_t *out,
+static int step_int64(struct sq_store *st, sqlite3_stmt *s, const char *what, int64_t *out,
                       struct err *err)
 {
     int rc = sqlite3_step(s), found = 0;
@@ -930,7 +882,7 @@ static int step_int64(struct store *st, sqlite3_stmt *s, const char *what, int64
 }
 
 /* Run a kept statement with two integer parameters that returns at most one integer. */
-static int query_int64(struct store *st, enum stmt_id id, int64_t a, int64_t b, const char *what,
+static int query_int64(struct sq_store *st, enum stmt_id id, int64_t a, int64_t b, const char *what,
                        int64_t *out, struct err *err)
 {
     sqlite3_stmt *s = stmt_get(st, id, err);
@@ -951,7 +903,7 @@ static int64_t search_slot(int64_t sort_ms)
 }
 
 /* Give call id the search number rowid (its index entry must be out at the time). */
-static int search_set(struct store *st, int64_t id, int64_t rowid, struct err *err)
+static int search_set(struct sq_store *st, int64_t id, int64_t rowid, struct err *err)
 {
     sqlite3_stmt *s = stmt_get(st, STMT_SET_ROWID, err);
 
@@ -971,7 +923,7 @@ static int search_set(struct store *st, int64_t id, int64_t rowid, struct err *e
  * is harmless, because readers turn times into numbers by looking the
  * numbers up (see search_bound), never by arithmetic.
  */
-static int search_shift(struct store *st, int64_t from, struct err *err)
+static int search_shift(struct sq_store *st, int64_t from, struct err *err)
 {
     sqlite3_stmt *s;
     int64_t *run = NULL;
@@ -1022,7 +974,7 @@ fail:
  * new row's id is larger than every other). A current number that already
  * fits is kept. The call's own index entry must be out when this runs.
  */
-static int search_place(struct store *st, int64_t sort_ms, int64_t id, int64_t cur, int64_t *out,
+static int search_place(struct sq_store *st, int64_t sort_ms, int64_t id, int64_t cur, int64_t *out,
                         struct err *err)
 {
     int64_t base = search_slot(sort_ms) << SEARCH_SLOT_BITS, pred = 0, succ = 0, r;
@@ -1052,7 +1004,7 @@ static int search_place(struct store *st, int64_t sort_ms, int64_t id, int64_t c
  * Look up call_id: 1 and *rowid set when the call exists (*same set when its
  * current delivery has the digest sha), 0 when unknown, -1 on error.
  */
-static int call_find(struct store *st, const char *call_id, const char *sha, int64_t *rowid,
+static int call_find(struct sq_store *st, const char *call_id, const char *sha, int64_t *rowid,
                      bool *same, struct err *err)
 {
     sqlite3_stmt *s = stmt_get(st, STMT_CALL_FIND, err);
@@ -1095,8 +1047,9 @@ static int64_t call_sort_ms(const struct call *c, int64_t received_ms)
 }
 
 /* Insert a new call row from d, coming from delivery delivery_id; *rowid gets its id. */
-static int call_insert(struct store *st, const struct delivery *d, const struct call_forms *forms,
-                       int64_t delivery_id, int64_t *rowid, struct err *err)
+static int call_insert(struct sq_store *st, const struct delivery *d,
+                       const struct call_forms *forms, int64_t delivery_id, int64_t *rowid,
+                       struct err *err)
 {
     sqlite3_stmt *s;
     int64_t sort_ms = call_sort_ms(d->call, d->received_ms), search_rowid;
@@ -1119,8 +1072,9 @@ static int call_insert(struct store *st, const struct delivery *d, const struct 
 }
 
 /* Replace the extracted columns of call rowid with those of d. */
-static int call_update(struct store *st, const struct delivery *d, const struct call_forms *forms,
-                       int64_t delivery_id, int64_t rowid, struct err *err)
+static int call_update(struct sq_store *st, const struct delivery *d,
+                       const struct call_forms *forms, int64_t delivery_id, int64_t rowid,
+                       struct err *err)
 {
     sqlite3_stmt *s = stmt_get(st, STMT_CALL_UPDATE, err);
 
@@ -1135,7 +1089,7 @@ static int call_update(struct store *st, const struct delivery *d, const struct 
 }
 
 /* After an update (index entry out): renumber the call if its sort time moved it. */
-static int call_replace(struct store *st, int64_t rowid, struct err *err)
+static int call_replace(struct sq_store *st, int64_t rowid, struct err *err)
 {
     sqlite3_stmt *s = stmt_get(st, STMT_CALL_KEY, err);
     int64_t sort_ms, cur, want;
@@ -1161,7 +1115,7 @@ static int call_replace(struct store *st, int64_t rowid, struct err *err)
 }
 
 /* Record one delivery inside the open transaction and set its outcome and id. */
-static int put_one(struct store *st, struct delivery *d, struct err *err)
+static int put_one(struct sq_store *st, struct delivery *d, struct err *err)
 {
     struct call_forms own = {0};
     const struct call_forms *forms = d->forms;
@@ -1238,11 +1192,13 @@ static int check_items(struct delivery *const *items, size_t n, struct err *err)
  * SQLite starts writing. On failure the transaction is rolled back, every
  * item's outcome and delivery_id are zeroed, and the connection stays usable.
  */
-int store_put_deliveries(struct store *st, struct delivery *const *items, size_t n, struct err *err)
+static int sq_put_deliveries(struct store *base, struct delivery *const *items, size_t n,
+                             struct err *err)
 {
+    struct sq_store *st = sq(base);
     size_t i;
 
-    if (st->read_only)
+    if (st->base.read_only)
         return err_set(err, ERR_STORAGE, "the store is open read-only");
     if (check_items(items, n, err) == -1)
         return -1;
@@ -1272,7 +1228,8 @@ fail:
 }
 
 /* Run a PRAGMA (trusted text) and copy the first column of its first row, if any, to out. */
-static int pragma_text(struct store *st, const char *sql, char *out, size_t outsz, struct err *err)
+static int pragma_text(struct sq_store *st, const char *sql, char *out, size_t outsz,
+                       struct err *err)
 {
     sqlite3_stmt *s = NULL;
     int rc;
@@ -1297,7 +1254,7 @@ static int pragma_text(struct store *st, const char *sql, char *out, size_t outs
     return 0;
 }
 
-static int pragma_int(struct store *st, const char *sql, int *out, struct err *err)
+static int pragma_int(struct sq_store *st, const char *sql, int *out, struct err *err)
 {
     char text[32];
 
@@ -1309,7 +1266,7 @@ static int pragma_int(struct store *st, const char *sql, int *out, struct err *e
 }
 
 /* Run one statement or script outside the kept set (open and migrations only). */
-static int exec_script(struct store *st, const char *sql, const char *what, struct err *err)
+static int exec_script(struct sq_store *st, const char *sql, const char *what, struct err *err)
 {
     int rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
 
@@ -1323,7 +1280,7 @@ static int exec_script(struct store *st, const char *sql, const char *what, stru
  * per step. The version is read again under the write lock, so two
  * processes opening a fresh database at once do not both migrate.
  */
-static int store_migrate(struct store *st, struct err *err)
+static int store_migrate(struct sq_store *st, struct err *err)
 {
     char sql[64];
     int version;
@@ -1358,7 +1315,7 @@ fail:
 }
 
 /* A read-only store cannot migrate: accept only an initialised, known schema. */
-static int store_check_version(struct store *st, struct err *err)
+static int store_check_version(struct sq_store *st, struct err *err)
 {
     int version;
 
@@ -1377,7 +1334,7 @@ static int store_check_version(struct store *st, struct err *err)
 }
 
 /* Per-connection settings: defensive mode, busy timeout, WAL, FULL sync, foreign keys. */
-static int store_configure(struct store *st, struct err *err)
+static int store_configure(struct sq_store *st, struct err *err)
 {
     char mode[32];
     int on = 0, sync = -1;
@@ -1386,7 +1343,7 @@ static int store_configure(struct store *st, struct err *err)
     if (sqlite3_db_config(st->db, SQLITE_DBCONFIG_DEFENSIVE, 1, &on) != SQLITE_OK || on != 1)
         return err_set(err, ERR_STORAGE, "cannot enable defensive mode");
     sqlite3_busy_timeout(st->db, ms > INT_MAX ? INT_MAX : (int)ms);
-    if (!st->read_only) {
+    if (!st->base.read_only) {
         if (pragma_text(st, "PRAGMA journal_mode = WAL", mode, sizeof mode, err) == -1)
             return -1;
         if (strcmp(mode, "wal") != 0)
@@ -1405,7 +1362,7 @@ static int store_configure(struct store *st, struct err *err)
 }
 
 /* Remember the file's name, directory and identity; in-memory databases have none. */
-static int store_note_file(struct store *st, struct err *err)
+static int store_note_file(struct sq_store *st, struct err *err)
 {
     const char *name = sqlite3_db_filename(st->db, "main");
     const char *slash;
@@ -1433,12 +1390,13 @@ static int store_note_file(struct store *st, struct err *err)
  * file, switches it to WAL and applies missing migrations; a read-only store
  * changes nothing and refuses an uninitialised or newer schema. Errors are
  * ERR_STORAGE (ERR_BUSY when a lock could not be had). The caller owns the
- * result and releases it with store_close().
+ * result and releases it with sq_free().
  */
-struct store *store_open(const char *path, const struct store_options *opt, struct err *err)
+static struct sq_store *sq_open_file(const char *path, const struct store_options *opt,
+                                     struct err *err)
 {
     static const struct store_options defaults = {0};
-    struct store *st = NULL;
+    struct sq_store *st = NULL;
     int flags, rc;
 
     if (opt == NULL)
@@ -1448,7 +1406,8 @@ struct store *store_open(const char *path, const struct store_options *opt, stru
         return NULL;
     }
     st = xcalloc(1, sizeof *st);
-    st->read_only = opt->read_only;
+    st->base.be = &store_sqlite_backend;
+    st->base.read_only = opt->read_only;
     st->busy_timeout_ms = opt->busy_timeout_ms;
     st->min_free_bytes = opt->min_free_bytes;
     flags = opt->read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
@@ -1462,17 +1421,17 @@ struct store *store_open(const char *path, const struct store_options *opt, stru
     sqlite3_extended_result_codes(st->db, 1);
     if (store_note_file(st, err) == -1 || store_configure(st, err) == -1)
         goto fail;
-    if (st->read_only ? store_check_version(st, err) == -1 : store_migrate(st, err) == -1)
+    if (st->base.read_only ? store_check_version(st, err) == -1 : store_migrate(st, err) == -1)
         goto fail;
     return st;
 
 fail:
-    store_close(st);
+    sq_free(st);
     return NULL;
 }
 
 /* Finalize every kept statement and close the connection; accepts NULL. */
-void store_close(struct store *st)
+static void sq_free(struct sq_store *st)
 {
     size_t i;
 
@@ -1493,9 +1452,10 @@ void store_close(struct store *st)
 
 /* ---- background checkpoints ---- */
 
-struct store_checkpointer {
-    struct store *writer; /* its WAL hook signals the thread */
-    struct store *own;    /* the thread's connection */
+struct sq_checkpointer {
+    struct store_checkpointer base;
+    struct sq_store *writer; /* its WAL hook signals the thread */
+    struct sq_store *own;    /* the thread's connection */
     pthread_t thread;
     pthread_mutex_t lock; /* guards pending, stopping, runs */
     pthread_cond_t wake;
@@ -1511,7 +1471,7 @@ struct store_checkpointer {
  */
 static int ckpt_hook(void *arg, sqlite3 *db, const char *name, int pages)
 {
-    struct store_checkpointer *c = arg;
+    struct sq_checkpointer *c = arg;
 
     if (pages < c->signalled_at) /* the WAL restarted */
         c->signalled_at = 0;
@@ -1532,7 +1492,7 @@ static int ckpt_hook(void *arg, sqlite3 *db, const char *name, int pages)
 
 static void *ckpt_main(void *arg)
 {
-    struct store_checkpointer *c = arg;
+    struct sq_checkpointer *c = arg;
     bool warned = false;
 
     pthread_mutex_lock(&c->lock);
@@ -1559,18 +1519,20 @@ static void *ckpt_main(void *arg)
     return NULL;
 }
 
-struct store_checkpointer *store_checkpointer_start(struct store *st, struct err *err)
+static struct store_checkpointer *sq_checkpointer_start(struct store *base, struct err *err)
 {
+    struct sq_store *st = sq(base);
     struct store_options o = {.busy_timeout_ms = st->busy_timeout_ms};
-    struct store_checkpointer *c;
+    struct sq_checkpointer *c;
 
-    if (st->read_only || st->file == NULL) {
+    if (st->base.read_only || st->file == NULL) {
         err_set(err, ERR_CONFIG, "background checkpoints need a writable database file");
         return NULL;
     }
     c = xcalloc(1, sizeof *c);
+    c->base.be = &store_sqlite_backend;
     c->writer = st;
-    if ((c->own = store_open(st->file, &o, err)) == NULL) {
+    if ((c->own = sq_open_file(st->file, &o, err)) == NULL) {
         free(c);
         return NULL;
     }
@@ -1580,16 +1542,17 @@ struct store_checkpointer *store_checkpointer_start(struct store *st, struct err
         err_set(err, ERR_SYSTEM, "cannot start the checkpoint thread");
         pthread_cond_destroy(&c->wake);
         pthread_mutex_destroy(&c->lock);
-        store_close(c->own);
+        sq_free(c->own);
         free(c);
         return NULL;
     }
     sqlite3_wal_hook(st->db, ckpt_hook, c); /* replaces the automatic checkpoint */
-    return c;
+    return &c->base;
 }
 
-uint64_t store_checkpointer_runs(struct store_checkpointer *c)
+static uint64_t sq_checkpointer_runs(struct store_checkpointer *base)
 {
+    struct sq_checkpointer *c = (struct sq_checkpointer *)(void *)base;
     uint64_t n;
 
     pthread_mutex_lock(&c->lock);
@@ -1598,8 +1561,9 @@ uint64_t store_checkpointer_runs(struct store_checkpointer *c)
     return n;
 }
 
-void store_checkpointer_stop(struct store_checkpointer *c)
+static void sq_checkpointer_stop(struct store_checkpointer *base)
 {
+    struct sq_checkpointer *c = (struct sq_checkpointer *)(void *)base;
     if (c == NULL)
         return;
     sqlite3_wal_autocheckpoint(c->writer->db, 1000); /* SQLite's default, as before */
@@ -1608,7 +1572,7 @@ void store_checkpointer_stop(struct store_checkpointer *c)
     pthread_cond_signal(&c->wake);
     pthread_mutex_unlock(&c->lock);
     pthread_join(c->thread, NULL);
-    store_close(c->own);
+    sq_free(c->own);
     pthread_cond_destroy(&c->wake);
     pthread_mutex_destroy(&c->lock);
     free(c);
@@ -1618,8 +1582,9 @@ void store_checkpointer_stop(struct store_checkpointer *c)
 
 static int sync_path(const char *path, bool dir, struct err *err);
 
-struct store_wal {
-    struct store *st;
+struct sq_wal {
+    struct store_wal base;
+    struct sq_store *st;
     char *path;           /* st's WAL file */
     int fd;               /* open on path, -1 before it is */
     pthread_mutex_t lock; /* one sync at a time; guards fd and failed */
@@ -1630,7 +1595,7 @@ struct store_wal {
  * Open the WAL file that st writes (SQLite keeps it while st is open) and
  * sync its directory, so that the name survives a crash too.
  */
-static int wal_open_fd(struct store_wal *w, struct err *err)
+static int wal_open_fd(struct sq_wal *w, struct err *err)
 {
     if ((w->fd = open(w->path, O_RDONLY | O_CLOEXEC)) == -1)
         return err_set(err, ERR_STORAGE, "%s: %s", w->path, strerror(errno));
@@ -1642,7 +1607,7 @@ static int wal_open_fd(struct store_wal *w, struct err *err)
  * linked). When it does not, st's commits go to a file that is no longer
  * the WAL: flushing whatever now has that name would prove nothing.
  */
-static bool wal_same_file(const struct store_wal *w)
+static bool wal_same_file(const struct sq_wal *w)
 {
     struct stat a, b;
 
@@ -1650,17 +1615,19 @@ static bool wal_same_file(const struct store_wal *w)
            a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
-struct store_wal *store_wal_open(struct store *st, struct err *err)
+static struct store_wal *sq_wal_open(struct store *base, struct err *err)
 {
-    struct store_wal *w;
+    struct sq_store *st = sq(base);
+    struct sq_wal *w;
     char mode[32];
     int sync = -1, version;
 
-    if (st->read_only || st->file == NULL) {
+    if (st->base.read_only || st->file == NULL) {
         err_set(err, ERR_CONFIG, "deferred syncs need a writable database file");
         return NULL;
     }
     w = xcalloc(1, sizeof *w);
+    w->base.be = &store_sqlite_backend;
     w->st = st;
     w->fd = -1;
     w->path = xasprintf("%s-wal", st->file);
@@ -1675,15 +1642,16 @@ struct store_wal *store_wal_open(struct store *st, struct err *err)
         err_set(err, ERR_STORAGE, "synchronous is %d after setting NORMAL (1)", sync);
         goto fail;
     }
-    return w;
+    return &w->base;
 
 fail:
-    store_wal_close(w);
+    sq_wal_close(&w->base);
     return NULL;
 }
 
-int store_wal_sync(struct store_wal *w, struct err *err)
+static int sq_wal_sync(struct store_wal *base, struct err *err)
 {
+    struct sq_wal *w = (struct sq_wal *)(void *)base;
     struct err e = {0};
     int rc = 0;
 
@@ -1704,8 +1672,9 @@ int store_wal_sync(struct store_wal *w, struct err *err)
     return rc;
 }
 
-void store_wal_close(struct store_wal *w)
+static void sq_wal_close(struct store_wal *base)
 {
+    struct sq_wal *w = (struct sq_wal *)(void *)base;
     char mode[32];
     int sync = -1;
 
@@ -1722,27 +1691,16 @@ void store_wal_close(struct store_wal *w)
     free(w);
 }
 
-/* The schema version this build writes: the number of migrations. */
-int store_schema_version(void)
-{
-    return STORE_SCHEMA_VERSION;
-}
-
 /* The name stored in deliveries.outcome; "unknown" for values outside the enum. */
-const char *delivery_outcome_name(enum delivery_outcome outcome)
-{
-    if ((unsigned)outcome < sizeof outcome_names / sizeof outcome_names[0])
-        return outcome_names[outcome];
-    return "unknown";
-}
 
 /*
  * Prove the database answers: the file opened is still the one at its path
  * (not removed or replaced underneath the daemon), and a read of the
  * deliveries table succeeds. ERR_STORAGE (or ERR_BUSY) otherwise.
  */
-int store_check(struct store *st, struct err *err)
+static int sq_check(struct store *base, struct err *err)
 {
+    struct sq_store *st = sq(base);
     sqlite3_stmt *s;
     struct stat sb;
     int rc;
@@ -1767,8 +1725,9 @@ int store_check(struct store *st, struct err *err)
 }
 
 /* Count calls, deliveries and rejected deliveries in one snapshot. */
-int store_counts(struct store *st, struct store_counts *out, struct err *err)
+static int sq_counts(struct store *base, struct store_counts *out, struct err *err)
 {
+    struct sq_store *st = sq(base);
     sqlite3_stmt *s = stmt_get(st, STMT_COUNTS, err);
     int rc;
 
@@ -1879,7 +1838,7 @@ static int backup_first_text(void *arg, int ncol, char **val, char **name)
  * The copy is then switched to rollback-journal mode so that it is one
  * self-contained file; it is synced later, once, after its check.
  */
-static int backup_copy(struct store *st, const char *tmp, unsigned *waits, struct err *err)
+static int backup_copy(struct sq_store *st, const char *tmp, unsigned *waits, struct err *err)
 {
     sqlite3 *dst = NULL;
     sqlite3_backup *bk;
@@ -2043,9 +2002,10 @@ static int backup_install(const char *tmp, const char *dest, bool replace, struc
  * If only the final directory sync fails, dest is in place but -1 says its
  * name may not survive a power loss.
  */
-int store_backup(struct store *st, const char *dest, bool replace, struct store_backup_info *info,
-                 struct err *err)
+static int sq_backup(struct store *base, const char *dest, bool replace,
+                     struct store_backup_info *info, struct err *err)
 {
+    struct sq_store *st = sq(base);
     struct store_backup_info got = {0};
     char *tmp = NULL, *dir = NULL, *wal = NULL;
     struct stat sb;
@@ -2114,31 +2074,22 @@ done:
     return rc;
 }
 
-static bool outcome_known(const char *name)
-{
-    size_t i;
-
-    for (i = 0; i < sizeof outcome_names / sizeof outcome_names[0]; i++)
-        if (strcmp(name, outcome_names[i]) == 0)
-            return true;
-    return false;
-}
-
 /*
  * Call fn for at most limit deliveries, newest (by received time, then id)
  * first, optionally only those with the given outcome; ERR_INVALID for an
  * unknown outcome name. fn must not call back into this store's listing.
  * A non-zero return from fn stops the listing early; that is not an error.
  */
-int store_list_deliveries(struct store *st, const char *outcome, unsigned limit,
-                          int (*fn)(const struct delivery_row *row, void *arg), void *arg,
-                          struct err *err)
+static int sq_list_deliveries(struct store *base, const char *outcome, unsigned limit,
+                              int (*fn)(const struct delivery_row *row, void *arg), void *arg,
+                              struct err *err)
 {
+    struct sq_store *st = sq(base);
     sqlite3_stmt *s;
     struct delivery_row row;
     int rc;
 
-    if (outcome != NULL && !outcome_known(outcome))
+    if (outcome != NULL && !store_outcome_known(outcome))
         return err_set(err, ERR_INVALID, "unknown delivery outcome");
     s = stmt_get(st, outcome != NULL ? STMT_LIST_OUTCOME : STMT_LIST_ALL, err);
     if (s == NULL)
@@ -2176,7 +2127,7 @@ int store_list_deliveries(struct store *st, const char *outcome, unsigned limit,
  * Step s (bound to one key) and copy column 0, a body, to a new buffer with a
  * NUL after the last byte. what_missing names the ERR_NOT_FOUND cases.
  */
-static int fetch_body(struct store *st, sqlite3_stmt *s, const char *what_missing, char **body,
+static int fetch_body(struct sq_store *st, sqlite3_stmt *s, const char *what_missing, char **body,
                       size_t *len, struct err *err)
 {
     const void *blob;
@@ -2212,9 +2163,10 @@ static int fetch_body(struct store *st, sqlite3_stmt *s, const char *what_missin
  * NUL appended). ERR_NOT_FOUND when there is no such delivery or it kept no
  * body (duplicates do not). The caller frees *body.
  */
-int store_delivery_body(struct store *st, int64_t delivery_id, char **body, size_t *len,
-                        struct err *err)
+static int sq_delivery_body(struct store *base, int64_t delivery_id, char **body, size_t *len,
+                            struct err *err)
 {
+    struct sq_store *st = sq(base);
     sqlite3_stmt *s = stmt_get(st, STMT_DELIVERY_BODY, err);
 
     *body = NULL;
@@ -2230,8 +2182,10 @@ int store_delivery_body(struct store *st, int64_t delivery_id, char **body, size
  * stored or updated one). ERR_NOT_FOUND when the call is unknown; the
  * message does not repeat the id. The caller frees *body.
  */
-int store_call_raw(struct store *st, const char *call_id, char **body, size_t *len, struct err *err)
+static int sq_call_raw(struct store *base, const char *call_id, char **body, size_t *len,
+                       struct err *err)
 {
+    struct sq_store *st = sq(base);
     sqlite3_stmt *s = stmt_get(st, STMT_CALL_RAW, err);
 
     *body = NULL;
@@ -2268,246 +2222,83 @@ int store_call_raw(struct store *st, const char *call_id, char **body, size_t *l
 #define COUNT_WORK_PHONE (PHONE_MANY + 1) /* a number's calls checked in the table */
 /* Relevance ranks at most this many text matches, the newest (bm25 costs ~2.5 us each). */
 #define RELEVANCE_WINDOW   STORE_TOTAL_CAP
-#define SEARCH_LIMIT_MAX   100
-#define COMPLETE_LIMIT_MAX 100
 #define COMPLETE_RANGE_MAX 2000 /* a prefix range this small is sorted; larger ones are scanned */
-#define STATS_VALUES_MAX   50   /* distinct directions or sentiments listed */
 #define PROGRESS_OPS       4000 /* SQLite VM steps between interrupt checks */
-#define MS_PER_DAY         INT64_C(86400000)
 
 /* bm25 weights in column order: transcript, summary, purpose, topic, key
  * points, action items, unanswered questions, names. */
 #define BM25_WEIGHTS "1.0, 2.0, 2.0, 2.0, 1.5, 1.0, 1.0, 3.0"
 
-/* An upper bound above every valid UTF-8 string (no lead byte exceeds 0xF4). */
-#define TEXT_TOP "\xF4\x90"
-
-/* ---- JSON building; out-of-memory is fatal, like every other allocation ---- */
-
-static cJSON *json_new(cJSON *item)
-{
-    if (item == NULL)
-        fatalx("out of memory building JSON");
-    return item;
-}
-
-static void json_put(cJSON *obj, const char *name, cJSON *item)
-{
-    if (!cJSON_AddItemToObject(obj, name, json_new(item)))
-        fatalx("out of memory building JSON");
-}
-
-static void json_push(cJSON *arr, cJSON *item)
-{
-    if (!cJSON_AddItemToArray(arr, json_new(item)))
-        fatalx("out of memory building JSON");
-}
-
-static void json_put_string(cJSON *obj, const char *name, const char *value)
-{
-    if (value != NULL && value[0] != '\0')
-        json_put(obj, name, cJSON_CreateString(value));
-}
-
-static void json_put_iso(cJSON *obj, const char *name, int64_t ms)
-{
-    char iso[40];
-
-    time_format_iso8601(ms, iso, sizeof iso);
-    json_put(obj, name, cJSON_CreateString(iso));
-}
+/* ---- rows read through the shared answer builders (backend.h) ---- */
 
 static const char *col_text(sqlite3_stmt *s, int col)
 {
     return (const char *)sqlite3_column_text(s, col);
 }
 
-static bool col_null(sqlite3_stmt *s, int col)
-{
-    return sqlite3_column_type(s, col) == SQLITE_NULL;
-}
-
-static void put_text(cJSON *obj, const char *name, sqlite3_stmt *s, int col)
-{
-    json_put_string(obj, name, col_text(s, col));
-}
-
-/* A time as ISO 8601 from its milliseconds, else the text as sent, else nothing. */
-static void put_time(cJSON *obj, const char *name, sqlite3_stmt *s, int ms_col, int text_col)
-{
-    if (!col_null(s, ms_col))
-        json_put_iso(obj, name, sqlite3_column_int64(s, ms_col));
-    else
-        put_text(obj, name, s, text_col);
-}
-
-static void put_number(cJSON *obj, const char *name, sqlite3_stmt *s, int col)
-{
-    if (!col_null(s, col))
-        json_put(obj, name, cJSON_CreateNumber(sqlite3_column_double(s, col)));
-}
-
-static void put_bool(cJSON *obj, const char *name, sqlite3_stmt *s, int col)
-{
-    if (!col_null(s, col))
-        json_put(obj, name, cJSON_CreateBool(sqlite3_column_int(s, col) != 0));
-}
-
-/* A column holding a JSON array written by callfmt.c. */
-static void put_json_array(cJSON *obj, const char *name, sqlite3_stmt *s, int col)
+/* A copy of a text column; NULL for NULL. */
+static char *col_dup(sqlite3_stmt *s, int col)
 {
     const char *text = col_text(s, col);
-    cJSON *arr;
 
-    if (text == NULL)
-        return;
-    arr = cJSON_Parse(text);
-    if (cJSON_IsArray(arr))
-        json_put(obj, name, arr);
-    else
-        cJSON_Delete(arr);
+    return text != NULL ? xstrdup(text) : NULL;
 }
 
-/*
- * The same for a column that SQL has checked with json_valid(): the text
- * goes out as it is stored, without building and printing it again.
- */
-static void put_raw_array(cJSON *obj, const char *name, sqlite3_stmt *s, int col)
+static bool row_is_null(const struct store_row *r, int col)
 {
-    const char *text = col_text(s, col), *p = text;
-
-    if (text == NULL)
-        return;
-    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
-        p++;
-    if (*p == '[')
-        json_put(obj, name, json_new(cJSON_CreateRaw(text)));
+    return sqlite3_column_type(r->impl, col) == SQLITE_NULL;
 }
 
-/* The turns JSON of a row that keeps them as text and index (schema 5); NULL if they disagree. */
-static char *indexed_turns(sqlite3_stmt *s, int text_col, int index_col)
+static const char *row_text(const struct store_row *r, int col, size_t *len)
 {
-    const char *text = (const char *)sqlite3_column_text(s, text_col);
-    size_t len = (size_t)sqlite3_column_bytes(s, text_col);
+    const char *text = col_text(r->impl, col);
 
-    return callfmt_turns_from_index(text != NULL ? text : "", len, col_text(s, index_col));
+    if (len != NULL)
+        *len = (size_t)sqlite3_column_bytes(r->impl, col);
+    return text;
 }
 
-/* A call's follow-up state, borrowed from a statement row or a caller. */
-struct follow_up {
-    bool flagged;
-    const char *status;
-    const char *reason;
-    bool resolved_known;
-    int64_t resolved_ms;
-    const char *by;
-    const char *note;
-};
-
-/* followUp: {flagged, status, reason} and, with detail, {resolvedAt, resolvedBy, note}. */
-static cJSON *follow_up_json(const struct follow_up *f, bool detail)
+static int64_t row_int64(const struct store_row *r, int col)
 {
-    cJSON *obj = json_new(cJSON_CreateObject());
-
-    json_put(obj, "flagged", cJSON_CreateBool(f->flagged));
-    json_put_string(obj, "status", f->status);
-    json_put_string(obj, "reason", f->reason);
-    if (detail) {
-        if (f->resolved_known)
-            json_put_iso(obj, "resolvedAt", f->resolved_ms);
-        json_put_string(obj, "resolvedBy", f->by);
-        json_put_string(obj, "note", f->note);
-    }
-    return obj;
+    return sqlite3_column_int64(r->impl, col);
 }
 
-/*
- * One call as JSON from a row of OUT_COLUMNS (plus OUT_COLUMNS_FULL when
- * full): the compact fields, the follow-up ones for CALL_DETAIL_FOLLOW_UP
- * or full, and everything else stored when full. ageSeconds is relative
- * to now_ms and only listed calls carry it.
- */
-static cJSON *call_json(sqlite3_stmt *s, enum call_detail detail, bool full, int64_t now_ms)
+static double row_real(const struct store_row *r, int col)
 {
-    bool more = full || detail == CALL_DETAIL_FOLLOW_UP;
-    struct follow_up fu = {
-        .flagged = sqlite3_column_int(s, OC_FOLLOW_UP) == 1,
-        .status = col_text(s, OC_FOLLOW_UP_STATUS),
-        .reason = col_text(s, OC_FOLLOW_UP_REASON),
-        .resolved_known = !col_null(s, OC_RESOLVED_MS),
-        .resolved_ms = sqlite3_column_int64(s, OC_RESOLVED_MS),
-        .by = col_text(s, OC_RESOLVED_BY),
-        .note = col_text(s, OC_RESOLUTION_NOTE),
-    };
-    cJSON *obj = json_new(cJSON_CreateObject());
+    return sqlite3_column_double(r->impl, col);
+}
 
-    put_text(obj, "callId", s, OC_CALL_ID);
-    put_time(obj, "startedAt", s, OC_STARTED_MS, OC_STARTED_AT);
-    put_time(obj, "endedAt", s, OC_ENDED_MS, OC_ENDED_AT);
-    put_text(obj, "direction", s, OC_DIRECTION);
-    put_text(obj, "callerName", s, OC_CALLER_NAME);
-    put_text(obj, "customerPhone", s, OC_CUSTOMER_PHONE);
-    put_text(obj, "businessPhone", s, OC_BUSINESS_PHONE);
-    put_text(obj, "agentName", s, OC_AGENT_NAME);
-    if (full)
-        put_text(obj, "agentId", s, FC_AGENT_ID);
-    put_number(obj, "durationSeconds", s, OC_DURATION_S);
-    put_text(obj, "summary", s, OC_SUMMARY);
-    if (full) {
-        put_text(obj, "longSummary", s, FC_LONG_SUMMARY);
-        put_text(obj, "purpose", s, FC_PURPOSE);
-    }
-    put_text(obj, "sentiment", s, OC_SENTIMENT);
-    put_text(obj, "topic", s, OC_TOPIC);
-    if (full)
-        put_json_array(obj, "keyPoints", s, FC_KEY_POINTS);
-    json_put(obj, "followUp", follow_up_json(&fu, more));
-    if (more) {
-        put_json_array(obj, "actionItems", s, OC_ACTION_ITEMS);
-        put_json_array(obj, "unansweredQuestions", s, OC_UNANSWERED_QUESTIONS);
-        put_text(obj, "mentionedEmail", s, OC_MENTIONED_EMAIL);
-        put_text(obj, "mentionedDate", s, OC_MENTIONED_DATE);
-        put_text(obj, "mentionedTime", s, OC_MENTIONED_TIME);
-    }
-    if (full) {
-        put_bool(obj, "aiSuccess", s, FC_AI_SUCCESS);
-        put_bool(obj, "callTransferred", s, FC_CALL_TRANSFERRED);
-        put_bool(obj, "workflowTriggered", s, FC_WORKFLOW_TRIGGERED);
-        put_text(obj, "endedReason", s, FC_ENDED_REASON);
-        put_text(obj, "callOutcome", s, FC_CALL_OUTCOME);
-    }
-    if (more) {
-        put_text(obj, "dashboardUrl", s, OC_DASHBOARD_URL);
-        put_text(obj, "recordingUrl", s, OC_RECORDING_URL);
-    }
-    if (!full && detail == CALL_DETAIL_FOLLOW_UP) {
-        int64_t age = (now_ms - sqlite3_column_int64(s, OC_SORT_MS)) / 1000;
-        json_put(obj, "ageSeconds", cJSON_CreateNumber((double)(age > 0 ? age : 0)));
-    }
-    return obj;
+static const struct store_row_ops row_ops = {row_is_null, row_text, row_int64, row_real};
+
+/* The current row of s, its columns from base on. */
+static struct store_row stmt_row(sqlite3_stmt *s, int base)
+{
+    struct store_row r = {.ops = &row_ops, .impl = s, .base = base};
+
+    return r;
 }
 
 /* ---- read transactions ---- */
 
 /* One snapshot for every statement of a read (totals agree with the page). */
-static int read_begin(struct store *st, struct err *err)
+static int read_begin(struct sq_store *st, struct err *err)
 {
     return stmt_exec(st, STMT_BEGIN_READ, "begin read", err);
 }
 
-static int read_end(struct store *st, struct err *err)
+static int read_end(struct sq_store *st, struct err *err)
 {
     return stmt_exec(st, STMT_COMMIT, "end read", err);
 }
 
-static void read_abort(struct store *st)
+static void read_abort(struct sq_store *st)
 {
     if (!sqlite3_get_autocommit(st->db))
         stmt_exec(st, STMT_ROLLBACK, "rollback", NULL);
 }
 
 /* Run a kept count statement: ?1 text, ?2 the cap. */
-static int capped_count(struct store *st, enum stmt_id id, const char *text, int64_t cap,
+static int capped_count(struct sq_store *st, enum stmt_id id, const char *text, int64_t cap,
                         int64_t *out, struct err *err)
 {
     sqlite3_stmt *s = stmt_get(st, id, err);
@@ -2518,6 +2309,27 @@ static int capped_count(struct store *st, enum stmt_id id, const char *text, int
     sqlite3_bind_text(s, 1, text, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, cap);
     return step_int64(st, s, "count", out, err) == -1 ? -1 : 0;
+}
+
+/*
+ * The FTS5 expression of a query's words: each word a double-quoted string
+ * (a '"' inside doubled), joined by spaces, so that every word must match
+ * and none is read as syntax. Caller frees.
+ */
+char *store_sqlite_match(const struct search_terms *t)
+{
+    struct buf b = {0};
+    size_t i;
+
+    for (i = 0; i < t->n; i++) {
+        const char *p;
+
+        buf_puts(&b, i > 0 ? " \"" : "\"");
+        for (p = t->words[i]; *p != '\0'; p++)
+            buf_append(&b, *p == '"' ? "\"\"" : p, *p == '"' ? 2 : 1);
+        buf_puts(&b, "\"");
+    }
+    return buf_steal(&b, NULL);
 }
 
 /* ---- search statements built from fragments ---- */
@@ -2534,6 +2346,7 @@ struct param {
 
 /* SQL made only of the fixed fragments below, and the values for its parameters. */
 struct sql_build {
+    const char *match; /* the FTS5 expression of the query's words, or NULL */
     struct buf sql;
     struct param params[24];
     size_t n;
@@ -2581,7 +2394,7 @@ static void sb_real(struct sql_build *b, const char *name, double value)
  * prepared into the next slot (round robin). Reset after every use, like
  * the kept statements.
  */
-static sqlite3_stmt *query_get(struct store *st, const char *sql, struct err *err)
+static sqlite3_stmt *query_get(struct sq_store *st, const char *sql, struct err *err)
 {
     struct cached_query *slot;
     size_t i;
@@ -2608,7 +2421,7 @@ static sqlite3_stmt *query_get(struct store *st, const char *sql, struct err *er
 }
 
 /* Prepare (or reuse) b's statement and bind every parameter its fragments named. */
-static sqlite3_stmt *sb_statement(struct store *st, const struct sql_build *b, struct err *err)
+static sqlite3_stmt *sb_statement(struct sq_store *st, const struct sql_build *b, struct err *err)
 {
     sqlite3_stmt *s = query_get(st, b->sql.data, err);
     size_t i;
@@ -2665,6 +2478,7 @@ struct plan {
     bool column_other;              /* DRIVE_PHONE: filters besides the number */
     struct rowid_range count_range; /* the dates */
     struct rowid_range page_range;  /* the dates and the continuation keyset */
+    const char *match;              /* the words as an FTS5 expression (fts_match), or NULL */
 };
 
 /* Filters on columns other than the phone numbers and the time. */
@@ -2764,11 +2578,11 @@ static void add_range(struct sql_build *b, const char *col, const struct rowid_r
  * rowid range about twice as fast as rowid equality (measured), hence >=
  * and <= on the same value.
  */
-static void add_fts_probe(struct sql_build *b, const struct call_query *q)
+static void add_fts_probe(struct sql_build *b)
 {
     sb_add(b, " AND EXISTS (SELECT 1 FROM calls_fts WHERE calls_fts MATCH :fts"
               " AND rowid >= c.search_rowid AND rowid <= c.search_rowid)");
-    sb_text(b, ":fts", q->fts);
+    sb_text(b, ":fts", b->match);
 }
 
 /* The rows of calls_fts that match, joined to calls_scan when a filter needs it. */
@@ -2779,7 +2593,7 @@ static void add_fts_source(struct sql_build *b, const struct call_query *q, cons
     if (pl->column_filter)
         sb_add(b, " CROSS JOIN calls c INDEXED BY calls_scan ON c.search_rowid = f.rowid");
     sb_add(b, " WHERE f.calls_fts MATCH :fts");
-    sb_text(b, ":fts", q->fts);
+    sb_text(b, ":fts", b->match);
     add_range(b, "f.rowid", r);
     if (pl->column_filter)
         add_filters(b, q, pl->phone_filter);
@@ -2807,6 +2621,7 @@ static void add_phone_branch(struct sql_build *b, const struct call_query *q, in
  */
 static void build_page(struct sql_build *b, const struct call_query *q, const struct plan *pl)
 {
+    b->match = pl->match;
     const char *desc = pl->newest ? " DESC" : "";
     bool inline_snippet = pl->drive == DRIVE_FTS && !pl->relevance;
     int branch;
@@ -2852,7 +2667,7 @@ static void build_page(struct sql_build *b, const struct call_query *q, const st
             add_times(b, q);
             add_keyset(b, q, pl->newest);
             if (pl->probe_fts)
-                add_fts_probe(b, q);
+                add_fts_probe(b);
         }
         sb_add(b, pl->newest ? " ORDER BY 2 DESC, 1 DESC" : " ORDER BY 2, 1");
         sb_add(b, " LIMIT :limit) AS p CROSS JOIN calls o ON o.id = p.i");
@@ -2870,7 +2685,7 @@ static void add_hit(struct sql_build *b, const struct call_query *q, bool phone,
     sb_add(b, "SELECT (1");
     add_filters(b, q, phone);
     if (probe)
-        add_fts_probe(b, q);
+        add_fts_probe(b);
     sb_add(b, ") AS hit");
 }
 
@@ -2883,6 +2698,7 @@ static void add_hit(struct sql_build *b, const struct call_query *q, bool phone,
  */
 static int64_t build_count(struct sql_build *b, const struct call_query *q, const struct plan *pl)
 {
+    b->match = pl->match;
     int64_t work = STORE_TOTAL_CAP + 1;
     int branch;
 
@@ -2899,7 +2715,7 @@ static int64_t build_count(struct sql_build *b, const struct call_query *q, cons
         if (pl->column_filter)
             sb_add(b, " CROSS JOIN calls c INDEXED BY calls_scan ON c.search_rowid = f.rowid");
         sb_add(b, " WHERE f.calls_fts MATCH :fts");
-        sb_text(b, ":fts", q->fts);
+        sb_text(b, ":fts", b->match);
         add_range(b, "f.rowid", &pl->count_range);
         break;
     case DRIVE_SCAN:
@@ -2964,7 +2780,7 @@ static void range_hi(struct rowid_range *r, int has, int64_t hi)
  * call on the right side of it, found on calls_recent: exact, because
  * number order is (sort_ms, id) order, however numbers were assigned.
  */
-static int plan_ranges(struct store *st, const struct call_query *q, struct plan *pl,
+static int plan_ranges(struct sq_store *st, const struct call_query *q, struct plan *pl,
                        struct err *err)
 {
     struct rowid_range *r = &pl->count_range;
@@ -3007,8 +2823,7 @@ static int plan_ranges(struct store *st, const struct call_query *q, struct plan
  * cost does not grow with the database: narrow the page range to start at
  * the oldest of them. Fewer matches leave the range as it is.
  */
-static int plan_relevance_window(struct store *st, const struct call_query *q, struct plan *pl,
-                                 struct err *err)
+static int plan_relevance_window(struct sq_store *st, struct plan *pl, struct err *err)
 {
     struct sql_build b = {0};
     sqlite3_stmt *s;
@@ -3018,7 +2833,7 @@ static int plan_relevance_window(struct store *st, const struct call_query *q, s
     if (!pl->relevance || pl->page_range.empty)
         return 0;
     sb_add(&b, "SELECT f.rowid FROM calls_fts f WHERE f.calls_fts MATCH :fts");
-    sb_text(&b, ":fts", q->fts);
+    sb_text(&b, ":fts", pl->match);
     add_range(&b, "f.rowid", &pl->page_range);
     sb_add(&b, " ORDER BY f.rowid DESC LIMIT 1 OFFSET :skip");
     sb_int(&b, ":skip", RELEVANCE_WINDOW - 1);
@@ -3036,17 +2851,18 @@ static int plan_relevance_window(struct store *st, const struct call_query *q, s
  * (or a common text with a number that is not on most calls) makes the
  * number's own calls the shorter walk; see PHONE_FEW and PHONE_MANY.
  */
-static int plan_choose(struct store *st, const struct call_query *q, struct plan *pl,
-                       struct err *err)
+static int plan_choose(struct sq_store *st, const struct call_query *q, const char *match,
+                       struct plan *pl, struct err *err)
 {
     bool unindexed;
     unsigned indexed = column_filters(q, &unindexed);
     int64_t phones = 0, matches = 0;
 
     memset(pl, 0, sizeof *pl);
+    pl->match = match;
     pl->newest = q->sort != CALL_SORT_OLDEST;
     pl->relevance = q->sort == CALL_SORT_RELEVANCE;
-    if (q->fts != NULL) {
+    if (match != NULL) {
         pl->drive = DRIVE_FTS;
         pl->phone_filter = q->phone_digits != NULL;
         pl->column_filter = indexed > 0 || unindexed || pl->phone_filter;
@@ -3055,7 +2871,7 @@ static int plan_choose(struct store *st, const struct call_query *q, struct plan
         if (capped_count(st, STMT_PHONE_COUNT, q->phone_digits, PHONE_MANY + 1, &phones, err) == -1)
             return -1;
         if (phones > PHONE_FEW) {
-            if (capped_count(st, STMT_FTS_COUNT, q->fts, STORE_TOTAL_CAP + 1, &matches, err) == -1)
+            if (capped_count(st, STMT_FTS_COUNT, match, STORE_TOTAL_CAP + 1, &matches, err) == -1)
                 return -1;
             if (matches <= STORE_TOTAL_CAP || phones > PHONE_PROBE_MAX)
                 return 0;
@@ -3083,41 +2899,8 @@ static int plan_choose(struct store *st, const struct call_query *q, struct plan
     return 0;
 }
 
-static bool status_known(const char *status)
-{
-    return strcmp(status, "pending") == 0 || strcmp(status, "resolved") == 0 ||
-           strcmp(status, "none") == 0;
-}
-
-/* Reject a query the tools should never build, with messages a model can act on. */
-static int query_check(const struct call_query *q, struct err *err)
-{
-    if (q->limit < 1 || q->limit > SEARCH_LIMIT_MAX)
-        return err_set(err, ERR_INVALID, "limit must be from 1 to %d", SEARCH_LIMIT_MAX);
-    if (q->sort != CALL_SORT_NEWEST && q->sort != CALL_SORT_OLDEST &&
-        q->sort != CALL_SORT_RELEVANCE)
-        return err_set(err, ERR_INVALID, "sort must be newest, oldest or relevance");
-    if (q->detail != CALL_DETAIL_COMPACT && q->detail != CALL_DETAIL_FOLLOW_UP)
-        return err_set(err, ERR_INTERNAL, "unknown detail level");
-    if (q->fts != NULL && q->fts[0] == '\0')
-        return err_set(err, ERR_INVALID, "query has no words to search for");
-    if (q->sort == CALL_SORT_RELEVANCE && q->fts == NULL)
-        return err_set(err, ERR_INVALID,
-                       "sorting by relevance needs a text query; sort by newest instead");
-    if (q->phone_digits != NULL && q->phone_digits[0] == '\0')
-        return err_set(err, ERR_INVALID, "phone must contain digits");
-    if (q->follow_up < -1 || q->follow_up > 1)
-        return err_set(err, ERR_INTERNAL, "follow_up must be -1, 0 or 1");
-    if (q->follow_up_status != NULL && !status_known(q->follow_up_status))
-        return err_set(err, ERR_INVALID, "follow-up status must be pending, resolved or none");
-    if (q->offset > STORE_TOTAL_CAP)
-        return err_set(err, ERR_INVALID, "cannot page past the first %d results; narrow the search",
-                       STORE_TOTAL_CAP);
-    return 0;
-}
-
 /* Add the snippet of each listed call: the best matching passage, hits in [brackets]. */
-static int add_snippets(struct store *st, const char *fts, cJSON *calls, const int64_t *rowids,
+static int add_snippets(struct sq_store *st, const char *fts, cJSON *calls, const int64_t *rowids,
                         size_t n, struct err *err)
 {
     sqlite3_stmt *s = stmt_get(st, STMT_SNIPPET, err);
@@ -3132,7 +2915,7 @@ static int add_snippets(struct store *st, const char *fts, cJSON *calls, const i
         sqlite3_bind_int64(s, 2, rowids[i]);
         rc = sqlite3_step(s);
         if (rc == SQLITE_ROW)
-            json_put_string(item, "snippet", col_text(s, 0));
+            store_json_put_string(item, "snippet", col_text(s, 0));
         else if (rc != SQLITE_DONE) {
             db_fail(st, err, rc, "snippet");
             stmt_release(s);
@@ -3152,26 +2935,27 @@ static int add_snippets(struct store *st, const char *fts, cJSON *calls, const i
  * page->calls is NULL: ERR_INVALID for a query no tool should build,
  * ERR_CANCELLED when interrupted, ERR_BUSY or ERR_STORAGE otherwise.
  */
-int store_search_calls(struct store *st, const struct call_query *q, int64_t now_ms,
-                       struct call_page *page, struct err *err)
+static int sq_search_calls(struct store *base, const struct call_query *q, int64_t now_ms,
+                           struct call_page *page, struct err *err)
 {
+    struct sq_store *st = sq(base);
     struct sql_build b = {0};
     struct plan pl;
     sqlite3_stmt *s = NULL;
-    int64_t rowids[SEARCH_LIMIT_MAX], n = 0, work;
+    int64_t rowids[STORE_SEARCH_LIMIT_MAX], n = 0, work;
     size_t rows = 0;
     bool exact;
+    struct store_row row;
+    char *match = q->words != NULL ? store_sqlite_match(q->words) : NULL;
     cJSON *item;
     int rc;
 
     memset(page, 0, sizeof *page);
-    if (query_check(q, err) == -1)
-        return -1;
-    page->calls = json_new(cJSON_CreateArray());
+    page->calls = store_json_new(cJSON_CreateArray());
     if (read_begin(st, err) == -1)
         goto fail;
-    if (plan_choose(st, q, &pl, err) == -1 || plan_ranges(st, q, &pl, err) == -1 ||
-        plan_relevance_window(st, q, &pl, err) == -1)
+    if (plan_choose(st, q, match, &pl, err) == -1 || plan_ranges(st, q, &pl, err) == -1 ||
+        plan_relevance_window(st, &pl, err) == -1)
         goto fail;
     if (!pl.page_range.empty) {
         build_page(&b, q, &pl);
@@ -3182,9 +2966,10 @@ int store_search_calls(struct store *st, const struct call_query *q, int64_t now
                 page->more = true;
                 break;
             }
-            item = call_json(s, q->detail, false, now_ms);
-            json_put_string(item, "snippet", col_text(s, OC_COUNT_));
-            json_push(page->calls, item);
+            row = stmt_row(s, 0);
+            item = store_call_json(&row, q->detail, false, now_ms);
+            store_json_put_string(item, "snippet", col_text(s, OC_COUNT_));
+            store_json_push(page->calls, item);
             rowids[rows++] = sqlite3_column_int64(s, OC_SEARCH_ROWID);
             page->last_sort_ms = sqlite3_column_int64(s, OC_SORT_MS);
             page->last_id = sqlite3_column_int64(s, OC_ID);
@@ -3199,8 +2984,8 @@ int store_search_calls(struct store *st, const struct call_query *q, int64_t now
         memset(&b, 0, sizeof b);
     }
     /* Pages not walked in text order get their snippets one probe per call. */
-    if (q->fts != NULL && (pl.relevance || pl.drive != DRIVE_FTS) &&
-        add_snippets(st, q->fts, page->calls, rowids, rows, err) == -1)
+    if (match != NULL && (pl.relevance || pl.drive != DRIVE_FTS) &&
+        add_snippets(st, match, page->calls, rowids, rows, err) == -1)
         goto fail;
     exact = true;
     if (pl.count_range.empty) {
@@ -3225,6 +3010,7 @@ int store_search_calls(struct store *st, const struct call_query *q, int64_t now
     buf_free(&b.sql);
     if (read_end(st, err) == -1)
         goto fail;
+    free(match);
     return 0;
 
 fail:
@@ -3234,57 +3020,25 @@ fail:
     read_abort(st);
     cJSON_Delete(page->calls);
     memset(page, 0, sizeof *page);
+    free(match);
     return -1;
 }
 
-/* calls.extra as JSON; NULL when there is none (or it is not an object). */
-static cJSON *stored_extra(const char *text)
-{
-    cJSON *extra = text != NULL ? cJSON_Parse(text) : NULL;
-
-    if (extra != NULL && !cJSON_IsObject(extra)) {
-        cJSON_Delete(extra);
-        extra = NULL;
-    }
-    return extra;
-}
-
-/*
- * The top-level members of a raw body that payload.c does not read, as
- * sent; NULL if none. For calls stored before schema 3, which do not keep
- * them in calls.extra.
- */
-static cJSON *body_extra(const void *body, size_t len)
-{
-    cJSON *root, *extra;
-
-    if (body == NULL || len == 0)
-        return NULL;
-    root = cJSON_ParseWithLength(body, len);
-    extra = root != NULL && cJSON_IsObject(root) ? payload_extra_take(root) : NULL;
-    cJSON_Delete(root);
-    return extra;
-}
-
 /* deliveries: [{id, receivedAt, source, status, outcome}] for call_id, oldest first. */
-static cJSON *call_deliveries(struct store *st, const char *call_id, struct err *err)
+static cJSON *call_deliveries(struct sq_store *st, const char *call_id, struct err *err)
 {
     sqlite3_stmt *s = stmt_get(st, STMT_CALL_DELIVERIES, err);
-    cJSON *arr, *obj;
+    cJSON *arr;
     int rc;
 
     if (s == NULL)
         return NULL;
-    arr = json_new(cJSON_CreateArray());
+    arr = store_json_new(cJSON_CreateArray());
     sqlite3_bind_text(s, 1, call_id, -1, SQLITE_STATIC);
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        obj = json_new(cJSON_CreateObject());
-        json_put(obj, "id", cJSON_CreateNumber((double)sqlite3_column_int64(s, 0)));
-        json_put_iso(obj, "receivedAt", sqlite3_column_int64(s, 1));
-        put_text(obj, "source", s, 2);
-        json_put(obj, "status", cJSON_CreateNumber(sqlite3_column_int(s, 3)));
-        put_text(obj, "outcome", s, 4);
-        json_push(arr, obj);
+        struct store_row r = stmt_row(s, 0);
+
+        store_json_push(arr, store_history_json(&r));
     }
     stmt_release(s);
     if (rc != SQLITE_DONE) {
@@ -3302,10 +3056,13 @@ static cJSON *call_deliveries(struct store *st, const char *call_id, struct err 
  * delivery history. NULL with ERR_NOT_FOUND (the message does not repeat
  * the id) or a storage error. The caller owns the result.
  */
-cJSON *store_get_call(struct store *st, const char *call_id, bool with_transcript, struct err *err)
+static cJSON *sq_get_call(struct store *base, const char *call_id, bool with_transcript,
+                          struct err *err)
 {
+    struct sq_store *st = sq(base);
     sqlite3_stmt *s = NULL;
-    cJSON *obj = NULL, *extra, *deliveries;
+    struct store_row row;
+    cJSON *obj = NULL, *deliveries;
     int rc;
 
     if (call_id == NULL) {
@@ -3330,30 +3087,14 @@ cJSON *store_get_call(struct store *st, const char *call_id, bool with_transcrip
         db_fail(st, err, rc, "read call");
         goto fail;
     }
-    obj = call_json(s, CALL_DETAIL_FOLLOW_UP, true, 0);
-    if (with_transcript) {
-        char *turns =
-            col_null(s, FC_TURN_INDEX) ? NULL : indexed_turns(s, FC_TRANSCRIPT, FC_TURN_INDEX);
-        if (turns != NULL)
-            json_put(obj, "transcript", json_raw_take(turns));
-        else if (col_null(s, FC_TURN_INDEX))
-            put_raw_array(obj, "transcript", s, FC_TURNS);
-        /* No turns, or an index that does not fit the text (a damaged row): the text alone. */
-        if (cJSON_GetObjectItemCaseSensitive(obj, "transcript") == NULL)
-            put_text(obj, "transcriptText", s, FC_TRANSCRIPT);
-    }
-    if (sqlite3_column_int(s, FC_EXTRA_KNOWN))
-        extra = stored_extra((const char *)sqlite3_column_text(s, FC_EXTRA));
-    else
-        extra =
-            body_extra(sqlite3_column_blob(s, FC_EXTRA), (size_t)sqlite3_column_bytes(s, FC_EXTRA));
-    if (extra != NULL)
-        json_put(obj, "extra", extra);
+    row = stmt_row(s, 0);
+    obj = store_call_json(&row, CALL_DETAIL_FOLLOW_UP, true, 0);
+    store_call_json_full(obj, &row, with_transcript);
     stmt_release(s);
     s = NULL;
     if ((deliveries = call_deliveries(st, call_id, err)) == NULL)
         goto fail;
-    json_put(obj, "deliveries", deliveries);
+    store_json_put(obj, "deliveries", deliveries);
     if (read_end(st, err) == -1)
         goto fail;
     return obj;
@@ -3366,57 +3107,14 @@ fail:
     return NULL;
 }
 
-/* "Agent", "Caller", or the role as sent with its first letter in upper case. */
-static void speaker_label(const char *role, struct buf *b)
-{
-    if (role == NULL || role[0] == '\0' || strcmp(role, "agent") == 0) {
-        buf_puts(b, role == NULL || role[0] == '\0' ? "Other" : "Agent");
-        return;
-    }
-    if (strcmp(role, "caller") == 0) {
-        buf_puts(b, "Caller");
-        return;
-    }
-    if (role[0] >= 'a' && role[0] <= 'z') {
-        char first = (char)(role[0] - 'a' + 'A');
-        buf_append(b, &first, 1);
-        buf_puts(b, role + 1);
-    } else {
-        buf_puts(b, role);
-    }
-}
-
-/* "Speaker: content" lines from a turns JSON array; NULL when it has none. */
-static char *turns_text(const char *turns_json)
-{
-    cJSON *turns = cJSON_Parse(turns_json), *t;
-    struct buf b = {0};
-
-    for (t = cJSON_IsArray(turns) ? turns->child : NULL; t != NULL; t = t->next) {
-        const char *role = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(t, "role"));
-        const char *content = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(t, "content"));
-
-        if (b.len > 0)
-            buf_puts(&b, "\n");
-        speaker_label(role, &b);
-        buf_puts(&b, ": ");
-        buf_puts(&b, content != NULL ? content : "");
-    }
-    cJSON_Delete(turns);
-    if (b.len == 0) {
-        buf_free(&b);
-        return NULL;
-    }
-    return buf_steal(&b, NULL);
-}
-
 /*
  * A readable transcript of call_id (see store.h): one "Speaker: words"
  * line per turn, else the transcript text as sent. The caller frees it.
  * NULL with ERR_NOT_FOUND for an unknown call or one without a transcript.
  */
-char *store_call_transcript_text(struct store *st, const char *call_id, struct err *err)
+static char *sq_call_transcript_text(struct store *base, const char *call_id, struct err *err)
 {
+    struct sq_store *st = sq(base);
     sqlite3_stmt *s = stmt_get(st, st->version >= 5 ? STMT_TRANSCRIPT : STMT_TRANSCRIPT_V4, err);
     char *text = NULL;
     int rc;
@@ -3430,15 +3128,9 @@ char *store_call_transcript_text(struct store *st, const char *call_id, struct e
     sqlite3_bind_text(s, 1, call_id, -1, SQLITE_STATIC);
     rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) {
-        char *turns = col_null(s, 2) ? NULL : indexed_turns(s, 1, 2);
+        struct store_row r = stmt_row(s, 0);
 
-        if (turns != NULL)
-            text = turns_text(turns);
-        else if (!col_null(s, 0))
-            text = turns_text(col_text(s, 0));
-        free(turns);
-        if (text == NULL && col_text(s, 1) != NULL && col_text(s, 1)[0] != '\0')
-            text = xstrdup(col_text(s, 1));
+        text = store_transcript_text(&r);
         if (text == NULL)
             err_set(err, ERR_NOT_FOUND, "that call has no transcript");
     } else if (rc == SQLITE_DONE) {
@@ -3450,36 +3142,26 @@ char *store_call_transcript_text(struct store *st, const char *call_id, struct e
     return text;
 }
 
-static bool text_eq(const char *a, const char *b)
-{
-    return a == NULL || b == NULL ? a == b : strcmp(a, b) == 0;
-}
-
 /*
- * Resolve (or reopen) call_id's follow-up (see store.h) in one write
- * transaction. Resolving: a call not yet resolved gets now_ms, by and note;
- * a resolved one changes only when a given note or by differs, and then
- * takes now_ms as its resolution time. Reopening makes the call pending and
- * clears the resolution (a given note is kept as the reason it reopened).
- * NULL note or by leaves the stored one. *out gets the followUp object.
+ * Resolve (or reopen) call_id's follow-up (see store.h and
+ * store_follow_up_next) in one write transaction. *out gets the followUp
+ * object afterwards.
  */
-int store_set_follow_up(struct store *st, const char *call_id, bool resolved, const char *note,
-                        const char *by, int64_t now_ms, cJSON **out, struct err *err)
+static int sq_set_follow_up(struct store *base, const char *call_id, bool resolved,
+                            const char *note, const char *by, int64_t now_ms, cJSON **out,
+                            struct err *err)
 {
+    struct sq_store *st = sq(base);
     sqlite3_stmt *s;
-    struct follow_up fu = {0};
+    struct store_follow_up cur = {0}, next;
     char *cur_status = NULL, *cur_by = NULL, *cur_note = NULL, *reason = NULL;
-    const char *new_status, *new_by, *new_note;
-    bool changed, has_ms;
-    int64_t id, new_ms;
+    int64_t id;
     int rc;
 
     if (out != NULL)
         *out = NULL;
-    if (st->read_only)
+    if (st->base.read_only)
         return err_set(err, ERR_STORAGE, "the store is open read-only");
-    if (call_id == NULL)
-        return err_set(err, ERR_NOT_FOUND, "no such call");
     if (store_space_check(st, err) == -1)
         return -1;
     if (stmt_exec(st, STMT_BEGIN, "begin", err) == -1)
@@ -3497,67 +3179,31 @@ int store_set_follow_up(struct store *st, const char *call_id, bool resolved, co
         goto fail;
     }
     id = sqlite3_column_int64(s, 0);
-    fu.flagged = sqlite3_column_int(s, 1) == 1;
-    cur_status = xstrdup(col_text(s, 2));
-    reason = col_null(s, 3) ? NULL : xstrdup(col_text(s, 3));
-    has_ms = !col_null(s, 4);
-    new_ms = sqlite3_column_int64(s, 4);
-    cur_by = col_null(s, 5) ? NULL : xstrdup(col_text(s, 5));
-    cur_note = col_null(s, 6) ? NULL : xstrdup(col_text(s, 6));
+    cur.flagged = sqlite3_column_int(s, 1) == 1;
+    cur.status = cur_status = xstrdup(col_text(s, 2));
+    cur.reason = reason = col_dup(s, 3);
+    cur.resolved_known = sqlite3_column_type(s, 4) != SQLITE_NULL;
+    cur.resolved_ms = sqlite3_column_int64(s, 4);
+    cur.by = cur_by = col_dup(s, 5);
+    cur.note = cur_note = col_dup(s, 6);
     stmt_release(s);
 
-    new_status = cur_status;
-    new_by = cur_by;
-    new_note = cur_note;
-    if (resolved && strcmp(cur_status, "resolved") == 0) {
-        changed =
-            (note != NULL && !text_eq(note, cur_note)) || (by != NULL && !text_eq(by, cur_by));
-        if (changed) {
-            new_note = note != NULL ? note : cur_note;
-            new_by = by != NULL ? by : cur_by;
-            new_ms = now_ms;
-        }
-    } else if (resolved) {
-        changed = true;
-        new_status = "resolved";
-        new_ms = now_ms;
-        has_ms = true;
-        new_by = by;
-        new_note = note;
-    } else if (strcmp(cur_status, "pending") == 0) {
-        changed = note != NULL && !text_eq(note, cur_note);
-        if (changed)
-            new_note = note;
-    } else {
-        changed = true;
-        new_status = "pending";
-        has_ms = false;
-        new_by = NULL;
-        new_note = note;
-    }
-    if (changed) {
+    if (store_follow_up_next(&cur, resolved, note, by, now_ms, &next)) {
         if ((s = stmt_get(st, STMT_FOLLOW_UP_SET, err)) == NULL)
             goto fail;
         sqlite3_bind_int64(s, 1, id);
-        sqlite3_bind_text(s, 2, new_status, -1, SQLITE_STATIC);
-        if (has_ms)
-            sqlite3_bind_int64(s, 3, new_ms);
-        sqlite3_bind_text(s, 4, new_by, -1, SQLITE_STATIC);
-        sqlite3_bind_text(s, 5, new_note, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 2, next.status, -1, SQLITE_STATIC);
+        if (next.resolved_known)
+            sqlite3_bind_int64(s, 3, next.resolved_ms);
+        sqlite3_bind_text(s, 4, next.by, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 5, next.note, -1, SQLITE_STATIC);
         if (stmt_run(st, s, "set follow-up", err) == -1)
             goto fail;
     }
     if (stmt_exec(st, STMT_COMMIT, "commit", err) == -1)
         goto fail;
-    if (out != NULL) {
-        fu.status = new_status;
-        fu.reason = reason;
-        fu.resolved_known = has_ms;
-        fu.resolved_ms = new_ms;
-        fu.by = new_by;
-        fu.note = new_note;
-        *out = follow_up_json(&fu, true);
-    }
+    if (out != NULL)
+        *out = store_follow_up_json(&next, true);
     free(cur_status);
     free(cur_by);
     free(cur_note);
@@ -3575,7 +3221,7 @@ fail:
 }
 
 /* The inclusive search_rowid range of calls with sort_ms in [from_ms, to_ms); lo > hi if none. */
-static int time_range(struct store *st, int64_t from_ms, int64_t to_ms, int64_t *lo, int64_t *hi,
+static int time_range(struct sq_store *st, int64_t from_ms, int64_t to_ms, int64_t *lo, int64_t *hi,
                       struct err *err)
 {
     int a, b;
@@ -3593,248 +3239,20 @@ static int time_range(struct store *st, int64_t from_ms, int64_t to_ms, int64_t 
 }
 
 /*
- * A tally: counts by text, grouped case-insensitively (ASCII), in a small
- * open-addressing hash table. Each group remembers the spelling and the
- * call of its newest row. Statistics and list items add up in C because
- * SQLite would sort every row of the period to group them.
- */
-struct tally_entry {
-    char *key;   /* lower-cased text; NULL for the group of missing values */
-    char *shown; /* the newest spelling */
-    int64_t calls;
-    int64_t last_ms, last_id; /* the newest call counted */
-    char *last_call;
-    int64_t seen; /* the call counted last, to count each call once */
-};
-
-struct tally {
-    struct tally_entry *v;
-    size_t cap, n;
-    struct tally_entry missing; /* rows without a value */
-};
-
-static uint64_t tally_hash(const char *key)
-{
-    uint64_t h = 14695981039346656037u;
-
-    for (; *key != '\0'; key++)
-        h = (h ^ (unsigned char)*key) * 1099511628211u;
-    return h;
-}
-
-static char *ascii_lower_dup(const char *s, size_t len)
-{
-    char *out = xstrndup(s, len);
-    char *p;
-
-    for (p = out; *p != '\0'; p++)
-        if (*p >= 'A' && *p <= 'Z')
-            *p = (char)(*p - 'A' + 'a');
-    return out;
-}
-
-/* The group of text[0..len), created when new; NULL text is the missing-value group. */
-static struct tally_entry *tally_get(struct tally *t, const char *text, size_t len)
-{
-    struct tally_entry *e;
-    char *key;
-    size_t i;
-
-    if (text == NULL)
-        return &t->missing;
-    if ((t->n + 1) * 10 >= t->cap * 7) {
-        struct tally old = *t;
-
-        t->cap = old.cap ? old.cap * 2 : 64;
-        t->v = xcalloc(t->cap, sizeof *t->v);
-        t->n = 0;
-        for (i = 0; i < old.cap; i++) {
-            if (old.v[i].key == NULL)
-                continue;
-            e = &t->v[tally_hash(old.v[i].key) & (t->cap - 1)];
-            while (e->key != NULL)
-                e = e + 1 < t->v + t->cap ? e + 1 : t->v;
-            *e = old.v[i];
-            t->n++;
-        }
-        free(old.v);
-    }
-    key = ascii_lower_dup(text, len);
-    e = &t->v[tally_hash(key) & (t->cap - 1)];
-    while (e->key != NULL && strcmp(e->key, key) != 0)
-        e = e + 1 < t->v + t->cap ? e + 1 : t->v;
-    if (e->key != NULL) {
-        free(key);
-        return e;
-    }
-    e->key = key;
-    e->last_ms = INT64_MIN;
-    t->n++;
-    return e;
-}
-
-/* Count one call for e; the newest call also sets the spelling shown. */
-static void tally_add(struct tally_entry *e, const char *text, size_t len, int64_t sort_ms,
-                      int64_t id, const char *call_id)
-{
-    e->calls++;
-    if (sort_ms > e->last_ms || (sort_ms == e->last_ms && id > e->last_id)) {
-        e->last_ms = sort_ms;
-        e->last_id = id;
-        if (text != NULL &&
-            (e->shown == NULL || strlen(e->shown) != len || memcmp(e->shown, text, len) != 0)) {
-            free(e->shown);
-            e->shown = xstrndup(text, len);
-        }
-        if (call_id != NULL) {
-            free(e->last_call);
-            e->last_call = xstrdup(call_id);
-        }
-    }
-}
-
-static void tally_free(struct tally *t)
-{
-    size_t i;
-
-    for (i = 0; i < t->cap; i++) {
-        free(t->v[i].key);
-        free(t->v[i].shown);
-        free(t->v[i].last_call);
-    }
-    free(t->v);
-    free(t->missing.shown);
-    free(t->missing.last_call);
-    memset(t, 0, sizeof *t);
-}
-
-/* Most calls first, then by text; the missing group last among equals. */
-static int tally_order(const void *a, const void *b)
-{
-    const struct tally_entry *x = *(const struct tally_entry *const *)a;
-    const struct tally_entry *y = *(const struct tally_entry *const *)b;
-
-    if (x->calls != y->calls)
-        return x->calls > y->calls ? -1 : 1;
-    if ((x->key == NULL) != (y->key == NULL))
-        return x->key == NULL ? 1 : -1;
-    return x->key == NULL ? 0 : strcmp(x->key, y->key);
-}
-
-/* Most calls first, then the most recently seen, then by text. */
-static int tally_order_recent(const void *a, const void *b)
-{
-    const struct tally_entry *x = *(const struct tally_entry *const *)a;
-    const struct tally_entry *y = *(const struct tally_entry *const *)b;
-
-    if (x->calls == y->calls && x->last_ms != y->last_ms)
-        return x->last_ms > y->last_ms ? -1 : 1;
-    return tally_order(a, b);
-}
-
-/* The groups in order (with the missing group if asked); the caller frees the array. */
-static struct tally_entry **tally_sorted(struct tally *t, bool with_missing,
-                                         int (*order)(const void *, const void *), size_t *n)
-{
-    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers, sizeof(T *) each */
-    struct tally_entry **out = xcalloc(t->n + 1, sizeof *out);
-    size_t i, k = 0;
-
-    for (i = 0; i < t->cap; i++)
-        if (t->v[i].key != NULL)
-            out[k++] = &t->v[i];
-    if (with_missing && t->missing.calls > 0)
-        out[k++] = &t->missing;
-    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers, sizeof(T *) each */
-    qsort(out, k, sizeof *out, order);
-    *n = k;
-    return out;
-}
-
-/* {value: calls} for at most max groups; the missing values count as "unknown". */
-static cJSON *tally_object(struct tally *t, size_t max)
-{
-    cJSON *obj = json_new(cJSON_CreateObject());
-    size_t n, i;
-    struct tally_entry **v = tally_sorted(t, true, tally_order, &n);
-
-    for (i = 0; i < n && i < max; i++)
-        json_put(obj, v[i]->key != NULL ? v[i]->shown : "unknown",
-                 cJSON_CreateNumber((double)v[i]->calls));
-    free(v);
-    return obj;
-}
-
-/* [{<name>: value, calls}] for at most max groups; calls without a value are not listed. */
-static cJSON *tally_list(struct tally *t, const char *name, size_t max)
-{
-    cJSON *arr = json_new(cJSON_CreateArray()), *obj;
-    size_t n, i;
-    struct tally_entry **v = tally_sorted(t, false, tally_order, &n);
-
-    for (i = 0; i < n && i < max; i++) {
-        obj = json_new(cJSON_CreateObject());
-        json_put(obj, name, cJSON_CreateString(v[i]->shown));
-        json_put(obj, "calls", cJSON_CreateNumber((double)v[i]->calls));
-        json_push(arr, obj);
-    }
-    free(v);
-    return arr;
-}
-
-static double round_to(double v, double unit)
-{
-    return round(v / unit) * unit;
-}
-
-static int compare_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return x < y ? -1 : x > y;
-}
-
-/* Add one text column value to a tally (missing values to its missing group). */
-static void tally_column(struct tally *t, sqlite3_stmt *s, int col, int64_t sort_ms, int64_t n)
-{
-    const char *v = col_text(s, col);
-    size_t len = v != NULL ? strlen(v) : 0;
-
-    if (len == 0)
-        v = NULL;
-    tally_add(tally_get(t, v, len), v, len, sort_ms, n, NULL);
-}
-
-/* The UTC day a time falls on, as its first millisecond. */
-static int64_t day_start(int64_t ms)
-{
-    int64_t r = ms % MS_PER_DAY;
-
-    return ms - (r < 0 ? r + MS_PER_DAY : r);
-}
-
-/*
  * Statistics over calls with sort_ms in [from_ms, to_ms) (see store.h):
- * one pass over the compact calls_scan index in one snapshot, added up in
- * C. Days come in order because search numbers do. Text values group
- * case-insensitively under their newest spelling. The average and median
- * are rounded to 0.1 s, the follow-up rate (flagged / calls) to four
- * places. The caller owns the result.
+ * one pass over the compact calls_scan index in one snapshot, in search
+ * number (= (sort_ms, id)) order, added up by store_stats_add(). The
+ * caller owns the result.
  */
-cJSON *store_call_stats(struct store *st, int64_t from_ms, int64_t to_ms, unsigned top_n,
-                        struct err *err)
+static cJSON *sq_call_stats(struct store *base, int64_t from_ms, int64_t to_ms, unsigned top_n,
+                            struct err *err)
 {
-    struct tally dirs = {0}, sents = {0}, topics = {0}, agents = {0};
+    struct sq_store *st = sq(base);
+    struct store_stats *stats = NULL;
     sqlite3_stmt *s = NULL;
-    cJSON *out = NULL, *days = NULL, *dur, *fu, *obj;
-    double *durs = NULL, total = 0;
-    size_t ndur = 0, cap = 0;
-    int64_t lo, hi, calls = 0, flagged = 0, pending = 0, resolved = 0, day = 0, day_calls = 0;
-    char iso[40];
+    int64_t lo, hi;
     int rc;
 
-    if (top_n > SEARCH_LIMIT_MAX)
-        top_n = SEARCH_LIMIT_MAX;
     if (read_begin(st, err) == -1)
         return NULL;
     if (time_range(st, from_ms, to_ms, &lo, &hi, err) == -1)
@@ -3843,40 +3261,11 @@ cJSON *store_call_stats(struct store *st, int64_t from_ms, int64_t to_ms, unsign
         goto fail;
     sqlite3_bind_int64(s, 1, lo);
     sqlite3_bind_int64(s, 2, hi);
-    days = json_new(cJSON_CreateArray());
+    stats = store_stats_new();
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        int64_t sort_ms = sqlite3_column_int64(s, 0);
-        const char *status = col_text(s, 7);
+        struct store_row r = stmt_row(s, 0);
 
-        if (calls == 0 || day_start(sort_ms) != day) {
-            if (calls > 0) {
-                obj = json_new(cJSON_CreateObject());
-                time_format_iso8601(day, iso, sizeof iso);
-                iso[10] = '\0';
-                json_put(obj, "date", cJSON_CreateString(iso));
-                json_put(obj, "calls", cJSON_CreateNumber((double)day_calls));
-                json_push(days, obj);
-            }
-            day = day_start(sort_ms);
-            day_calls = 0;
-        }
-        day_calls++;
-        calls++;
-        tally_column(&dirs, s, 1, sort_ms, calls);
-        tally_column(&sents, s, 2, sort_ms, calls);
-        tally_column(&topics, s, 3, sort_ms, calls);
-        tally_column(&agents, s, 4, sort_ms, calls);
-        if (!col_null(s, 5)) {
-            if (ndur == cap) {
-                cap = cap ? cap * 2 : 256;
-                durs = xreallocarray(durs, cap, sizeof *durs);
-            }
-            durs[ndur] = sqlite3_column_double(s, 5);
-            total += durs[ndur++];
-        }
-        flagged += sqlite3_column_int(s, 6) == 1;
-        pending += status != NULL && strcmp(status, "pending") == 0;
-        resolved += status != NULL && strcmp(status, "resolved") == 0;
+        store_stats_add(stats, &r);
     }
     stmt_release(s);
     s = NULL;
@@ -3884,175 +3273,58 @@ cJSON *store_call_stats(struct store *st, int64_t from_ms, int64_t to_ms, unsign
         db_fail(st, err, rc, "statistics");
         goto fail;
     }
-    if (calls > 0) {
-        obj = json_new(cJSON_CreateObject());
-        time_format_iso8601(day, iso, sizeof iso);
-        iso[10] = '\0';
-        json_put(obj, "date", cJSON_CreateString(iso));
-        json_put(obj, "calls", cJSON_CreateNumber((double)day_calls));
-        json_push(days, obj);
-    }
-
-    out = json_new(cJSON_CreateObject());
-    json_put(out, "calls", cJSON_CreateNumber((double)calls));
-    dur = json_new(cJSON_CreateObject());
-    json_put(dur, "totalSeconds", cJSON_CreateNumber(total));
-    if (ndur > 0) {
-        qsort(durs, ndur, sizeof *durs, compare_double);
-        json_put(dur, "average", cJSON_CreateNumber(round_to(total / (double)ndur, 0.1)));
-        json_put(dur, "min", cJSON_CreateNumber(durs[0]));
-        json_put(dur, "max", cJSON_CreateNumber(durs[ndur - 1]));
-        json_put(dur, "median",
-                 cJSON_CreateNumber(round_to(
-                     ndur % 2 ? durs[ndur / 2] : (durs[ndur / 2 - 1] + durs[ndur / 2]) / 2, 0.1)));
-    }
-    json_put(out, "duration", dur);
-    fu = json_new(cJSON_CreateObject());
-    json_put(fu, "flagged", cJSON_CreateNumber((double)flagged));
-    json_put(fu, "pending", cJSON_CreateNumber((double)pending));
-    json_put(fu, "resolved", cJSON_CreateNumber((double)resolved));
-    json_put(fu, "rate",
-             cJSON_CreateNumber(calls > 0 ? round_to((double)flagged / (double)calls, 0.0001) : 0));
-    json_put(out, "followUps", fu);
-    json_put(out, "byDay", days);
-    days = NULL;
-    json_put(out, "byDirection", tally_object(&dirs, STATS_VALUES_MAX));
-    json_put(out, "bySentiment", tally_object(&sents, STATS_VALUES_MAX));
-    json_put(out, "byTopic", tally_list(&topics, "topic", top_n));
-    json_put(out, "byAgent", tally_list(&agents, "agent", top_n));
     if (read_end(st, err) == -1)
         goto fail;
-    goto done;
+    return store_stats_finish(stats, top_n);
 
 fail:
     if (s != NULL)
         stmt_release(s);
     read_abort(st);
-    cJSON_Delete(out);
-    out = NULL;
-done:
-    cJSON_Delete(days);
-    free(durs);
-    tally_free(&dirs);
-    tally_free(&sents);
-    tally_free(&topics);
-    tally_free(&agents);
-    return out;
-}
-
-/* Trim ASCII white space from both ends of s; *len gets what remains. */
-static const char *trim_space(const char *s, size_t *len)
-{
-    size_t n = strlen(s);
-
-    while (n > 0 && (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')) {
-        s++;
-        n--;
-    }
-    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
-        n--;
-    *len = n;
-    return s;
+    store_stats_free(stats);
+    return NULL;
 }
 
 /*
- * The most frequent entries of column ("unanswered_questions" or
- * "action_items") over [from_ms, to_ms) (see store.h). ERR_INVALID for any
- * other column name. A call counts once per entry however often it lists
- * it; the text shown is the newest call's spelling. Ties go to the entry
- * seen more recently. Caller owns the result.
+ * The most frequent entries of a list column over [from_ms, to_ms) (see
+ * store.h): each call's list, added up by store_items_add(). Caller owns
+ * the result.
  */
-cJSON *store_top_list_items(struct store *st, const char *column, int64_t from_ms, int64_t to_ms,
-                            bool open_only, unsigned limit, struct err *err)
+static cJSON *sq_top_list_items(struct store *base, int column, int64_t from_ms, int64_t to_ms,
+                                bool open_only, unsigned limit, struct err *err)
 {
-    struct tally t = {0};
-    struct tally_entry **v;
+    struct sq_store *st = sq(base);
+    struct store_items *items;
     sqlite3_stmt *s;
-    enum stmt_id id;
-    cJSON *arr = NULL, *obj, *list, *item;
-    size_t n, i;
     int rc;
 
-    if (column != NULL && strcmp(column, "unanswered_questions") == 0)
-        id = STMT_LIST_UNANSWERED;
-    else if (column != NULL && strcmp(column, "action_items") == 0)
-        id = STMT_LIST_ACTION_ITEMS;
-    else {
-        err_set(err, ERR_INVALID, "list must be unanswered_questions or action_items");
-        return NULL;
-    }
-    if (limit > SEARCH_LIMIT_MAX)
-        limit = SEARCH_LIMIT_MAX;
-    if ((s = stmt_get(st, id, err)) == NULL)
+    s = stmt_get(
+        st, column == STORE_LIST_UNANSWERED ? STMT_LIST_UNANSWERED : STMT_LIST_ACTION_ITEMS, err);
+    if (s == NULL)
         return NULL;
     sqlite3_bind_int64(s, 1, from_ms);
     sqlite3_bind_int64(s, 2, to_ms);
     sqlite3_bind_int(s, 3, open_only);
+    items = store_items_new();
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        int64_t call = sqlite3_column_int64(s, 0), sort_ms = sqlite3_column_int64(s, 2);
-        const char *call_id = col_text(s, 1);
+        struct store_row r = stmt_row(s, 0);
 
-        list = cJSON_Parse(col_text(s, 3));
-        cJSON_ArrayForEach(item, list)
-        {
-            const char *text;
-            size_t len;
-            struct tally_entry *e;
-
-            if (!cJSON_IsString(item))
-                continue;
-            text = trim_space(item->valuestring, &len);
-            if (len == 0)
-                continue;
-            e = tally_get(&t, text, len);
-            if (e->seen == call)
-                continue; /* listed twice by the same call */
-            e->seen = call;
-            tally_add(e, text, len, sort_ms, call, call_id);
-        }
-        cJSON_Delete(list);
+        store_items_add(items, &r);
     }
     stmt_release(s);
     if (rc != SQLITE_DONE) {
         db_fail(st, err, rc, "list items");
-        tally_free(&t);
+        store_items_free(items);
         return NULL;
     }
-    arr = json_new(cJSON_CreateArray());
-    v = tally_sorted(&t, false, tally_order_recent, &n);
-    for (i = 0; i < n && i < limit; i++) {
-        obj = json_new(cJSON_CreateObject());
-        json_put(obj, "text", cJSON_CreateString(v[i]->shown));
-        json_put(obj, "calls", cJSON_CreateNumber((double)v[i]->calls));
-        json_put_string(obj, "lastCallId", v[i]->last_call);
-        json_put_iso(obj, "lastAt", v[i]->last_ms);
-        json_push(arr, obj);
-    }
-    free(v);
-    tally_free(&t);
-    return arr;
-}
-
-/* The smallest string above every string that starts with prefix (the last byte raised). */
-static char *prefix_end(const char *prefix)
-{
-    size_t n = strlen(prefix);
-    char *end;
-
-    while (n > 0 && (unsigned char)prefix[n - 1] == 0xFF)
-        n--;
-    if (n == 0)
-        return xstrdup(TEXT_TOP);
-    end = xstrndup(prefix, n);
-    end[n - 1] = (char)((unsigned char)end[n - 1] + 1);
-    return end;
+    return store_items_finish(items, limit);
 }
 
 /* Call ids starting with prefix, newest first: sort a small range, else scan by recency. */
-static int complete_ids(struct store *st, const char *prefix, unsigned limit, cJSON *values,
+static int complete_ids(struct sq_store *st, const char *prefix, unsigned limit, cJSON *values,
                         bool *has_more, struct err *err)
 {
-    char *end = prefix_end(prefix);
+    char *end = store_prefix_end(prefix);
     sqlite3_stmt *s = stmt_get(st, STMT_COMPLETE_ID_COUNT, err);
     int64_t n = 0;
     unsigned got = 0;
@@ -4076,7 +3348,7 @@ static int complete_ids(struct store *st, const char *prefix, unsigned limit, cJ
             *has_more = true;
             break;
         }
-        json_push(values, cJSON_CreateString(col_text(s, 0)));
+        store_json_push(values, cJSON_CreateString(col_text(s, 0)));
         got++;
     }
     stmt_release(s);
@@ -4098,10 +3370,10 @@ fail:
  * that does not start with 0 or 1 also matches North American numbers with
  * their leading 1, as phone_normalize() stores them ("415" finds 1415...).
  */
-static int complete_phones(struct store *st, const char *prefix, unsigned limit, cJSON *values,
+static int complete_phones(struct sq_store *st, const char *prefix, unsigned limit, cJSON *values,
                            bool *has_more, struct err *err)
 {
-    char d[20], d1[21], *end = NULL, *end1 = NULL, *seen[COMPLETE_LIMIT_MAX + 1];
+    char d[20], d1[21], *end = NULL, *end1 = NULL, *seen[STORE_COMPLETE_LIMIT_MAX + 1];
     const char *p;
     size_t n = 0, i, nseen = 0;
     int64_t count = 0;
@@ -4119,10 +3391,10 @@ static int complete_phones(struct store *st, const char *prefix, unsigned limit,
         }
     }
     d[n] = '\0';
-    end = prefix_end(d);
+    end = store_prefix_end(d);
     if (n > 0 && !plus && d[0] != '0' && d[0] != '1') {
         snprintf(d1, sizeof d1, "1%s", d);
-        end1 = prefix_end(d1);
+        end1 = store_prefix_end(d1);
     } else {
         d1[0] = '\0'; /* an empty range */
         end1 = xstrdup("");
@@ -4162,7 +3434,7 @@ static int complete_phones(struct store *st, const char *prefix, unsigned limit,
             break;
         }
         seen[nseen++] = xstrdup(digits);
-        json_push(values, cJSON_CreateString(shown));
+        store_json_push(values, cJSON_CreateString(shown));
     }
     stmt_release(s);
     s = NULL;
@@ -4184,30 +3456,21 @@ fail:
     return -1;
 }
 
-/*
- * Completion values for field "call_id" or "phone" (see store.h),
- * appended to values as strings; *has_more says whether more than limit
- * exist. ERR_INVALID for any other field.
- */
-int store_complete(struct store *st, const char *field, const char *prefix, unsigned limit,
-                   cJSON *values, bool *has_more, struct err *err)
+/* Completion values for field "call_id" or "phone" (see store.h), appended to values. */
+static int sq_complete(struct store *base, const char *field, const char *prefix, unsigned limit,
+                       cJSON *values, bool *has_more, struct err *err)
 {
-    *has_more = false;
-    if (prefix == NULL)
-        prefix = "";
-    if (limit > COMPLETE_LIMIT_MAX)
-        limit = COMPLETE_LIMIT_MAX;
-    if (field != NULL && strcmp(field, "call_id") == 0)
+    struct sq_store *st = sq(base);
+
+    if (strcmp(field, "call_id") == 0)
         return complete_ids(st, prefix, limit, values, has_more, err);
-    if (field != NULL && strcmp(field, "phone") == 0)
-        return complete_phones(st, prefix, limit, values, has_more, err);
-    return err_set(err, ERR_INVALID, "cannot complete that argument");
+    return complete_phones(st, prefix, limit, values, has_more, err);
 }
 
 /* SQLite's progress callback: non-zero makes the running statement fail with SQLITE_INTERRUPT. */
 static int store_progress(void *arg)
 {
-    struct store *st = arg;
+    struct sq_store *st = arg;
 
     return st->interrupt_fn != NULL && st->interrupt_fn(st->interrupt_arg);
 }
@@ -4218,8 +3481,9 @@ static int store_progress(void *arg)
  * on this store, and true makes that statement fail with ERR_CANCELLED.
  * A write it interrupts is rolled back whole.
  */
-void store_set_interrupt(struct store *st, bool (*fn)(void *arg), void *arg)
+static void sq_set_interrupt(struct store *base, bool (*fn)(void *arg), void *arg)
 {
+    struct sq_store *st = sq(base);
     st->interrupt_fn = fn;
     st->interrupt_arg = arg;
     if (fn != NULL)
@@ -4227,3 +3491,42 @@ void store_set_interrupt(struct store *st, bool (*fn)(void *arg), void *arg)
     else
         sqlite3_progress_handler(st->db, 0, NULL, NULL);
 }
+
+static void sq_close(struct store *base)
+{
+    sq_free(sq(base));
+}
+
+struct store *store_sqlite_open(const char *path, const struct store_options *opt, struct err *err)
+{
+    struct sq_store *st = sq_open_file(path, opt, err);
+
+    return st != NULL ? &st->base : NULL;
+}
+
+const struct store_backend store_sqlite_backend = {
+    .name = "sqlite",
+    .schema_version = STORE_SCHEMA_VERSION,
+    .close = sq_close,
+    .checkpointer_start = sq_checkpointer_start,
+    .checkpointer_runs = sq_checkpointer_runs,
+    .checkpointer_stop = sq_checkpointer_stop,
+    .wal_open = sq_wal_open,
+    .wal_sync = sq_wal_sync,
+    .wal_close = sq_wal_close,
+    .put_deliveries = sq_put_deliveries,
+    .backup = sq_backup,
+    .check = sq_check,
+    .counts = sq_counts,
+    .list_deliveries = sq_list_deliveries,
+    .delivery_body = sq_delivery_body,
+    .call_raw = sq_call_raw,
+    .search_calls = sq_search_calls,
+    .get_call = sq_get_call,
+    .call_transcript_text = sq_call_transcript_text,
+    .set_follow_up = sq_set_follow_up,
+    .call_stats = sq_call_stats,
+    .top_list_items = sq_top_list_items,
+    .complete = sq_complete,
+    .set_interrupt = sq_set_interrupt,
+};
