@@ -37,6 +37,8 @@ void auth_sha256_hex(const void *data, size_t len, char out[AUTH_SHA256_HEX]);
 void auth_random(void *buf, size_t len);
 /* HMAC-SHA256 of data under a 32-byte key. */
 void auth_mac(const unsigned char key[32], const void *data, size_t len, unsigned char out[32]);
+/* A 32-byte key for label derived from secret (the same on every daemon given secret). */
+void auth_derive_key(const char *secret, const char *label, unsigned char out[32]);
 /* Constant-time equality of two len-byte buffers. */
 bool auth_equal(const void *a, const void *b, size_t len);
 /* URL-safe base64 without padding; the caller frees the result. */

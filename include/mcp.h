@@ -125,6 +125,11 @@ struct mcp_server_opts {
     bool read_only; /* refuse tools with writes */
     void *app;      /* handed to handlers through mcp_call_app */
     /*
+     * MCP_CURSOR_KEY_BYTES that sign cursors and session ids, so that every
+     * daemon given the same key accepts the others' (copied). NULL: random.
+     */
+    const unsigned char *key;
+    /*
      * Called after every request with its method, the tool name for
      * tools/call (else NULL), the outcome ("ok", "tool_error" for an
      * isError result, "error" for a JSON-RPC error, "cancelled") and the
@@ -147,7 +152,11 @@ typedef void (*mcp_send_fn)(void *arg, const char *json);
 
 /* One client connection's state: negotiated version, log level, requests in flight. */
 struct mcp_session *mcp_session_new(struct mcp_server *srv);
+/* A session initialized elsewhere with protocol, ready for requests; NULL for an unknown one. */
+struct mcp_session *mcp_session_resume(struct mcp_server *srv, const char *protocol);
 void mcp_session_free(struct mcp_session *s);
+/* The key of mcp_server_opts (or the random one): MCP_CURSOR_KEY_BYTES. */
+const unsigned char *mcp_server_key(const struct mcp_server *srv);
 /* The protocol version agreed at initialize, or NULL before it. */
 const char *mcp_session_protocol(const struct mcp_session *s);
 bool mcp_session_initialized(const struct mcp_session *s);

@@ -464,6 +464,16 @@ void auth_mac(const unsigned char key[32], const void *data, size_t len, unsigne
     crypto_auth_hmacsha256(out, data, len, key);
 }
 
+/* HMAC-SHA256(SHA-256(secret), label): a key of its own for each use of one secret. */
+void auth_derive_key(const char *secret, const char *label, unsigned char out[32])
+{
+    unsigned char k[crypto_hash_sha256_BYTES];
+
+    crypto_hash_sha256(k, (const unsigned char *)secret, strlen(secret));
+    crypto_auth_hmacsha256(out, (const unsigned char *)label, strlen(label), k);
+    sodium_memzero(k, sizeof k);
+}
+
 bool auth_equal(const void *a, const void *b, size_t len)
 {
     return sodium_memcmp(a, b, len) == 0;

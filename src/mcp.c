@@ -379,7 +379,10 @@ struct mcp_server *mcp_server_new(const struct mcp_server_opts *opts)
     srv = xcalloc(1, sizeof *srv);
     srv->opts = *opts;
     srv->reg = reg;
-    auth_random(srv->key, sizeof srv->key);
+    if (opts->key != NULL)
+        memcpy(srv->key, opts->key, sizeof srv->key);
+    else
+        auth_random(srv->key, sizeof srv->key);
 
     /* NOLINTBEGIN(bugprone-sizeof-expression): arrays of pointers, sizeof(T *) each */
     srv->in_schema = xcalloc(reg->ntools + 1, sizeof *srv->in_schema);
@@ -453,6 +456,33 @@ struct mcp_session *mcp_session_new(struct mcp_server *srv)
         fatalx("mcp: cannot create a mutex");
     atomic_init(&s->log_level, LOG_LEVEL_DEFAULT);
     return s;
+}
+
+/*
+ * A session that initialized elsewhere (another transport connection, or
+ * another daemon on the same database) with the version protocol: ready,
+ * as after notifications/initialized. NULL for a version this server
+ * does not speak.
+ */
+struct mcp_session *mcp_session_resume(struct mcp_server *srv, const char *protocol)
+{
+    struct mcp_session *s;
+    size_t i;
+
+    for (i = 0; i < sizeof protocols / sizeof protocols[0]; i++)
+        if (protocol != NULL && strcmp(protocol, protocols[i]) == 0)
+            break;
+    if (i == sizeof protocols / sizeof protocols[0])
+        return NULL;
+    s = mcp_session_new(srv);
+    s->protocol = protocols[i];
+    s->client_ready = true;
+    return s;
+}
+
+const unsigned char *mcp_server_key(const struct mcp_server *srv)
+{
+    return srv->key;
 }
 
 /* Free a session (NULL is fine); no call may be in progress on it. */

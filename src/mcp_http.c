@@ -12,9 +12,11 @@
  * response. GET is answered 405 (the server never sends unprompted
  * messages); DELETE ends a session.
  *
- * Sessions: initialize creates one with a random id (Mcp-Session-Id);
- * every later request must carry it (400 without, 404 for an unknown or
- * ended one). Idle sessions are dropped, and their number is bounded.
+ * Sessions: initialize creates one with a signed id (Mcp-Session-Id, see
+ * sid_make); every later request must carry it (400 without, 404 for an
+ * unknown or ended one). A signed id this daemon has not seen began on
+ * another daemon with the same key (behind one load balancer) and is taken
+ * up as it comes. Idle sessions are dropped, and their number is bounded.
  *
  * Ownership and threads: a struct mh_req is shared by libmicrohttpd (until
  * the request completes), a worker (while it runs the request) and an
@@ -42,8 +44,19 @@
 
 static const char *const mh_versions[] = {"2025-11-25", "2025-06-18", "2025-03-26"};
 
+/*
+ * A session id: base64url of version 1, the time it was made (ms, big
+ * endian), 16 random bytes and the first 16 bytes of HMAC-SHA256 over
+ * those under the server's key. Any daemon holding the same key (see
+ * mcp_server_opts.key) can tell its own ids from forged ones.
+ */
+#define SID_RAW   (1 + 8 + 16)
+#define SID_MAC   16
+#define SID_LEN   55   /* base64url of SID_RAW + SID_MAC bytes, no padding */
+#define SID_ENDED 1024 /* ended ids remembered, so that they stay ended here */
+
 struct mh_session {
-    char id[AUTH_TOKEN_LEN + 1];
+    char id[SID_LEN + 1];
     struct mcp_session *s;
     unsigned refs; /* the table's, plus one per request using it */
     int64_t last_ms;
@@ -85,11 +98,74 @@ struct mcp_http {
     pthread_mutex_t slock;
     struct mh_session *sessions;
     unsigned nsessions;
+    char (*ended)[SID_LEN + 1]; /* ring of SID_ENDED ids ended or expired here */
+    unsigned nended;
     atomic_ullong requests;
-    atomic_ullong events; /* event ids: unique across every stream */
+    atomic_ullong adopted; /* sessions taken up from another daemon */
+    atomic_ullong events;  /* event ids: unique across every stream */
 };
 
 /* ---- sessions ---- */
+
+static void sid_mac(const struct mcp_http *h, const unsigned char *raw, unsigned char *mac)
+{
+    unsigned char full[32], msg[sizeof "mcp-session" + SID_RAW];
+
+    memcpy(msg, "mcp-session", sizeof "mcp-session");
+    memcpy(msg + sizeof "mcp-session", raw, SID_RAW);
+    auth_mac(mcp_server_key(h->opts.srv), msg, sizeof msg, full);
+    memcpy(mac, full, SID_MAC);
+}
+
+/* A fresh signed id into out. */
+static void sid_make(const struct mcp_http *h, int64_t now, char out[SID_LEN + 1])
+{
+    unsigned char raw[SID_RAW + SID_MAC];
+    char *text;
+
+    raw[0] = 1;
+    for (int i = 0; i < 8; i++)
+        raw[1 + i] = (unsigned char)((uint64_t)now >> (56 - 8 * i));
+    auth_random(raw + 9, 16);
+    sid_mac(h, raw, raw + SID_RAW);
+    text = auth_b64url_encode(raw, sizeof raw);
+    memcpy(out, text, SID_LEN + 1);
+    free(text);
+}
+
+/* Whether id is one this server's key signed. */
+static bool sid_valid(const struct mcp_http *h, const char *id)
+{
+    unsigned char *raw = NULL, mac[SID_MAC];
+    size_t len = 0;
+    bool ok;
+
+    if (strlen(id) != SID_LEN || auth_b64url_decode(id, &raw, &len) == -1)
+        return false;
+    ok = len == SID_RAW + SID_MAC && raw[0] == 1;
+    if (ok) {
+        sid_mac(h, raw, mac);
+        ok = auth_equal(mac, raw + SID_RAW, SID_MAC);
+    }
+    free(raw);
+    return ok;
+}
+
+/* Remember that id ended here (DELETE or idle), so that it is not taken up again. */
+static void sid_ended_locked(struct mcp_http *h, const char *id)
+{
+    memcpy(h->ended[h->nended++ % SID_ENDED], id, SID_LEN + 1);
+}
+
+static bool sid_is_ended_locked(const struct mcp_http *h, const char *id)
+{
+    unsigned n = h->nended < SID_ENDED ? h->nended : SID_ENDED;
+
+    for (unsigned i = 0; i < n; i++)
+        if (auth_equal(h->ended[i], id, SID_LEN))
+            return true;
+    return false;
+}
 
 static void session_release_locked(struct mcp_http *h, struct mh_session *ss)
 {
@@ -124,6 +200,7 @@ static void sessions_expire_locked(struct mcp_http *h, int64_t now)
     for (; ss != NULL; ss = next) {
         next = ss->next;
         if (ss->refs == 1 && now - ss->last_ms > idle) {
+            sid_ended_locked(h, ss->id);
             session_unlist_locked(h, ss);
             session_release_locked(h, ss); /* the table's reference: frees it */
         }
@@ -143,7 +220,7 @@ static struct mh_session *session_create(struct mcp_http *h)
         return NULL;
     }
     ss = xcalloc(1, sizeof *ss);
-    auth_token_generate(ss->id);
+    sid_make(h, now, ss->id);
     ss->s = mcp_session_new(h->opts.srv);
     ss->refs = 2; /* the table and the caller */
     ss->last_ms = now;
@@ -155,23 +232,45 @@ static struct mh_session *session_create(struct mcp_http *h)
     return ss;
 }
 
-/* The listed session with this id, referenced for the caller, or NULL. */
-static struct mh_session *session_find(struct mcp_http *h, const char *id)
+/*
+ * The session with this id, referenced for the caller, or NULL. An id this
+ * server's key signed that is not in the table began on another daemon
+ * (or before a restart): it is taken up, ready, with the protocol version
+ * the request names (MCP-Protocol-Version; 2025-03-26 when absent, as the
+ * specification says), unless it ended here or the table is full.
+ */
+static struct mh_session *session_find(struct mcp_http *h, const char *id, const char *protocol)
 {
     struct mh_session *ss, *found = NULL;
-    size_t len = strlen(id);
     int64_t now = time_now_ms();
 
-    if (len != AUTH_TOKEN_LEN)
+    if (strlen(id) != SID_LEN)
         return NULL;
     pthread_mutex_lock(&h->slock);
     sessions_expire_locked(h, now);
     for (ss = h->sessions; ss != NULL; ss = ss->next) {
-        if (auth_equal(ss->id, id, AUTH_TOKEN_LEN)) {
+        if (auth_equal(ss->id, id, SID_LEN)) {
             found = ss;
             found->refs++;
             found->last_ms = now;
             break;
+        }
+    }
+    if (found == NULL && protocol != NULL && h->nsessions < h->opts.max_sessions &&
+        !sid_is_ended_locked(h, id) && sid_valid(h, id)) {
+        struct mcp_session *ms = mcp_session_resume(h->opts.srv, protocol);
+
+        if (ms != NULL) {
+            found = xcalloc(1, sizeof *found);
+            memcpy(found->id, id, SID_LEN + 1);
+            found->s = ms;
+            found->refs = 2; /* the table and the caller */
+            found->last_ms = now;
+            found->listed = true;
+            found->next = h->sessions;
+            h->sessions = found;
+            h->nsessions++;
+            atomic_fetch_add(&h->adopted, 1);
         }
     }
     pthread_mutex_unlock(&h->slock);
@@ -279,6 +378,7 @@ struct mcp_http *mcp_http_new(const struct mcp_http_opts *opts, struct err *err)
 
     h->opts = *opts;
     h->nworkers = opts->workers ? opts->workers : 4;
+    h->ended = xcalloc(SID_ENDED, sizeof *h->ended);
     pthread_mutex_init(&h->qlock, NULL);
     pthread_cond_init(&h->qcond, NULL);
     pthread_cond_init(&h->qidle, NULL);
@@ -305,6 +405,7 @@ fail:
         store_close(h->stores[i]);
     free(h->stores);
     free(h->threads);
+    free(h->ended);
     free(h);
     return NULL;
 }
@@ -343,6 +444,7 @@ void mcp_http_free(struct mcp_http *h)
     pthread_mutex_destroy(&h->slock);
     free(h->stores);
     free(h->threads);
+    free(h->ended);
     free(h);
 }
 
@@ -540,7 +642,7 @@ static enum MHD_Result mh_post(struct mh_req *r)
                           "Bad Request: Mcp-Session-Id header is required");
         rpc_msg_free(&msg);
         return rc;
-    } else if ((r->sess = session_find(h, sid)) == NULL) {
+    } else if ((r->sess = session_find(h, sid, ver != NULL ? ver : "2025-03-26")) == NULL) {
         rc = mh_rpc_error(r, MHD_HTTP_NOT_FOUND, msg.id, -32001,
                           "Session not found: start a new one with initialize");
         rpc_msg_free(&msg);
@@ -587,10 +689,22 @@ static enum MHD_Result mh_delete(struct mh_req *r)
     if (sid == NULL)
         return mh_rpc_error(r, MHD_HTTP_BAD_REQUEST, NULL, -32000,
                             "Bad Request: Mcp-Session-Id header is required");
-    if ((ss = session_find(r->h, sid)) == NULL)
-        return mh_rpc_error(r, MHD_HTTP_NOT_FOUND, NULL, -32001, "Session not found");
+    if ((ss = session_find(r->h, sid, NULL)) == NULL) {
+        /* Begun on another daemon: it ends here too. */
+        bool known;
+
+        pthread_mutex_lock(&r->h->slock);
+        known = strlen(sid) == SID_LEN && !sid_is_ended_locked(r->h, sid) && sid_valid(r->h, sid);
+        if (known)
+            sid_ended_locked(r->h, sid);
+        pthread_mutex_unlock(&r->h->slock);
+        if (!known)
+            return mh_rpc_error(r, MHD_HTTP_NOT_FOUND, NULL, -32001, "Session not found");
+        return mh_reply(r, MHD_HTTP_OK, NULL, "");
+    }
     pthread_mutex_lock(&r->h->slock);
     if (ss->listed) {
+        sid_ended_locked(r->h, ss->id);
         session_unlist_locked(r->h, ss);
         ss->refs--; /* the table's reference; ours keeps it alive */
     }

@@ -14,6 +14,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "auth.h"
 #include "http.h"
 #include "mcp_http.h"
 #include "metrics.h"
@@ -237,8 +238,13 @@ int serve_run(const struct config *cfg)
     struct store_options wopt = {
         .busy_timeout_ms = cfg->busy_timeout_ms,
         .min_free_bytes = cfg->min_free_bytes,
+        .password = cfg->db_password,
     };
-    struct store_options ropt = {.read_only = true, .busy_timeout_ms = cfg->busy_timeout_ms};
+    struct store_options ropt = {
+        .read_only = true,
+        .busy_timeout_ms = cfg->busy_timeout_ms,
+        .password = cfg->db_password,
+    };
     struct store *writer;
     struct err err = {0};
     sigset_t set;
@@ -300,12 +306,21 @@ int serve_run(const struct config *cfg)
         };
         struct mcp_http_opts ho = {
             .db_path = cfg->db_path,
-            .store = {.read_only = !cfg->mcp_allow_writes, .busy_timeout_ms = cfg->busy_timeout_ms},
+            .store = {.read_only = !cfg->mcp_allow_writes,
+                      .busy_timeout_ms = cfg->busy_timeout_ms,
+                      .password = cfg->db_password},
             .workers = cfg->mcp_workers,
             .max_sessions = cfg->mcp_sessions_max,
             .session_idle_s = cfg->mcp_session_idle,
             .body_max = cfg->body_max,
         };
+        unsigned char key[MCP_CURSOR_KEY_BYTES];
+
+        /* Daemons sharing the token accept each other's cursors and sessions. */
+        if (cfg->token != NULL) {
+            auth_derive_key(cfg->token, "phonely-mcp sessions and cursors v1", key);
+            mo.key = key;
+        }
         s.mcp_server = mcp_server_new(&mo);
         ho.srv = s.mcp_server;
         if ((s.mcp = mcp_http_new(&ho, &err)) == NULL)
