@@ -16,12 +16,13 @@ STATE      ?= .phonely-mcp
 
 # Debian packages, by name. BUILD_PKGS are needed to build and run,
 # TEST_PKGS only to run the test suite (cppcheck and clang-tidy are CTest
-# tests; valgrind runs the suite once more in CI). Node.js and npm (for the official
+# tests; valgrind runs the suite once more in CI; the PostgreSQL server runs
+# the tests' own throwaway clusters, never a system one). Node.js and npm (for the official
 # MCP test clients) are installed from Debian only when the commands are
 # missing, so a Node.js installed another way is left alone.
 BUILD_PKGS = make cmake gcc libc6-dev pkg-config libmicrohttpd-dev libcjson-dev \
-             libsqlite3-dev libsodium-dev
-TEST_PKGS  = ca-certificates cppcheck clang-tidy valgrind
+             libsqlite3-dev libsodium-dev libpq-dev
+TEST_PKGS  = ca-certificates cppcheck clang-tidy valgrind postgresql
 NODE_PKGS  = $(shell command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || echo nodejs npm)
 
 SUDO = $(shell [ "$$(id -u)" = 0 ] || echo sudo)

@@ -18,12 +18,14 @@ struct listen_addr {
  * Every setting has a name (config file key), an environment variable
  * PHONELY_MCP_<NAME upper-cased>, and for non-secrets a --name flag.
  * Precedence: flags beat environment beat the config file beat defaults.
- * Secrets (webhook_token, webhook_token_previous, webhook_signing_secret)
+ * Secrets (webhook_token, webhook_token_previous, webhook_signing_secret,
+ * token, db_password)
  * may also be given as <name>_file / PHONELY_MCP_<NAME>_FILE holding the
  * value; they are never accepted as flags.
  */
 struct config {
-    char *db_path;                       /* db, default ./phonely-mcp.db */
+    char *db_path;                       /* db, default ./phonely-mcp.db, or a postgresql:// URI */
+    char *db_password;                   /* secret: a PostgreSQL password, or NULL */
     struct listen_addr webhook_listen;   /* webhook_listen, default 127.0.0.1:8080 */
     struct listen_addr private_listen;   /* private_listen, default 127.0.0.1:9090 */
     char *webhook_token;                 /* secret */

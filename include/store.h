@@ -25,6 +25,7 @@ struct store_options {
     bool read_only;           /* open for reading only (MCP readers) */
     unsigned busy_timeout_ms; /* wait this long for a lock, then ERR_BUSY */
     uint64_t min_free_bytes;  /* refuse writes with ERR_FULL below this free space (0: off) */
+    const char *password;     /* a PostgreSQL password beside the URI's (borrowed), or NULL */
 };
 
 /*

@@ -58,7 +58,8 @@ enum dtype {
     DT_BOOL,     /* bool: yes/no, true/false, on/off, 1/0 */
     DT_LOGLEVEL, /* int: error|warn|info|debug */
     DT_TOKEN,    /* char *, secret, checked with auth_token_validate */
-    DT_SIGNING   /* char *, secret, checked with auth_secrets_parse at validate time */
+    DT_SIGNING,  /* char *, secret, checked with auth_secrets_parse at validate time */
+    DT_PASSWORD  /* char *, secret, any non-empty text */
 };
 
 #define DF_SECRET 0x1 /* the value is a secret: refused as a flag, never echoed */
@@ -78,7 +79,11 @@ struct directive {
 
 static const struct directive directives[] = {
     {"db", DT_PATH, 0, OFF(db_path), 0, 0, "./phonely-mcp.db",
-     "SQLite database file (created if missing)"},
+     "SQLite database file (created if missing), or a postgresql:// URI"},
+    {"db_password", DT_PASSWORD, DF_SECRET, OFF(db_password), 0, 0, NULL,
+     "password of a PostgreSQL db, when not in the URI or in PGPASSFILE"},
+    {"db_password_file", DT_PASSWORD, DF_FILE, OFF(db_password), 0, 0, NULL,
+     "file holding db_password"},
     {"webhook_listen", DT_LISTEN, 0, OFF(webhook_listen), 0, 0, "127.0.0.1:8080",
      "address of the webhook listener: host:port, [v6]:port or :port"},
     {"private_listen", DT_LISTEN, 0, OFF(private_listen), 0, 0, "127.0.0.1:9090",
@@ -172,7 +177,7 @@ static void *field_of(struct config *cfg, const struct directive *d)
 
 static bool is_secret_type(enum dtype t)
 {
-    return t == DT_TOKEN || t == DT_SIGNING;
+    return t == DT_TOKEN || t == DT_SIGNING || t == DT_PASSWORD;
 }
 
 /* "webhook_listen" -> "PHONELY_MCP_WEBHOOK_LISTEN" (or "--webhook-listen"). */
@@ -450,7 +455,8 @@ static int directive_set(struct config *cfg, const struct directive *d, const ch
         return 0;
     }
     case DT_TOKEN:
-    case DT_SIGNING: {
+    case DT_SIGNING:
+    case DT_PASSWORD: {
         char *secret = NULL;
         struct err e;
         if (d->flags & DF_FILE) {

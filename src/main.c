@@ -129,13 +129,15 @@ static const struct command commands[] = {
 static const char common_options[] =
     "Options (each also a config file setting and a PHONELY_MCP_<NAME> variable):\n"
     "  --config FILE            read settings from FILE (env PHONELY_MCP_CONFIG)\n"
-    "  --db PATH                SQLite database (default ./phonely-mcp.db)\n"
+    "  --db PATH|URI            SQLite database file (default ./phonely-mcp.db), or a\n"
+    "                           PostgreSQL database: postgresql://USER@HOST:PORT/DBNAME\n"
     "  --webhook-listen ADDR:PORT   webhook listener (default 127.0.0.1:8080)\n"
     "  --private-listen ADDR:PORT   private listener (default 127.0.0.1:9090)\n"
     "  --log-level LEVEL        error, warn, info or debug\n"
     "  --NAME VALUE             any other setting; see `phonely-mcp help settings`\n"
-    "Secrets (webhook_token, webhook_token_previous, webhook_signing_secret) come\n"
-    "only from the environment or the config file, directly or as *_file paths.\n";
+    "Secrets (webhook_token, webhook_token_previous, webhook_signing_secret, token,\n"
+    "db_password) come only from the environment or the config file, directly or\n"
+    "as *_file paths; a PostgreSQL password may also come from PGPASSFILE.\n";
 
 static void usage_all(FILE *out)
 {
@@ -279,7 +281,12 @@ static int cmd_check_config(struct cli *cli)
     }
     printf("configuration ok%s%s\n", c->source_file ? ": " : "",
            c->source_file ? c->source_file : " (no config file)");
-    printf("  db              %s\n", c->db_path);
+    {
+        char *shown = store_db_display(c->db_path);
+
+        printf("  db              %s%s\n", shown, c->db_password != NULL ? " (password set)" : "");
+        free(shown);
+    }
     printf("  webhook_listen  %s:%u\n", c->webhook_listen.host, c->webhook_listen.port);
     printf("  private_listen  %s:%u\n", c->private_listen.host, c->private_listen.port);
     printf("  webhook tokens  %d configured\n",
@@ -332,6 +339,7 @@ static int cmd_import(struct cli *cli)
     struct store_options opt = {
         .busy_timeout_ms = cli->cfg.busy_timeout_ms,
         .min_free_bytes = cli->cfg.min_free_bytes,
+        .password = cli->cfg.db_password,
     };
     struct import_ui ui = {.tty = isatty(STDERR_FILENO) == 1};
     struct import_opts io = {
@@ -400,7 +408,11 @@ static int print_delivery(const struct delivery_row *r, void *arg)
 
 static int cmd_deliveries(struct cli *cli)
 {
-    struct store_options opt = {.read_only = true, .busy_timeout_ms = cli->cfg.busy_timeout_ms};
+    struct store_options opt = {
+        .read_only = true,
+        .busy_timeout_ms = cli->cfg.busy_timeout_ms,
+        .password = cli->cfg.db_password,
+    };
     struct err err = {0};
     struct store *st = store_open(cli->cfg.db_path, &opt, &err);
     int rc = 0;
@@ -462,6 +474,7 @@ static struct store_options mcp_store_options(const struct cli *cli, bool writes
         .read_only = !writes,
         .busy_timeout_ms = cli->cfg.busy_timeout_ms,
         .min_free_bytes = writes ? cli->cfg.min_free_bytes : 0,
+        .password = cli->cfg.db_password,
     };
     return o;
 }
@@ -683,7 +696,11 @@ done:
 
 static int cmd_backup(struct cli *cli)
 {
-    struct store_options opt = {.read_only = true, .busy_timeout_ms = cli->cfg.busy_timeout_ms};
+    struct store_options opt = {
+        .read_only = true,
+        .busy_timeout_ms = cli->cfg.busy_timeout_ms,
+        .password = cli->cfg.db_password,
+    };
     struct store_backup_info info = {0};
     struct err err = {0};
     struct store *st;

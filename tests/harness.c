@@ -49,6 +49,42 @@ char *fixture_read(const char *name, size_t *len)
     return data;
 }
 
+char *pg_newdb(void)
+{
+    const char *dir = getenv("PHONELY_TEST_PG_CLUSTER"), *script = getenv("PHONELY_TEST_PG_SCRIPT");
+    char *cmd, line[512] = "";
+    FILE *p;
+
+    if (dir == NULL || script == NULL) {
+        fprintf(stderr, "no PostgreSQL cluster: run this test through CTest (fixture pg)\n");
+        abort();
+    }
+    cmd = xasprintf("sh '%s' newdb '%s'", script, dir);
+    p = popen(cmd, "r");
+    if (p == NULL || fgets(line, sizeof line, p) == NULL || pclose(p) != 0 ||
+        strncmp(line, "postgresql://", 13) != 0) {
+        fprintf(stderr, "%s: no database\n", cmd);
+        abort();
+    }
+    free(cmd);
+    line[strcspn(line, "\n")] = '\0';
+    return xstrdup(line);
+}
+
+int pg_restart(void)
+{
+    const char *dir = getenv("PHONELY_TEST_PG_CLUSTER"), *script = getenv("PHONELY_TEST_PG_SCRIPT");
+    char *cmd;
+    int rc;
+
+    if (dir == NULL || script == NULL)
+        return -1;
+    cmd = xasprintf("sh '%s' restart '%s'", script, dir);
+    rc = system(cmd);
+    free(cmd);
+    return rc == 0 ? 0 : -1;
+}
+
 char *tmpdir_make(const char *tag)
 {
     const char *base = getenv("TMPDIR");
@@ -162,11 +198,28 @@ static void secret_add(struct buf *list, size_t *count, const char *value, size_
         secret_add(list, count, v + 6, len - 6);
 }
 
-char **secrets_of(const char *const *env)
+/* The password in a postgresql:// URI's user part ("user:password@"), added as a secret. */
+static void uri_secret_add(struct buf *list, size_t *count, const char *value)
+{
+    const char *rest = strstr(value, "://"), *at, *colon;
+
+    if (rest == NULL || strncmp(value, "postgres", 8) != 0)
+        return;
+    rest += 3;
+    at = strchr(rest, '@');
+    colon = at != NULL ? memchr(rest, ':', (size_t)(at - rest)) : NULL;
+    if (colon != NULL)
+        secret_add(list, count, colon + 1, (size_t)(at - colon - 1));
+}
+
+char **secrets_of_db(const char *const *env, const char *db)
 {
     struct buf list = {0};
     size_t count = 0;
     char *end = NULL;
+
+    if (db != NULL)
+        uri_secret_add(&list, &count, db);
 
     for (size_t i = 0; env != NULL && env[i] != NULL; i++) {
         const char *eq = strchr(env[i], '=');
@@ -177,7 +230,7 @@ char **secrets_of(const char *const *env)
         if (ends_with(env[i], nlen, "_FILE")) {
             nlen -= 5;
             if (ends_with(env[i], nlen, "_TOKEN") || ends_with(env[i], nlen, "_TOKEN_PREVIOUS") ||
-                ends_with(env[i], nlen, "_SECRET")) {
+                ends_with(env[i], nlen, "_SECRET") || ends_with(env[i], nlen, "_PASSWORD")) {
                 FILE *f = fopen(eq + 1, "r");
                 char text[4096];
                 size_t n = f != NULL ? fread(text, 1, sizeof text, f) : 0;
@@ -187,12 +240,19 @@ char **secrets_of(const char *const *env)
             }
         } else if (ends_with(env[i], nlen, "_TOKEN") ||
                    ends_with(env[i], nlen, "_TOKEN_PREVIOUS") ||
-                   ends_with(env[i], nlen, "_SECRET")) {
+                   ends_with(env[i], nlen, "_SECRET") || ends_with(env[i], nlen, "_PASSWORD")) {
             secret_add(&list, &count, eq + 1, strlen(eq + 1));
+        } else if (ends_with(env[i], nlen, "_DB")) {
+            uri_secret_add(&list, &count, eq + 1);
         }
     }
     buf_append(&list, &end, sizeof end);
     return (char **)(void *)buf_steal(&list, NULL);
+}
+
+char **secrets_of(const char *const *env)
+{
+    return secrets_of_db(env, NULL);
 }
 
 void secrets_free(char **secrets)
@@ -226,13 +286,13 @@ void daemon_start(struct daemon *d, const char *const *env)
     daemon_start_db(d, NULL, env);
 }
 
-void daemon_start_db(struct daemon *d, const char *db, const char *const *env)
+void daemon_spawn(struct daemon *d, const char *db, const char *const *env)
 {
     memset(d, 0, sizeof *d);
     d->dir = tmpdir_make("daemon");
     d->db = db != NULL ? xstrdup(db) : xasprintf("%s/calls.db", d->dir);
     d->log = xasprintf("%s/daemon.log", d->dir);
-    d->secrets = secrets_of(env);
+    d->secrets = secrets_of_db(env, d->db);
     d->pid = fork();
     if (d->pid == -1) {
         perror("fork");
@@ -251,6 +311,10 @@ void daemon_start_db(struct daemon *d, const char *db, const char *const *env)
         perror("exec");
         _exit(127);
     }
+}
+
+void daemon_wait_ready(struct daemon *d)
+{
     for (int i = 0; i < 3000; i++) {
         size_t len;
         FILE *f = fopen(d->log, "r");
@@ -282,6 +346,12 @@ void daemon_start_db(struct daemon *d, const char *db, const char *const *env)
     fprintf(stderr, "daemon did not become ready\n");
     kill(d->pid, SIGKILL);
     abort();
+}
+
+void daemon_start_db(struct daemon *d, const char *db, const char *const *env)
+{
+    daemon_spawn(d, db, env);
+    daemon_wait_ready(d);
 }
 
 int daemon_stop(struct daemon *d)

@@ -49,6 +49,9 @@ void daemon_start(struct daemon *d, const char *const *env);
  * restart the daemon on it); the log still goes to a new temporary directory.
  */
 void daemon_start_db(struct daemon *d, const char *db, const char *const *env);
+/* daemon_start_db in two steps: start the process, then wait until it listens. */
+void daemon_spawn(struct daemon *d, const char *db, const char *const *env);
+void daemon_wait_ready(struct daemon *d);
 /* SIGKILL and reap: a crash, with no chance to clean up. */
 void daemon_kill(struct daemon *d);
 /* SIGTERM, wait for exit; returns the exit status (or 128+signal). */
@@ -56,16 +59,28 @@ int daemon_stop(struct daemon *d);
 /* Stop if running and remove the temporary directory. */
 void daemon_cleanup(struct daemon *d);
 /*
- * The secrets among env: the values of every *_TOKEN, *_TOKEN_PREVIOUS and
- * *_SECRET setting and the contents of their *_FILE forms (a whsec_ signing
+ * The secrets among env: the values of every *_TOKEN, *_TOKEN_PREVIOUS,
+ * *_SECRET and *_PASSWORD setting, the contents of their *_FILE forms, the
+ * password of a *_DB URI (a whsec_ signing
  * secret also as its bare key). NULL-terminated; free with secrets_free.
  * Every daemon and CLI run checks its log against the secrets it was
  * given when it is cleaned up, and aborts the test when one is there.
  */
 char **secrets_of(const char *const *env);
+/* The same, with the password of db when it is a postgresql:// URI. */
+char **secrets_of_db(const char *const *env, const char *db);
 void secrets_free(char **secrets);
 /* The first of secrets found in text, or NULL. */
 const char *secret_leaked(const char *text, char *const *secrets);
+/*
+ * A new empty database on the throwaway PostgreSQL cluster CTest's pg
+ * fixture started (tests/pg/cluster.sh, named by PHONELY_TEST_PG_CLUSTER
+ * and PHONELY_TEST_PG_SCRIPT): its URI, which the caller frees. Aborts
+ * when there is no cluster.
+ */
+char *pg_newdb(void);
+/* Restart that cluster (a fast shutdown, then a start on the same port); -1 on failure. */
+int pg_restart(void);
 /* Run `phonely-mcp ARGS...` to completion with extra env; capture stdout and stderr. */
 int run_cli(const char *const *argv, const char *const *env, const char *stdin_data, char **out,
             char **errout);
