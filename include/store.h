@@ -155,6 +155,9 @@ struct store_backup_info {
 int store_backup(struct store *st, const char *dest, bool replace, struct store_backup_info *info,
                  struct err *err);
 
+/* The bytes the database takes (an SQLite file and its WAL; a PostgreSQL database). */
+int store_size(struct store *st, uint64_t *bytes, struct err *err);
+
 /* Cheap read to prove the database answers (healthz). */
 int store_check(struct store *st, struct err *err);
 
@@ -325,6 +328,35 @@ cJSON *store_top_list_items(struct store *st, const char *column, int64_t from_m
  */
 int store_complete(struct store *st, const char *field, const char *prefix, unsigned limit,
                    cJSON *values, bool *has_more, struct err *err);
+
+/* ---- copying a database (phonely-mcp migrate) ---- */
+
+/* The tables a copy moves, in the order it moves them (calls refer to deliveries). */
+enum store_table { STORE_TABLE_DELIVERIES = 0, STORE_TABLE_CALLS, STORE_TABLE_COUNT_ };
+
+const char *store_table_name(enum store_table t);
+
+/*
+ * Append to rows (an array) up to limit rows of table t with ids above
+ * after_id, in id order, each an object of its stored columns by name
+ * (numbers, strings, null; a body as {"base64url": "..."}), with nothing a
+ * backend keeps for itself alone (search numbers, index columns). The same
+ * rows read from two backends print the same.
+ */
+int store_dump(struct store *st, enum store_table t, int64_t after_id, unsigned limit, cJSON *rows,
+               struct err *err);
+
+/*
+ * Insert rows (as store_dump() gives them) into table t in one
+ * transaction, ids kept; a row whose id is there already is left as it
+ * is, so a copy that stopped can run again. ERR_UNSUPPORTED on a backend
+ * that is not a destination of copies (SQLite).
+ */
+int store_load(struct store *st, enum store_table t, const cJSON *rows, struct err *err);
+
+/* How many rows table t holds, and the largest id (0 when empty). */
+int store_table_size(struct store *st, enum store_table t, int64_t *rows, int64_t *max_id,
+                     struct err *err);
 
 /*
  * Interrupt long queries on this store when fn(arg) returns true (checked

@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <cjson/cJSON.h>
 
@@ -121,14 +120,6 @@ static enum MHD_Result serve_event(void *arg, struct MHD_Connection *conn, const
     return rc;
 }
 
-/* Bytes of a file, 0 when it does not exist. */
-static uint64_t file_bytes(const char *path)
-{
-    struct stat sb;
-
-    return stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
-}
-
 static void serve_observe_private(void *arg, const char *route, unsigned status)
 {
     struct serve *s = arg;
@@ -144,7 +135,8 @@ static enum MHD_Result serve_metrics(void *arg, struct MHD_Connection *conn)
     struct mcp_http_stats hs;
     struct store_counts counts = {.calls = -1, .deliveries = -1};
     struct err err = {0};
-    char *wal = xasprintf("%s-wal", s->cfg->db_path), *text;
+    uint64_t bytes = 0;
+    char *text;
     struct MHD_Response *resp;
     enum MHD_Result rc;
 
@@ -153,10 +145,12 @@ static enum MHD_Result serve_metrics(void *arg, struct MHD_Connection *conn)
     pthread_mutex_lock(&s->reader_lock);
     if (store_counts(s->reader, &counts, &err) == -1)
         counts.calls = counts.deliveries = -1;
+    if (store_size(s->reader, &bytes, &err) == -1)
+        bytes = 0;
     pthread_mutex_unlock(&s->reader_lock);
     struct metrics_gauges g = {
         .mcp_sessions = hs.sessions,
-        .db_bytes = file_bytes(s->cfg->db_path) + file_bytes(wal),
+        .db_bytes = bytes,
         .calls = counts.calls,
         .deliveries = counts.deliveries,
         .commits = is.commits,
@@ -168,7 +162,6 @@ static enum MHD_Result serve_metrics(void *arg, struct MHD_Connection *conn)
         .batch_bounds = ingest_batch_bounds,
         .nbatch = INGEST_BATCH_BUCKETS,
     };
-    free(wal);
     text = metrics_render(s->metrics, &g);
     resp = mhd.create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
     if (resp == NULL) {

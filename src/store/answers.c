@@ -236,6 +236,30 @@ cJSON *store_call_json(const struct store_row *r, enum call_detail detail, bool 
     return obj;
 }
 
+cJSON *store_page_add(struct call_page *page, const struct store_row *r, enum call_detail detail,
+                      int64_t now_ms)
+{
+    cJSON *item = store_call_json(r, detail, false, now_ms);
+
+    store_json_push(page->calls, item);
+    page->last_sort_ms = r->ops->int64(r, OC_SORT_MS);
+    page->last_id = r->ops->int64(r, OC_ID);
+    return item;
+}
+
+bool store_page_needs_count(const struct call_query *q, const struct call_page *page)
+{
+    bool first = q->sort == CALL_SORT_RELEVANCE ? q->offset == 0 : !q->has_after;
+
+    return !first || page->more;
+}
+
+void store_page_total(struct call_page *page, int64_t n, bool exact)
+{
+    page->total = n > STORE_TOTAL_CAP ? STORE_TOTAL_CAP : n;
+    page->total_exact = exact && n <= STORE_TOTAL_CAP;
+}
+
 /* calls.extra as JSON; NULL when there is none (or it is not an object). */
 static cJSON *stored_extra(const char *text)
 {

@@ -58,6 +58,7 @@ struct store_backend {
     int (*backup)(struct store *st, const char *dest, bool replace, struct store_backup_info *info,
                   struct err *err);
     int (*check)(struct store *st, struct err *err);
+    int (*size)(struct store *st, uint64_t *bytes, struct err *err);
     int (*counts)(struct store *st, struct store_counts *out, struct err *err);
     int (*list_deliveries)(struct store *st, const char *outcome, unsigned limit,
                            int (*fn)(const struct delivery_row *row, void *arg), void *arg,
@@ -82,6 +83,12 @@ struct store_backend {
     int (*complete)(struct store *st, const char *field, const char *prefix, unsigned limit,
                     cJSON *values, bool *has_more, struct err *err);
     void (*set_interrupt)(struct store *st, bool (*fn)(void *arg), void *arg);
+    /* Copies (t is checked; load is NULL on a backend copies do not go to). */
+    int (*dump)(struct store *st, enum store_table t, int64_t after_id, unsigned limit, cJSON *rows,
+                struct err *err);
+    int (*load)(struct store *st, enum store_table t, const cJSON *rows, struct err *err);
+    int (*table_size)(struct store *st, enum store_table t, int64_t *rows, int64_t *max_id,
+                      struct err *err);
 };
 
 /* The backends. Each open takes the --db value as given (a path, or a URI). */
@@ -187,6 +194,22 @@ enum full_col {
  */
 cJSON *store_call_json(const struct store_row *r, enum call_detail detail, bool full,
                        int64_t now_ms);
+
+/*
+ * A search page's next call from row: its JSON appended to page->calls
+ * (returned, for a snippet) and the keyset of the page's end moved to it.
+ */
+cJSON *store_page_add(struct call_page *page, const struct store_row *r, enum call_detail detail,
+                      int64_t now_ms);
+
+/*
+ * Whether a search page must count its matches: not on a first page (no
+ * offset, no keyset) that nothing follows, where the count is its rows.
+ */
+bool store_page_needs_count(const struct call_query *q, const struct call_page *page);
+
+/* Set a page's total from n matches counted, capped at STORE_TOTAL_CAP. */
+void store_page_total(struct call_page *page, int64_t n, bool exact);
 
 /*
  * The rest of a whole call from the same row: transcript (when asked) and

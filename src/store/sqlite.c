@@ -49,6 +49,7 @@
 
 #include <sqlite3.h>
 
+#include "auth.h"
 #include "backend.h"
 #include "callfmt.h"
 #include "log.h"
@@ -331,6 +332,10 @@ enum stmt_id {
     STMT_LIST_OUTCOME,
     STMT_DELIVERY_BODY,
     STMT_CALL_RAW,
+    STMT_DUMP_DELIVERIES,
+    STMT_DUMP_CALLS,
+    STMT_SIZE_DELIVERIES,
+    STMT_SIZE_CALLS,
     STMT_COUNT_ /* number of statements */
 };
 
@@ -462,6 +467,11 @@ static const char *const stmt_sql[STMT_COUNT_] = {
                           " FROM deliveries WHERE outcome = ?2"
                           " ORDER BY received_ms DESC, id DESC LIMIT ?1",
     [STMT_DELIVERY_BODY] = "SELECT body FROM deliveries WHERE id = ?1",
+    /* Copies: every column, in id order (sq_dump leaves out search_rowid). */
+    [STMT_DUMP_DELIVERIES] = "SELECT * FROM deliveries WHERE id > ?1 ORDER BY id LIMIT ?2",
+    [STMT_DUMP_CALLS] = "SELECT * FROM calls WHERE id > ?1 ORDER BY id LIMIT ?2",
+    [STMT_SIZE_DELIVERIES] = "SELECT count(*), coalesce(max(id), 0) FROM deliveries",
+    [STMT_SIZE_CALLS] = "SELECT count(*), coalesce(max(id), 0) FROM calls",
     [STMT_CALL_RAW] = "SELECT d.body FROM calls c JOIN deliveries d ON d.id = c.delivery_id"
                       " WHERE c.call_id = ?1",
 };
@@ -2967,12 +2977,9 @@ static int sq_search_calls(struct store *base, const struct call_query *q, int64
                 break;
             }
             row = stmt_row(s, 0);
-            item = store_call_json(&row, q->detail, false, now_ms);
+            item = store_page_add(page, &row, q->detail, now_ms);
             store_json_put_string(item, "snippet", col_text(s, OC_COUNT_));
-            store_json_push(page->calls, item);
             rowids[rows++] = sqlite3_column_int64(s, OC_SEARCH_ROWID);
-            page->last_sort_ms = sqlite3_column_int64(s, OC_SORT_MS);
-            page->last_id = sqlite3_column_int64(s, OC_ID);
         }
         if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
             db_fail(st, err, rc, "search");
@@ -2990,8 +2997,8 @@ static int sq_search_calls(struct store *base, const struct call_query *q, int64
     exact = true;
     if (pl.count_range.empty) {
         n = 0;
-    } else if ((pl.relevance ? q->offset == 0 : !q->has_after) && !page->more) {
-        n = (int64_t)rows; /* the first page holds every match */
+    } else if (!store_page_needs_count(q, page)) {
+        n = (int64_t)rows;
     } else {
         work = build_count(&b, q, &pl);
         if ((s = sb_statement(st, &b, err)) == NULL)
@@ -3005,8 +3012,7 @@ static int sq_search_calls(struct store *base, const struct call_query *q, int64
         stmt_release(s);
         s = NULL;
     }
-    page->total = n > STORE_TOTAL_CAP ? STORE_TOTAL_CAP : n;
-    page->total_exact = exact && n <= STORE_TOTAL_CAP;
+    store_page_total(page, n, exact);
     buf_free(&b.sql);
     if (read_end(st, err) == -1)
         goto fail;
@@ -3492,6 +3498,108 @@ static void sq_set_interrupt(struct store *base, bool (*fn)(void *arg), void *ar
         sqlite3_progress_handler(st->db, 0, NULL, NULL);
 }
 
+/* ---- copies ---- */
+
+/* One row of a copy: each column by name, a blob as {"base64url": ...}; search_rowid left out. */
+static cJSON *dump_row(sqlite3_stmt *s)
+{
+    cJSON *row = store_json_new(cJSON_CreateObject());
+    int n = sqlite3_column_count(s);
+
+    for (int i = 0; i < n; i++) {
+        const char *name = sqlite3_column_name(s, i);
+        cJSON *v;
+
+        if (strcmp(name, "search_rowid") == 0)
+            continue;
+        switch (sqlite3_column_type(s, i)) {
+        case SQLITE_INTEGER:
+            v = cJSON_CreateNumber((double)sqlite3_column_int64(s, i));
+            break;
+        case SQLITE_FLOAT:
+            v = cJSON_CreateNumber(sqlite3_column_double(s, i));
+            break;
+        case SQLITE_TEXT:
+            v = cJSON_CreateString(col_text(s, i));
+            break;
+        case SQLITE_BLOB: {
+            char *b64 =
+                auth_b64url_encode(sqlite3_column_blob(s, i), (size_t)sqlite3_column_bytes(s, i));
+
+            v = store_json_new(cJSON_CreateObject());
+            store_json_put(v, "base64url", cJSON_CreateString(b64));
+            free(b64);
+            break;
+        }
+        default:
+            v = cJSON_CreateNull();
+        }
+        store_json_put(row, name, v);
+    }
+    return row;
+}
+
+static int sq_dump(struct store *base, enum store_table t, int64_t after_id, unsigned limit,
+                   cJSON *rows, struct err *err)
+{
+    struct sq_store *st = sq(base);
+    sqlite3_stmt *s =
+        stmt_get(st, t == STORE_TABLE_CALLS ? STMT_DUMP_CALLS : STMT_DUMP_DELIVERIES, err);
+    int rc;
+
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, after_id);
+    sqlite3_bind_int64(s, 2, limit);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+        store_json_push(rows, dump_row(s));
+    stmt_release(s);
+    if (rc != SQLITE_DONE)
+        return db_fail(st, err, rc, "read rows to copy");
+    return 0;
+}
+
+static int sq_table_size(struct store *base, enum store_table t, int64_t *rows, int64_t *max_id,
+                         struct err *err)
+{
+    struct sq_store *st = sq(base);
+    sqlite3_stmt *s =
+        stmt_get(st, t == STORE_TABLE_CALLS ? STMT_SIZE_CALLS : STMT_SIZE_DELIVERIES, err);
+    int rc;
+
+    if (s == NULL)
+        return -1;
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        *rows = sqlite3_column_int64(s, 0);
+        *max_id = sqlite3_column_int64(s, 1);
+    }
+    stmt_release(s);
+    if (rc != SQLITE_ROW)
+        return db_fail(st, err, rc, "count rows");
+    return 0;
+}
+
+/* The database file and its WAL (0 for an in-memory database). */
+static int sq_size(struct store *base, uint64_t *bytes, struct err *err)
+{
+    struct sq_store *st = sq(base);
+    struct stat sb;
+    char *wal;
+
+    (void)err;
+    *bytes = 0;
+    if (st->file == NULL)
+        return 0;
+    wal = xasprintf("%s-wal", st->file);
+    if (stat(st->file, &sb) == 0)
+        *bytes += (uint64_t)sb.st_size;
+    if (stat(wal, &sb) == 0)
+        *bytes += (uint64_t)sb.st_size;
+    free(wal);
+    return 0;
+}
+
 static void sq_close(struct store *base)
 {
     sq_free(sq(base));
@@ -3517,6 +3625,7 @@ const struct store_backend store_sqlite_backend = {
     .put_deliveries = sq_put_deliveries,
     .backup = sq_backup,
     .check = sq_check,
+    .size = sq_size,
     .counts = sq_counts,
     .list_deliveries = sq_list_deliveries,
     .delivery_body = sq_delivery_body,
@@ -3529,4 +3638,7 @@ const struct store_backend store_sqlite_backend = {
     .top_list_items = sq_top_list_items,
     .complete = sq_complete,
     .set_interrupt = sq_set_interrupt,
+    .dump = sq_dump,
+    .load = NULL, /* copies go into PostgreSQL */
+    .table_size = sq_table_size,
 };

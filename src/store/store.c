@@ -1,6 +1,7 @@
 /*
  * store.c: the backend-neutral entry points of store.h. store_open()
- * chooses the backend from the --db value; every other function checks
+ * chooses the backend from the --db value (a postgresql:// or postgres://
+ * URI, else an SQLite file); every other function checks
  * what every backend would check the same way, then calls the backend's
  * entry of the same name through the table in backend.h.
  *
@@ -92,6 +93,8 @@ struct store *store_open(const char *db, const struct store_options *opt, struct
         err_set(err, ERR_CONFIG, "no database path");
         return NULL;
     }
+    if (store_is_postgres_uri(db))
+        return store_postgres_open(db, opt, err);
     return store_sqlite_open(db, opt, err);
 }
 
@@ -169,6 +172,14 @@ int store_backup(struct store *st, const char *dest, bool replace, struct store_
     if (dest == NULL || dest[0] == '\0')
         return err_set(err, ERR_INVALID, "no backup file name");
     return st->be->backup(st, dest, replace, info, err);
+}
+
+int store_size(struct store *st, uint64_t *bytes, struct err *err)
+{
+    *bytes = 0;
+    if (st->be->size == NULL)
+        return err_set(err, ERR_UNSUPPORTED, "%s does not report its size", st->be->name);
+    return st->be->size(st, bytes, err);
 }
 
 int store_check(struct store *st, struct err *err)
@@ -278,4 +289,42 @@ int store_complete(struct store *st, const char *field, const char *prefix, unsi
 void store_set_interrupt(struct store *st, bool (*fn)(void *arg), void *arg)
 {
     st->be->set_interrupt(st, fn, arg);
+}
+
+static const char *const table_names[] = {
+    [STORE_TABLE_DELIVERIES] = "deliveries",
+    [STORE_TABLE_CALLS] = "calls",
+};
+
+const char *store_table_name(enum store_table t)
+{
+    return (unsigned)t < STORE_TABLE_COUNT_ ? table_names[t] : "unknown";
+}
+
+int store_dump(struct store *st, enum store_table t, int64_t after_id, unsigned limit, cJSON *rows,
+               struct err *err)
+{
+    if ((unsigned)t >= STORE_TABLE_COUNT_)
+        return err_set(err, ERR_INVALID, "unknown table");
+    return st->be->dump(st, t, after_id, limit, rows, err);
+}
+
+int store_load(struct store *st, enum store_table t, const cJSON *rows, struct err *err)
+{
+    if ((unsigned)t >= STORE_TABLE_COUNT_)
+        return err_set(err, ERR_INVALID, "unknown table");
+    if (st->be->load == NULL)
+        return err_set(err, ERR_UNSUPPORTED, "copies go into PostgreSQL databases, not into %s",
+                       st->be->name);
+    if (st->read_only)
+        return err_set(err, ERR_STORAGE, "the store is open read-only");
+    return st->be->load(st, t, rows, err);
+}
+
+int store_table_size(struct store *st, enum store_table t, int64_t *rows, int64_t *max_id,
+                     struct err *err)
+{
+    if ((unsigned)t >= STORE_TABLE_COUNT_)
+        return err_set(err, ERR_INVALID, "unknown table");
+    return st->be->table_size(st, t, rows, max_id, err);
 }
