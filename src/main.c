@@ -24,6 +24,7 @@
 #include "log.h"
 #include "mcp.h"
 #include "mcp_stdio.h"
+#include "migrate.h"
 #include "serve.h"
 #include "store.h"
 #include "textutil.h"
@@ -38,9 +39,11 @@ struct cli {
     const char *outcome;
     unsigned limit;
     long long body_id;
-    int writes; /* stdio, tool: 0 as configured, 1 --allow-writes, -1 --read-only */
-    bool list;  /* tool --list */
-    bool force; /* backup --force */
+    int writes;            /* stdio, tool: 0 as configured, 1 --allow-writes, -1 --read-only */
+    bool list;             /* tool --list */
+    bool force;            /* backup --force */
+    const char *from, *to; /* migrate */
+    unsigned batch;
 };
 
 struct command {
@@ -59,6 +62,7 @@ static int cmd_deliveries(struct cli *cli);
 static int cmd_stdio(struct cli *cli);
 static int cmd_tool(struct cli *cli);
 static int cmd_backup(struct cli *cli);
+static int cmd_migrate(struct cli *cli);
 
 static const struct command commands[] = {
     {"serve", cmd_serve, "serve [options]",
@@ -124,6 +128,18 @@ static const struct command commands[] = {
      "aside, and back up the copy into the database's place:\n"
      "  phonely-mcp backup --db /srv/backup/calls-2026-05-24.db /var/lib/phonely-mcp/calls.db",
      true},
+    {"migrate", cmd_migrate, "migrate [options] --from FILE --to URI [--batch N]",
+     "Copy an SQLite database (calls, deliveries with their bodies, history,\n"
+     "follow-up state) into a PostgreSQL database, whose schema is made when\n"
+     "missing, then read both back and compare them table by table (rows and a\n"
+     "SHA-256 of every row). A copy that stopped goes on where it stopped when run\n"
+     "again. Shows progress on a terminal. Run it before daemons write to URI;\n"
+     "stop `serve` on FILE first, or run it again afterwards for what came since.\n"
+     "The password comes from URI, db_password(_file) or PGPASSFILE. Exits 0 when\n"
+     "the copy is complete and checked, 1 otherwise, 2 on a usage error. E.g.\n"
+     "  phonely-mcp migrate --from /var/lib/phonely-mcp/calls.db \\\n"
+     "      --to postgresql://phonely@db.internal/phonely",
+     false},
 };
 
 static const char common_options[] =
@@ -225,6 +241,12 @@ static int cli_load(struct cli *cli, const struct command *cmd, int argc, char *
             cli->limit = (unsigned)strtoul(value, NULL, 10);
         } else if (strcmp(name, "body") == 0 && strcmp(cmd->name, "deliveries") == 0) {
             cli->body_id = strtoll(value, NULL, 10);
+        } else if (strcmp(name, "from") == 0 && strcmp(cmd->name, "migrate") == 0) {
+            cli->from = value;
+        } else if (strcmp(name, "to") == 0 && strcmp(cmd->name, "migrate") == 0) {
+            cli->to = value;
+        } else if (strcmp(name, "batch") == 0 && strcmp(cmd->name, "migrate") == 0) {
+            cli->batch = (unsigned)strtoul(value, NULL, 10);
         } else {
             flags[nflags].name = xstrdup(name);
             flags[nflags++].value = value;
@@ -749,6 +771,78 @@ static int cmd_backup(struct cli *cli)
             rc = 1;
     }
     store_close(st);
+    return rc;
+}
+
+struct migrate_ui {
+    bool tty;
+    int64_t last_ms;
+};
+
+static void migrate_progress(enum store_table t, int64_t done, int64_t total, void *arg)
+{
+    struct migrate_ui *ui = arg;
+    int64_t now = time_now_ms();
+
+    if (!ui->tty || (now - ui->last_ms < 200 && done < total))
+        return;
+    ui->last_ms = now;
+    fprintf(stderr, "\r%-10s %lld / %lld rows (%d%%)%s", store_table_name(t), (long long)done,
+            (long long)total, total > 0 ? (int)(done * 100 / total) : 100,
+            done >= total ? "\n" : "");
+}
+
+static int cmd_migrate(struct cli *cli)
+{
+    struct store_options from_opt = {.busy_timeout_ms = cli->cfg.busy_timeout_ms};
+    struct store_options to_opt = {
+        .busy_timeout_ms = cli->cfg.busy_timeout_ms,
+        .password = cli->cfg.db_password,
+    };
+    struct migrate_ui ui = {.tty = isatty(STDERR_FILENO) == 1};
+    struct migrate_report rep;
+    struct store *from = NULL, *to = NULL;
+    struct err err = {0};
+    int rc = 1;
+
+    if (cli->from == NULL || cli->to == NULL) {
+        fprintf(stderr, "phonely-mcp migrate: name the SQLite file (--from) and the PostgreSQL "
+                        "database (--to postgresql://...)\n");
+        return 2;
+    }
+    if (store_is_postgres_uri(cli->from) || !store_is_postgres_uri(cli->to)) {
+        fprintf(stderr, "phonely-mcp migrate: --from is an SQLite file and --to a "
+                        "postgresql:// URI\n");
+        return 2;
+    }
+    if (access(cli->from, F_OK) != 0) {
+        fprintf(stderr, "phonely-mcp migrate: %s: %s\n", cli->from, strerror(errno));
+        return 1;
+    }
+    if ((from = store_open(cli->from, &from_opt, &err)) == NULL ||
+        (to = store_open(cli->to, &to_opt, &err)) == NULL) {
+        fprintf(stderr, "phonely-mcp migrate: %s\n", err.msg);
+        goto done;
+    }
+    if (migrate_run(from, to, cli->batch, migrate_progress, &ui, &rep, &err) == 0)
+        rc = 0;
+    for (int t = 0; t < STORE_TABLE_COUNT_; t++) {
+        const struct migrate_table *r = &rep.tables[t];
+
+        if (r->rows_from == 0 && r->rows_to == 0 && r->digest_from[0] == '\0')
+            continue; /* not reached */
+        printf("%-10s %lld rows copied (%lld there before); %lld rows in each, sha256 %.16s%s\n",
+               store_table_name((enum store_table)t), (long long)r->copied, (long long)r->skipped,
+               (long long)r->rows_from, r->digest_from,
+               r->same ? " on both sides" : " here, another there: DIFFERENT");
+    }
+    if (rc != 0)
+        fprintf(stderr, "phonely-mcp migrate: %s\n", err.msg);
+    if (fflush(stdout) != 0)
+        rc = 1;
+done:
+    store_close(from);
+    store_close(to);
     return rc;
 }
 
