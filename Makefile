@@ -17,12 +17,13 @@ STATE      ?= .phonely-mcp
 # Debian packages, by name. BUILD_PKGS are needed to build and run,
 # TEST_PKGS only to run the test suite (cppcheck and clang-tidy are CTest
 # tests; valgrind runs the suite once more in CI; the PostgreSQL server runs
-# the tests' own throwaway clusters, never a system one). Node.js and npm (for the official
+# the tests' own throwaway clusters, never a system one; HAProxy runs the
+# example load balancer in front of two daemons). Node.js and npm (for the official
 # MCP test clients) are installed from Debian only when the commands are
 # missing, so a Node.js installed another way is left alone.
 BUILD_PKGS = make cmake gcc libc6-dev pkg-config libmicrohttpd-dev libcjson-dev \
              libsqlite3-dev libsodium-dev libpq-dev
-TEST_PKGS  = ca-certificates cppcheck clang-tidy valgrind postgresql
+TEST_PKGS  = ca-certificates cppcheck clang-tidy valgrind postgresql haproxy
 NODE_PKGS  = $(shell command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || echo nodejs npm)
 
 SUDO = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -79,6 +80,9 @@ run: build
 #   BENCH_SECONDS=5  seconds per measured point
 #   BENCH_1M=1       also build (once: about 9 minutes on 2 cores, 12.3 GB)
 #                    and search a 1,000,000-call database
+#   BENCH_PG=1       also PostgreSQL, on a throwaway cluster: ingest with one and
+#                    two daemons, the 100k database copied over by `migrate`,
+#                    get_call and the search matrix on it
 #   BENCH_DOC=1      rewrite the figures in docs/performance.md from this run
 # Generated databases are kept in $(BENCH_BUILD) and reused while the
 # generator is unchanged. Figures go to $(BENCH_BUILD)/bench-results.txt; the
@@ -89,15 +93,21 @@ BENCH_SECONDS ?= 5
 BENCH_1M      ?=
 BENCH_DOC     ?=
 BENCH_CALLS    = 100000 $(if $(BENCH_1M),1000000)
+BENCH_PG      ?=
+BENCH_PG_CLUSTER = $(CURDIR)/$(BENCH_BUILD)/pg-cluster
 BENCH_ENV      = PHONELY_TEST_BIN=$(BENCH_BUILD)/phonely-mcp \
-                 PHONELY_BENCH_RESULTS=$(BENCH_BUILD)/bench-results.new.txt
+                 PHONELY_BENCH_RESULTS=$(BENCH_BUILD)/bench-results.new.txt \
+                 $(if $(BENCH_PG),PHONELY_TEST_PG_CLUSTER=$(BENCH_PG_CLUSTER) \
+                     PHONELY_TEST_PG_SCRIPT=$(CURDIR)/tests/pg/cluster.sh)
 bench: deps
 	@mkdir -p $(BENCH_BUILD) && date +%s > $(BENCH_BUILD)/bench-started && \
 	    rm -f $(BENCH_BUILD)/bench-results.new.txt
 	cmake -S . -B $(BENCH_BUILD) -DCMAKE_BUILD_TYPE=Release -DPHONELY_WERROR=$(WERROR)
 	cmake --build $(BENCH_BUILD) -j $(JOBS) --target phonely-mcp bench_ingest bench_mcp bench_report
-	$(BENCH_ENV) $(BENCH_BUILD)/tests/bench_ingest $(BENCH_SECONDS)
-	$(BENCH_ENV) $(BENCH_BUILD)/tests/bench_mcp $(BENCH_BUILD) $(BENCH_SECONDS) $(BENCH_CALLS)
+	$(if $(BENCH_PG),sh tests/pg/cluster.sh start $(BENCH_PG_CLUSTER) >/dev/null)
+	$(BENCH_ENV) $(BENCH_BUILD)/tests/bench_ingest $(BENCH_SECONDS) && \
+	$(BENCH_ENV) $(BENCH_BUILD)/tests/bench_mcp $(BENCH_BUILD) $(BENCH_SECONDS) $(BENCH_CALLS); \
+	status=$$?; $(if $(BENCH_PG),sh tests/pg/cluster.sh stop $(BENCH_PG_CLUSTER);) exit $$status
 	@cd $(BENCH_BUILD) && \
 	    echo "bench.total $$(( $$(date +%s) - $$(cat bench-started) )) s" >> bench-results.new.txt && \
 	    { [ ! -f bench-results.txt ] || mv -f bench-results.txt bench-results.prev.txt; } && \

@@ -145,10 +145,12 @@ static const char *test_bin(void)
     return bin ? bin : "./phonely-mcp";
 }
 
-static void sleep_ms(long ms)
+void sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
+
+    while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+        ;
 }
 
 static uint16_t log_port(const char *log, const char *what)

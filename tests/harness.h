@@ -23,6 +23,8 @@ void tmpdir_remove(const char *path);
  * while for something to happen, or bound a latency, scale by it.
  */
 long time_scale(void);
+/* Sleep ms milliseconds (the whole time, across signals). */
+void sleep_ms(long ms);
 
 #endif
 

@@ -77,14 +77,6 @@ static unsigned rng_below(uint64_t *s, unsigned n)
     return (unsigned)(rng_next(s) % n);
 }
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-    while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-        ;
-}
-
 static int64_t mono_ms(void)
 {
     struct timespec ts;

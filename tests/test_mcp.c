@@ -234,12 +234,6 @@ static int progress_call(struct mcp_call *c, const cJSON *args, cJSON *result, s
     return 0;
 }
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 static int count_row(const struct delivery_row *row, void *arg)
 {
     (void)row, (void)arg;

@@ -35,12 +35,6 @@ static atomic_int gather_target, gather_arrived, gather_active, gather_max;
 static atomic_int block_cancelled;
 static atomic_int store_seen;
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 static int echo_call(struct mcp_call *c, const cJSON *args, cJSON *result, struct err *err)
 {
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(args, "text");

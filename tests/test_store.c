@@ -3673,9 +3673,41 @@ static void test_complete(void)
     fx_done(&f);
 }
 
+/* What logs may show of a --db value: every password hidden, the rest as given. */
+static void test_db_display(void)
+{
+    static const struct {
+        const char *db, *shown;
+    } cases[] = {
+        {"/var/lib/phonely-mcp/calls.db", "/var/lib/phonely-mcp/calls.db"},
+        {"postgresql://phonely@db:5432/calls", "postgresql://phonely@db:5432/calls"},
+        {"postgresql://phonely:s3cret@db/calls", "postgresql://phonely@db/calls"},
+        {"postgres://u:p%40ss@h/d?sslmode=require", "postgres://u@h/d?sslmode=require"},
+        {"postgresql://h/d?password=s3cret", "postgresql://h/d?password=***"},
+        {"postgresql://h/d?sslmode=require&password=s3cret&application_name=x",
+         "postgresql://h/d?sslmode=require&password=***&application_name=x"},
+        {"postgresql:///d?host=/run/pg&password=a&password=b",
+         "postgresql:///d?host=/run/pg&password=***&password=***"},
+        {"postgresql://", "postgresql://"},
+    };
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *got = store_db_display(cases[i].db);
+
+        CHECK_STR_EQ(got, cases[i].shown);
+        free(got);
+    }
+    CHECK(store_is_postgres_uri("postgres://x"));
+    CHECK(store_is_postgres_uri("postgresql://x"));
+    CHECK(!store_is_postgres_uri("postgresql:/x"));
+    CHECK(!store_is_postgres_uri("./postgresql://x"));
+    CHECK(!store_is_postgres_uri(NULL));
+}
+
 int main(void)
 {
     sqlite3_auto_extension((void (*)(void))capture_db);
+    RUN(test_db_display);
     xmalloc_init_json();
     RUN(test_callfmt);
     RUN(test_open_schema);

@@ -1992,8 +1992,14 @@ int main(void)
     xmalloc_init_json();
     seeds_make();
     dir = tmpdir_make("tools");
-    path = xasprintf("%s/calls.db", dir);
-    empty_path = xasprintf("%s/empty.db", dir);
+    /* test_tools_pg: the same tools, answers and golden file on PostgreSQL. */
+    if (getenv("PHONELY_TEST_ON_PG") != NULL) {
+        path = pg_newdb();
+        empty_path = pg_newdb();
+    } else {
+        path = xasprintf("%s/calls.db", dir);
+        empty_path = xasprintf("%s/empty.db", dir);
+    }
     st = store_open(path, &opts, &err);
     empty = store_open(empty_path, &opts, &err);
     if (st == NULL || empty == NULL) {

@@ -10,8 +10,10 @@
 #   cluster.sh stop DIR      stop it (fast shutdown) and remove DIR
 #
 # The server binaries are Debian's (/usr/lib/postgresql/VERSION/bin, package
-# postgresql). As root, the cluster belongs to and runs as the postgres user.
-# fsync stays on: what the tests check is durability.
+# postgresql). As root, the cluster belongs to and runs as the postgres user,
+# in a new folder under /tmp (which that user can reach wherever the build
+# is) that DIR then links to. fsync stays on: what the tests check is
+# durability.
 set -eu
 
 cmd=${1:-}
@@ -30,10 +32,10 @@ done
     exit 1
 }
 
-# as_owner CMD...: run as the cluster's owner.
+# as_owner CMD...: run as the cluster's owner, from a folder it can enter.
 as_owner() {
     if [ "$(id -u)" = 0 ]; then
-        runuser -u postgres -- "$@"
+        (cd / && runuser -u postgres -- "$@")
     else
         "$@"
     fi
@@ -56,12 +58,19 @@ start)
     if [ -d "$dir/data" ]; then # left by a run that was killed
         as_owner "$bin/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || :
     fi
-    rm -rf "$dir"
-    mkdir -p "$dir"
-    if [ "$(id -u)" = 0 ]; then
-        chown postgres "$dir"
+    if [ -L "$dir" ]; then
+        rm -rf "$(readlink "$dir")"
     fi
-    chmod 700 "$dir"
+    rm -rf "$dir"
+    if [ "$(id -u)" = 0 ]; then
+        real=$(mktemp -d /tmp/phonely-pg.XXXXXX)
+        chown postgres "$real"
+        ln -s "$real" "$dir"
+    else
+        mkdir -p "$dir"
+    fi
+    chmod 700 "$dir/"
+    dir=$(cd "$dir/" && pwd -P)
     pass=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
     printf '%s\n' "$pass" >"$dir/pass"
     chmod 644 "$dir/pass"
@@ -93,18 +102,23 @@ start)
     echo "$uri"
     ;;
 newdb)
+    dir=$(cd "$dir/" && pwd -P)
     n=$(($(cat "$dir/dbs" 2>/dev/null || echo 0) + 1))
     echo "$n" >"$dir/dbs"
     psql_admin "CREATE DATABASE phonely_$n OWNER phonely"
     echo "postgresql://phonely:$(cat "$dir/pass")@127.0.0.1:$(cat "$dir/port")/phonely_$n"
     ;;
 restart)
+    dir=$(cd "$dir/" && pwd -P)
     as_owner "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
     pg_start
     ;;
 stop)
     if [ -d "$dir/data" ]; then
         as_owner "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || :
+    fi
+    if [ -L "$dir" ]; then
+        rm -rf "$(readlink "$dir")"
     fi
     rm -rf "$dir"
     ;;

@@ -3,9 +3,24 @@
 //
 // Times are relative to now so that date-bound tools (follow-ups from the
 // last days, insight periods) see them. Every call id starts with call_e2e_.
+import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { run } from './env.mjs';
+
+/**
+ * Where a test's calls are kept: a new SQLite file in dir, or, with
+ * PHONELY_E2E_DB=postgresql (CTest's *_pg variants), a new database on the
+ * throwaway PostgreSQL cluster of CTest's pg fixture.
+ */
+export function newDatabase(dir) {
+    if (process.env.PHONELY_E2E_DB !== 'postgresql')
+        return join(dir, 'calls.db');
+    const script = process.env.PHONELY_TEST_PG_SCRIPT, cluster = process.env.PHONELY_TEST_PG_CLUSTER;
+    if (!script || !cluster)
+        throw new Error('PHONELY_E2E_DB=postgresql needs the pg fixture: run these tests through CTest');
+    return execFileSync('sh', [script, 'newdb', cluster], { encoding: 'utf8' }).trim();
+}
 
 const HOUR = 3600 * 1000;
 const BUSINESS = '+14155551212';
@@ -269,7 +284,7 @@ export async function seedDatabase(dir, now = Date.now()) {
     const calls = seedCalls(now);
     const file = join(dir, 'seed.jsonl');
     writeFileSync(file, toJsonl(calls));
-    const db = join(dir, 'calls.db');
+    const db = newDatabase(dir);
     const r = await run(['import', '--db', db, file]);
     if (r.code !== 0)
         throw new Error(`phonely-mcp import exited ${r.code}: ${r.stderr}${r.stdout}`);
