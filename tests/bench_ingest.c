@@ -10,7 +10,10 @@
  * Figures (bench_gen.h): ingest.{grouped,single}.cN.{rps,p50,p99,errors},
  * ingest.gain.cN (grouped/single requests/s), the daemon's resident memory
  * idle and under the grouped load, and the database's bytes per call once
- * the grouped run is over. Numbers are printed, never asserted.
+ * the grouped run is over. With a PostgreSQL cluster (make bench
+ * BENCH_PG=1): ingest.pg1.c32.* (one daemon) and ingest.pg2.c32.* (two
+ * daemons on one database, 16 connections each). Numbers are printed,
+ * never asserted.
  *
  * usage: bench_ingest [SECONDS] [CONNECTIONS...]   (default 5 s; 1 8 32 128)
  * With PHONELY_BENCH_PORT set, drives the daemon already listening there
@@ -228,9 +231,10 @@ struct level_result {
     uint64_t ok, bytes;
 };
 
-/* Run one load level of conns connections for seconds; prints its figures. */
-static struct level_result run_level(const struct pool *pool, uint16_t port, int conns,
-                                     unsigned first_id, double seconds, const char *label)
+/* Run one load level of conns connections, spread over nports daemons, for seconds. */
+static struct level_result run_level_on(const struct pool *pool, const uint16_t *ports, int nports,
+                                        int conns, unsigned first_id, double seconds,
+                                        const char *label)
 {
     pthread_t *th = xcalloc((size_t)conns, sizeof *th);
     struct worker *w = xcalloc((size_t)conns, sizeof *w);
@@ -241,8 +245,10 @@ static struct level_result run_level(const struct pool *pool, uint16_t port, int
     int started = 0;
 
     for (int i = 0; i < conns; i++) {
-        w[i] = (struct worker){
-            .pool = pool, .port = port, .id = first_id + (unsigned)i, .seconds = seconds};
+        w[i] = (struct worker){.pool = pool,
+                               .port = ports[i % nports],
+                               .id = first_id + (unsigned)i,
+                               .seconds = seconds};
         if (pthread_create(&th[i], NULL, worker_main, &w[i]) != 0)
             break;
         started++;
@@ -274,6 +280,43 @@ static struct level_result run_level(const struct pool *pool, uint16_t port, int
     free(w);
     free(th);
     return r;
+}
+
+/* Run one load level of conns connections to one daemon for seconds; prints its figures. */
+static struct level_result run_level(const struct pool *pool, uint16_t port, int conns,
+                                     unsigned first_id, double seconds, const char *label)
+{
+    return run_level_on(pool, &port, 1, conns, first_id, seconds, label);
+}
+
+/*
+ * PostgreSQL (make bench BENCH_PG=1, which starts a throwaway cluster):
+ * durable ingest at 32 connections to one daemon, then to two daemons on
+ * one database (16 each), each on a new database.
+ */
+static void pg_figures(const struct pool *pool, unsigned *next_id, double seconds)
+{
+    const char *env[] = {"PHONELY_MCP_CONNECTION_LIMIT=1024", "PHONELY_MCP_PER_IP_LIMIT=0", NULL};
+
+    for (int n = 1; n <= 2; n++) {
+        char *uri = pg_newdb(), label[16];
+        struct daemon d[2];
+        uint16_t ports[2];
+
+        for (int i = 0; i < n; i++) {
+            daemon_start_db(&d[i], uri, env);
+            bench_watch(d[i].pid);
+            ports[i] = d[i].webhook_port;
+        }
+        snprintf(label, sizeof label, "pg%d", n);
+        run_level_on(pool, ports, n, 32, *next_id, seconds, label);
+        *next_id += 32;
+        for (int i = 0; i < n; i++) {
+            bench_unwatch(d[i].pid);
+            daemon_cleanup(&d[i]);
+        }
+        free(uri);
+    }
 }
 
 /* Bytes of a file, 0 when missing. */
@@ -386,6 +429,8 @@ int main(int argc, char **argv)
     for (int i = 0; i < nlevels; i++)
         bench_figuref(single[i].rps > 0 ? grouped[i].rps / single[i].rps : 0, "x",
                       "ingest.gain.c%d", levels[i]);
+    if (getenv("PHONELY_TEST_PG_CLUSTER") != NULL)
+        pg_figures(&pool, &next_id, seconds);
     pool_free(&pool);
     return 0;
 }

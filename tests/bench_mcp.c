@@ -827,6 +827,38 @@ static void search_matrix(const char *db, const char *label)
     free(lat);
 }
 
+/*
+ * PostgreSQL (make bench BENCH_PG=1): the first database copied into a new
+ * PostgreSQL one with `phonely-mcp migrate` (timed), then get_call and the
+ * search matrix over stdio on it, as on SQLite.
+ */
+static void pg_figures(const char *db, const char *label, int64_t calls)
+{
+    char *uri = pg_newdb(), *out = NULL, *err = NULL, pglabel[48], *name;
+    const char *argv[] = {"migrate", "--from", db, "--to", uri, "--batch", "2000", NULL};
+    double t0 = time_mono();
+    int rc;
+
+    bench_watchdog(WATCH_POINT_S * 20);
+    rc = run_cli(argv, NULL, NULL, &out, &err);
+    if (rc != 0)
+        fatalx("bench: migrate exited %d: %s%s", rc, out ? out : "", err ? err : "");
+    bench_figuref(time_mono() - t0, "s", "migrate.%s.seconds", label);
+    bench_figuref((double)calls / (time_mono() - t0), "calls/s", "migrate.%s.rate", label);
+    free(out);
+    free(err);
+    snprintf(pglabel, sizeof pglabel, "pg%s", label);
+    name = xasprintf("%s.get_call", pglabel);
+    bench_watchdog(WATCH_POINT_S);
+    stdio_sequential(uri, false, name);
+    bench_watchdog(WATCH_POINT_S);
+    stdio_inflight(uri, false, 16, name);
+    free(name);
+    bench_watchdog(WATCH_POINT_S + Q_CLASSES * (unsigned)seconds);
+    search_matrix(uri, pglabel);
+    free(uri);
+}
+
 /* ---- HTTP ---- */
 
 #define RESP_MAX (1 << 18)
@@ -1027,6 +1059,8 @@ int main(int argc, char **argv)
         stdio_cold_start(db, label);
         bench_watchdog(WATCH_POINT_S + Q_CLASSES * (unsigned)seconds);
         search_matrix(db, label);
+        if (i == 0 && getenv("PHONELY_TEST_PG_CLUSTER") != NULL)
+            pg_figures(db, label, info.calls);
         free(db);
     }
     for (size_t i = 0; i < nids; i++)
