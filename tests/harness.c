@@ -9,6 +9,7 @@
 
 #include "check.h"
 #include "harness.h"
+#include "store.h"
 #include "textutil.h"
 #include "xmalloc.h"
 
@@ -47,6 +48,19 @@ char *fixture_read(const char *name, size_t *len)
 
     free(path);
     return data;
+}
+
+struct store *store_open_or_die(const char *db)
+{
+    struct store_options o = {.busy_timeout_ms = 5000};
+    struct err err = {0};
+    struct store *st = store_open(db, &o, &err);
+
+    if (st == NULL) {
+        fprintf(stderr, "open %s: %s\n", db, err.msg);
+        abort();
+    }
+    return st;
 }
 
 char *pg_newdb(void)

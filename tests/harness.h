@@ -8,6 +8,8 @@
 
 #include "xmalloc.h"
 
+struct store;
+
 /* Read a whole file (NUL-terminated); aborts when it cannot be read. */
 char *file_read(const char *path, size_t *len);
 /* Read tests/fixtures/NAME into a NUL-terminated buffer; aborts when missing. */
@@ -81,6 +83,8 @@ const char *secret_leaked(const char *text, char *const *secrets);
  * when there is no cluster.
  */
 char *pg_newdb(void);
+/* store_open(db) with a 5 s busy timeout; aborts with the error when it fails. */
+struct store *store_open_or_die(const char *db);
 /* Restart that cluster (a fast shutdown, then a start on the same port); -1 on failure. */
 int pg_restart(void);
 /* Run `phonely-mcp ARGS...` to completion with extra env; capture stdout and stderr. */

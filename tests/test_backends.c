@@ -27,19 +27,6 @@
 #define CALLS 240
 #define T0    INT64_C(1780000000000) /* 2026-05-28 */
 
-static struct store *open_store(const char *db)
-{
-    struct store_options o = {.busy_timeout_ms = 5000};
-    struct err err = {0};
-    struct store *st = store_open(db, &o, &err);
-
-    if (st == NULL) {
-        fprintf(stderr, "open %s: %s\n", db, err.msg);
-        abort();
-    }
-    return st;
-}
-
 /* Store one body as a webhook delivery; returns its outcome. */
 static enum delivery_outcome put_body(struct store *st, const char *body, int64_t received_ms)
 {
@@ -192,7 +179,7 @@ static char *scenario(const char *db)
     static const char *const words[] = {
         "cancellation fee", "insurance", "Thursday",    "reschedule", "Maria",
         "docker-compose",   "NEAR(",     "caf\xc3\xa9", "ten thirty", "\"fee\""};
-    struct store *st = open_store(db);
+    struct store *st = store_open_or_die(db);
     struct buf out = {0}, body = {0};
     struct err err = {0};
     struct store_counts counts;

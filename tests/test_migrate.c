@@ -25,19 +25,6 @@
 
 #define T0 INT64_C(1780000000000)
 
-static struct store *open_store(const char *db)
-{
-    struct store_options o = {.busy_timeout_ms = 5000};
-    struct err err = {0};
-    struct store *st = store_open(db, &o, &err);
-
-    if (st == NULL) {
-        fprintf(stderr, "open %s: %s\n", db, err.msg);
-        abort();
-    }
-    return st;
-}
-
 static void put_body(struct store *st, const char *body, int64_t received_ms)
 {
     struct call call;
@@ -70,7 +57,7 @@ static void put_body(struct store *st, const char *body, int64_t received_ms)
 /* Calls first..first+n-1, a rejected body, some follow-ups resolved. */
 static void fill(const char *db, int first, int n)
 {
-    struct store *st = open_store(db);
+    struct store *st = store_open_or_die(db);
     struct buf body = {0};
     struct err err = {0};
 
@@ -94,7 +81,7 @@ static void fill(const char *db, int first, int n)
 /* Everything a client could ask both stores, as text. */
 static char *answers(const char *db)
 {
-    struct store *st = open_store(db);
+    struct store *st = store_open_or_die(db);
     struct buf out = {0}, body = {0};
     struct err err = {0};
     struct search_terms w = {0};
@@ -141,6 +128,16 @@ static char *answers(const char *db)
     return buf_steal(&out, NULL);
 }
 
+/* Both stores give the same answers. */
+static void check_same_answers(const char *db, const char *uri)
+{
+    char *a = answers(db), *b = answers(uri);
+
+    CHECK_STR_EQ(a, b);
+    free(a);
+    free(b);
+}
+
 static int migrate(const char *from, const char *to, const char *batch, char **out)
 {
     const char *argv[] = {"migrate", "--from", from, "--to", to, "--batch", batch, NULL};
@@ -155,7 +152,7 @@ static int migrate(const char *from, const char *to, const char *batch, char **o
 int main(void)
 {
     char *dir = tmpdir_make("migrate"), *db = xasprintf("%s/calls.db", dir);
-    char *uri = pg_newdb(), *out = NULL, *a, *b;
+    char *uri = pg_newdb(), *out = NULL;
     struct store *from, *to;
     struct err err = {0};
     cJSON *rows;
@@ -163,8 +160,8 @@ int main(void)
     fill(db, 0, 300);
 
     /* A copy that stopped after two batches of deliveries. */
-    from = open_store(db);
-    to = open_store(uri);
+    from = store_open_or_die(db);
+    to = store_open_or_die(uri);
     for (int64_t after = 0; after < 100; after += 50) {
         rows = cJSON_CreateArray();
         CHECK_INT_EQ(store_dump(from, STORE_TABLE_DELIVERIES, after, 50, rows, &err), 0);
@@ -178,11 +175,7 @@ int main(void)
     CHECK_STR_CONTAINS(out, "calls      300 rows copied (0 there before)");
     CHECK(strstr(out, "DIFFERENT") == NULL);
     free(out);
-    a = answers(db);
-    b = answers(uri);
-    CHECK_STR_EQ(a, b);
-    free(a);
-    free(b);
+    check_same_answers(db, uri);
 
     /* Calls stored since the first copy come over on a second. */
     fill(db, 300, 40);
@@ -190,14 +183,10 @@ int main(void)
     CHECK_STR_CONTAINS(out, "deliveries 41 rows copied (301 there before)");
     CHECK_STR_CONTAINS(out, "calls      40 rows copied (300 there before)");
     free(out);
-    a = answers(db);
-    b = answers(uri);
-    CHECK_STR_EQ(a, b);
-    free(a);
-    free(b);
+    check_same_answers(db, uri);
 
     /* A row changed on the PostgreSQL side: the check says so. */
-    to = open_store(uri);
+    to = store_open_or_die(uri);
     {
         struct buf body = {0};
         char id[64];
