@@ -55,11 +55,13 @@ struct ingest_stats {
 };
 
 /*
- * Start the writer thread on st, which the ingest then owns and closes in
- * ingest_free. batch_max bounds deliveries per transaction (1 gives one
- * commit per delivery).
+ * Start one writer thread per store of stores[0..n), which the ingest then
+ * owns and closes in ingest_free; n > 1 only when store_parallel_writes()
+ * says the database takes it. batch_max bounds deliveries per transaction
+ * (1 gives one commit per delivery).
  */
-struct ingest *ingest_new(struct store *st, unsigned batch_max, struct err *err);
+struct ingest *ingest_new(struct store *const *stores, size_t n, unsigned batch_max,
+                          struct err *err);
 
 /* Commit what is queued, stop the writer thread and close the store. NULL is fine. */
 void ingest_free(struct ingest *in);

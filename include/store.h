@@ -48,6 +48,12 @@ char *store_db_display(const char *db);
 /* The backend an open store uses ("sqlite", "postgresql") and its schema version. */
 const char *store_backend_name(const struct store *st);
 int store_backend_schema(const struct store *st);
+/*
+ * Whether several connections writing at once make ingest faster (a
+ * database server with its own locking: PostgreSQL), rather than queueing
+ * behind one another (SQLite's single writer).
+ */
+bool store_parallel_writes(const struct store *st);
 
 /*
  * Background checkpoints for a writer (SQLite files; NULL with ERR_CONFIG

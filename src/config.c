@@ -119,6 +119,8 @@ static const struct directive directives[] = {
     {"threads", DT_UINT, 0, OFF(threads), 0, 64, "0", "HTTP worker threads (0: one per CPU)"},
     {"commit_batch_max", DT_UINT, 0, OFF(commit_batch_max), 1, 10000, "256",
      "most deliveries committed in one transaction"},
+    {"db_writers", DT_UINT, 0, OFF(db_writers), 1, DB_WRITERS_MAX, "4",
+     "PostgreSQL: connections that commit webhooks in parallel (SQLite has one writer)"},
     {"commit_grouping", DT_BOOL, 0, OFF(commit_grouping), 0, 0, "yes",
      "group concurrent deliveries into one commit (no: one commit each)"},
     {"busy_timeout_ms", DT_UINT, 0, OFF(busy_timeout_ms), 0, 600000, "5000",

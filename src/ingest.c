@@ -13,6 +13,11 @@
  * No job is reported before its commit is on the disk.
  * Checkpoints run on a thread of their own (store_checkpointer_start), so
  * copying pages into the database does not hold up the next batch.
+ * A database that takes commits from several connections at once
+ * (store_parallel_writes) gets one writer thread per store given: each
+ * takes the next batch from the one queue and commits it on its own
+ * connection, so that batches overlap on the server's cores. Each such
+ * commit is durable when it returns; there is no syncer.
  */
 #include <pthread.h>
 #include <stdint.h>
@@ -40,12 +45,21 @@ static void queue_append(struct job_queue *q, struct ingest_job *first, struct i
     q->tail = last;
 }
 
-struct ingest {
+/* One writer thread and the store it commits on. */
+struct writer {
+    struct ingest *in;
     struct store *store;
+    pthread_t thread;
+    bool started;
+};
+
+struct ingest {
+    struct writer *writers;
+    size_t nwriters;
     struct store_checkpointer *ckpt; /* NULL: the writer checkpoints itself */
     struct store_wal *wal;           /* NULL: each commit waits for the disk */
     unsigned batch_max;
-    pthread_t thread, syncer;
+    pthread_t syncer;
     pthread_mutex_t lock;
     pthread_cond_t wake, unsynced_wake;
     struct job_queue queue;    /* waiting for the writer */
@@ -94,10 +108,11 @@ static void sync_report(struct ingest *in, struct ingest_job *batch)
  * Commit one batch; report it at once when the commit failed or waited for
  * the disk itself. Else flush the WAL here when nothing else is queued (a
  * hand-over would only add a thread switch), or hand the batch to the
- * syncer and go on with the next one. Runs on the writer thread.
+ * syncer and go on with the next one. Runs on writer w's thread.
  */
-static void ingest_commit(struct ingest *in, struct ingest_job *batch, size_t n)
+static void ingest_commit(struct writer *w, struct ingest_job *batch, size_t n)
 {
+    struct ingest *in = w->in;
     /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers, sizeof(T *) each */
     struct delivery **items = xcalloc(n, sizeof *items);
     struct ingest_job *job, *last = batch;
@@ -108,7 +123,7 @@ static void ingest_commit(struct ingest *in, struct ingest_job *batch, size_t n)
 
     for (job = batch; job != NULL; last = job, job = job->next)
         items[i++] = &job->d;
-    rc = store_put_deliveries(in->store, items, n, &err);
+    rc = store_put_deliveries(w->store, items, n, &err);
     free(items);
     if (rc == -1)
         log_warnx("commit of %zu deliveries failed: %s", n, err.msg);
@@ -171,7 +186,8 @@ static void *syncer_main(void *arg)
 
 static void *ingest_main(void *arg)
 {
-    struct ingest *in = arg;
+    struct writer *w = arg;
+    struct ingest *in = w->in;
 
     pthread_mutex_lock(&in->lock);
     for (;;) {
@@ -191,22 +207,22 @@ static void *ingest_main(void *arg)
             in->queue.tail = NULL;
         last->next = NULL;
         pthread_mutex_unlock(&in->lock);
-        ingest_commit(in, batch, n);
+        ingest_commit(w, batch, n);
         pthread_mutex_lock(&in->lock);
     }
     pthread_mutex_unlock(&in->lock);
     return NULL;
 }
 
-/* Start the syncer when commits are grouped; without it each commit syncs. */
+/* Start the syncer when commits are grouped on one writer; without it each commit syncs. */
 static void syncer_start(struct ingest *in)
 {
     struct err e = {0};
     int rc;
 
-    if (in->batch_max == 1)
-        return; /* one commit and one flush per delivery, as asked */
-    if ((in->wal = store_wal_open(in->store, &e)) == NULL) {
+    if (in->batch_max == 1 || in->nwriters > 1)
+        return; /* one commit and one flush per delivery, as asked; or durable commits */
+    if ((in->wal = store_wal_open(in->writers[0].store, &e)) == NULL) {
         log_info("each commit waits for the disk: %s", e.msg);
         return;
     }
@@ -231,59 +247,91 @@ static void syncer_stop(struct ingest *in)
     in->wal = NULL;
 }
 
-/* Stop the syncer and the checkpointer and free in; the writer is not running. */
+/* Stop the syncer and the checkpointer and free in; no writer is running. The stores stay open. */
 static void ingest_release(struct ingest *in)
 {
     syncer_stop(in);
     store_checkpointer_stop(in->ckpt);
+    free(in->writers);
     pthread_mutex_destroy(&in->lock);
     pthread_cond_destroy(&in->wake);
     pthread_cond_destroy(&in->unsynced_wake);
     free(in);
 }
 
+/* Tell the writers to stop once the queue is empty, and join those that started. */
+static void writers_stop(struct ingest *in)
+{
+    pthread_mutex_lock(&in->lock);
+    in->stopping = true;
+    pthread_cond_broadcast(&in->wake);
+    pthread_mutex_unlock(&in->lock);
+    for (size_t i = 0; i < in->nwriters; i++)
+        if (in->writers[i].started)
+            pthread_join(in->writers[i].thread, NULL);
+}
+
 /*
- * Start the writer. On success the ingest owns st; on failure st is still
- * the caller's.
+ * Start one writer per store of stores[0..n) (n > 1 only for a database
+ * that takes parallel writes; see the top of this file). On success the
+ * ingest owns the stores; on failure they are still the caller's.
  */
-struct ingest *ingest_new(struct store *st, unsigned batch_max, struct err *err)
+struct ingest *ingest_new(struct store *const *stores, size_t n, unsigned batch_max,
+                          struct err *err)
 {
     struct ingest *in = xcalloc(1, sizeof *in);
-    int rc;
+    int rc = 0;
 
-    in->store = st;
+    if (n == 0 || (n > 1 && !store_parallel_writes(stores[0]))) {
+        free(in);
+        return err_set(err, ERR_INTERNAL, "%zu writers for a database that takes one", n), NULL;
+    }
+    in->writers = xcalloc(n, sizeof *in->writers);
+    in->nwriters = n;
+    for (size_t i = 0; i < n; i++) {
+        in->writers[i].in = in;
+        in->writers[i].store = stores[i];
+    }
     in->batch_max = batch_max == 0 ? 1 : batch_max;
     pthread_mutex_init(&in->lock, NULL);
     pthread_cond_init(&in->wake, NULL);
     pthread_cond_init(&in->unsynced_wake, NULL);
-    {
+    if (n == 1) {
         struct err e = {0};
-        if ((in->ckpt = store_checkpointer_start(st, &e)) == NULL)
+        if ((in->ckpt = store_checkpointer_start(stores[0], &e)) == NULL)
             log_info("checkpoints stay on the writer thread: %s", e.msg);
     }
     syncer_start(in);
-    if ((rc = pthread_create(&in->thread, NULL, ingest_main, in)) != 0) {
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        rc = pthread_create(&in->writers[i].thread, NULL, ingest_main, &in->writers[i]);
+        in->writers[i].started = rc == 0;
+    }
+    if (rc != 0) {
+        writers_stop(in);
         ingest_release(in);
-        return err_set(err, ERR_SYSTEM, "cannot start the writer thread (error %d)", rc), NULL;
+        return err_set(err, ERR_SYSTEM, "cannot start a writer thread (error %d)", rc), NULL;
     }
     return in;
 }
 
-/* Drain the queue, join the writer, report the last syncs and close the store. */
+/* Drain the queue, join the writers, report the last syncs and close the stores. */
 void ingest_free(struct ingest *in)
 {
-    struct store *st;
+    struct store **stores;
+    size_t n;
 
     if (in == NULL)
         return;
-    pthread_mutex_lock(&in->lock);
-    in->stopping = true;
-    pthread_cond_signal(&in->wake);
-    pthread_mutex_unlock(&in->lock);
-    pthread_join(in->thread, NULL);
-    st = in->store;
+    writers_stop(in);
+    n = in->nwriters;
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers, sizeof(T *) each */
+    stores = xcalloc(n, sizeof *stores);
+    for (size_t i = 0; i < n; i++)
+        stores[i] = in->writers[i].store;
     ingest_release(in);
-    store_close(st);
+    for (size_t i = 0; i < n; i++)
+        store_close(stores[i]);
+    free(stores);
 }
 
 /* Append job to the queue; its done callback runs on the writer or the syncer thread. */

@@ -238,7 +238,8 @@ int serve_run(const struct config *cfg)
         .busy_timeout_ms = cfg->busy_timeout_ms,
         .password = cfg->db_password,
     };
-    struct store *writer;
+    struct store *writers[DB_WRITERS_MAX];
+    size_t nwriters, n_open = 1;
     struct err err = {0};
     sigset_t set;
     int sig = 0;
@@ -255,11 +256,16 @@ int serve_run(const struct config *cfg)
 
     if (config_validate_private(cfg, &err) == -1)
         goto fail;
-    if ((writer = store_open(cfg->db_path, &wopt, &err)) == NULL)
+    if ((writers[0] = store_open(cfg->db_path, &wopt, &err)) == NULL)
         goto fail;
-    if ((s.ingest = ingest_new(writer, cfg->commit_grouping ? cfg->commit_batch_max : 1, &err)) ==
-        NULL) {
-        store_close(writer);
+    nwriters = store_parallel_writes(writers[0]) ? cfg->db_writers : 1;
+    while (n_open < nwriters && (writers[n_open] = store_open(cfg->db_path, &wopt, &err)) != NULL)
+        n_open++;
+    if (n_open < nwriters ||
+        (s.ingest = ingest_new(writers, nwriters, cfg->commit_grouping ? cfg->commit_batch_max : 1,
+                               &err)) == NULL) {
+        while (n_open > 0)
+            store_close(writers[--n_open]);
         goto fail;
     }
     if ((s.reader = store_open(cfg->db_path, &ropt, &err)) == NULL)

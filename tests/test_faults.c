@@ -944,7 +944,7 @@ static void test_disk_full_page_limit(void)
         auth_sha256_hex(jobs[i].body.data, jobs[i].body.len, jobs[i].sha);
         CHECK_INT_EQ(payload_parse(jobs[i].body.data, jobs[i].body.len, &jobs[i].call, &err), 0);
     }
-    in = ingest_new(st, 64, &err);
+    in = ingest_new(&st, 1, 64, &err);
     /* The writer is idle between batches: the test may use its connection then. */
     pages = db_int(sdb, "PRAGMA page_count");
     snprintf(sql, sizeof sql, "PRAGMA max_page_count = %lld", pages);

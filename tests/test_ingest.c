@@ -3,7 +3,10 @@
  * callbacks run only after the commit and the flush that made it durable,
  * concurrent submitters share transactions and flushes, batch_max bounds
  * them, failures (of a commit or of a flush) reach every job, and
- * ingest_free commits what is still queued.
+ * ingest_free commits what is still queued. On the throwaway PostgreSQL
+ * cluster: several writers, each on its own connection, commit one
+ * queue in parallel, and deliveries of one call id racing on two writers
+ * store the call once.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -78,11 +81,17 @@ static struct store *open_store(const char *path, bool ro, uint64_t min_free)
 
 static char *dir;
 
+/* The ingest of one writer on st. */
+static struct ingest *ingest_one(struct store *st, unsigned batch_max, struct err *err)
+{
+    return ingest_new(&st, 1, batch_max, err);
+}
+
 static void test_done_after_commit(void)
 {
     char *path = xasprintf("%s/a.db", dir);
     struct err err = {0};
-    struct ingest *in = ingest_new(open_store(path, false, 0), 64, &err);
+    struct ingest *in = ingest_one(open_store(path, false, 0), 64, &err);
     struct store *reader = open_store(path, true, 0);
     struct probe p;
 
@@ -130,7 +139,7 @@ static void test_concurrent_submitters_share_commits(void)
 {
     char *path = xasprintf("%s/b.db", dir);
     struct err err = {0};
-    struct ingest *in = ingest_new(open_store(path, false, 0), 8, &err);
+    struct ingest *in = ingest_one(open_store(path, false, 0), 8, &err);
     pthread_t th[16];
     struct submitter s[16];
     struct ingest_stats stats;
@@ -164,7 +173,7 @@ static void test_batch_of_one(void)
 {
     char *path = xasprintf("%s/c.db", dir);
     struct err err = {0};
-    struct ingest *in = ingest_new(open_store(path, false, 0), 1, &err);
+    struct ingest *in = ingest_one(open_store(path, false, 0), 1, &err);
     pthread_t th[4];
     struct submitter s[4];
     struct ingest_stats stats;
@@ -188,7 +197,7 @@ static void test_failure_reaches_every_job(void)
     char *path = xasprintf("%s/d.db", dir);
     struct err err = {0};
     /* More free space required than any disk has: every commit is refused. */
-    struct ingest *in = ingest_new(open_store(path, false, UINT64_MAX / 2), 16, &err);
+    struct ingest *in = ingest_one(open_store(path, false, UINT64_MAX / 2), 16, &err);
     struct probe p;
     struct ingest_stats stats;
 
@@ -211,7 +220,7 @@ static void test_sync_failure_is_final(void)
 {
     char *path = xasprintf("%s/e.db", dir), *wal = xasprintf("%s-wal", path);
     struct err err = {0};
-    struct ingest *in = ingest_new(open_store(path, false, 0), 16, &err);
+    struct ingest *in = ingest_one(open_store(path, false, 0), 16, &err);
     struct ingest_stats stats;
     struct probe p;
     FILE *f;
@@ -238,6 +247,100 @@ static void test_sync_failure_is_final(void)
     free(path);
 }
 
+/* Each submitter's deliveries: stored ones, and duplicates of a call stored by another. */
+struct racer {
+    struct ingest *in;
+    int base, stored, duplicates, fails;
+};
+
+static void *race_many(void *arg)
+{
+    struct racer *r = arg;
+
+    for (int i = 0; i < 50; i++) {
+        struct probe p;
+        probe_init(&p, r->base + i);
+        if (ingest_submit_wait(r->in, &p.job) != 0)
+            r->fails++;
+        else if (p.job.d.outcome == DELIVERY_STORED)
+            r->stored++;
+        else if (p.job.d.outcome == DELIVERY_DUPLICATE)
+            r->duplicates++;
+        else
+            r->fails++;
+    }
+    return NULL;
+}
+
+/* A database with one writer refuses a second: its writers would only queue. */
+static void test_one_writer_for_sqlite(void)
+{
+    char *path = xasprintf("%s/f.db", dir);
+    struct store *st[2] = {open_store(path, false, 0), open_store(path, false, 0)};
+    struct err err = {0};
+
+    CHECK(!store_parallel_writes(st[0]));
+    CHECK(ingest_new(st, 2, 16, &err) == NULL);
+    CHECK_INT_EQ(err.code, ERR_INTERNAL);
+    store_close(st[0]);
+    store_close(st[1]);
+    free(path);
+}
+
+/*
+ * Four writers on four PostgreSQL connections drain one queue: every job
+ * is reported after its commit, and two submitters sending the same 50
+ * calls at once store each call once (one stored, one duplicate).
+ */
+static void test_parallel_writers_on_postgres(void)
+{
+    char *uri = pg_newdb();
+    struct store *st[4];
+    struct racer r[8];
+    pthread_t th[8];
+    struct ingest_stats stats;
+    struct store_counts counts;
+    struct store *reader;
+    struct err err = {0};
+    struct ingest *in;
+    int stored = 0, duplicates = 0;
+
+    for (int i = 0; i < 4; i++)
+        st[i] = store_open_or_die(uri);
+    CHECK(store_parallel_writes(st[0]));
+    in = ingest_new(st, 4, 8, &err);
+    CHECK(in != NULL);
+    if (in == NULL) {
+        for (int i = 0; i < 4; i++)
+            store_close(st[i]);
+        free(uri);
+        return;
+    }
+    for (int i = 0; i < 8; i++) {
+        r[i] = (struct racer){.in = in, .base = 1000 * (i / 2 + 1)};
+        pthread_create(&th[i], NULL, race_many, &r[i]);
+    }
+    for (int i = 0; i < 8; i++) {
+        pthread_join(th[i], NULL);
+        CHECK_INT_EQ(r[i].fails, 0);
+        stored += r[i].stored;
+        duplicates += r[i].duplicates;
+    }
+    CHECK_INT_EQ(stored, 200);
+    CHECK_INT_EQ(duplicates, 200);
+    ingest_get_stats(in, &stats);
+    CHECK_INT_EQ(stats.deliveries, 400);
+    CHECK_INT_EQ(stats.failed_commits, 0);
+    CHECK_INT_EQ(stats.syncs, 0); /* each commit was durable when it returned */
+    ingest_free(in);
+    reader = store_open_or_die(uri);
+    CHECK_INT_EQ(store_counts(reader, &counts, &err), 0);
+    CHECK_INT_EQ(counts.calls, 200);
+    CHECK_INT_EQ(counts.deliveries, 400);
+    store_close(reader);
+    free(uri);
+}
+
 int main(void)
 {
     dir = tmpdir_make("ingest");
@@ -246,6 +349,8 @@ int main(void)
     RUN(test_batch_of_one);
     RUN(test_failure_reaches_every_job);
     RUN(test_sync_failure_is_final);
+    RUN(test_one_writer_for_sqlite);
+    RUN(test_parallel_writers_on_postgres);
     tmpdir_remove(dir);
     free(dir);
     return check_report();

@@ -44,6 +44,7 @@ struct store_wal {
 struct store_backend {
     const char *name; /* "sqlite", "postgresql": for messages and /metrics */
     int schema_version;
+    bool parallel_writes; /* see store_parallel_writes() */
     void (*close)(struct store *st);
     /* Optional (NULL: commits are durable when COMMIT returns, nothing to run beside). */
     struct store_checkpointer *(*checkpointer_start)(struct store *st, struct err *err);

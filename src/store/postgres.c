@@ -2455,6 +2455,7 @@ static int pg_size(struct store *base, uint64_t *bytes, struct err *err)
 const struct store_backend store_postgres_backend = {
     .name = "postgresql",
     .schema_version = PG_SCHEMA_VERSION,
+    .parallel_writes = true,
     .close = pg_close,
     /* commits are durable at COMMIT: no checkpointer, no deferred syncs */
     .checkpointer_start = NULL,

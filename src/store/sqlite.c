@@ -3615,6 +3615,7 @@ struct store *store_sqlite_open(const char *path, const struct store_options *op
 const struct store_backend store_sqlite_backend = {
     .name = "sqlite",
     .schema_version = STORE_SCHEMA_VERSION,
+    .parallel_writes = false,
     .close = sq_close,
     .checkpointer_start = sq_checkpointer_start,
     .checkpointer_runs = sq_checkpointer_runs,

@@ -114,6 +114,11 @@ int store_backend_schema(const struct store *st)
     return st->be->schema_version;
 }
 
+bool store_parallel_writes(const struct store *st)
+{
+    return st->be->parallel_writes;
+}
+
 int store_schema_version(void)
 {
     return store_sqlite_backend.schema_version;
