@@ -104,13 +104,17 @@ END {
 
     print "### Search latency (search_calls over stdio, newest first, sequential)"
     print ""
+    # SQLite databases (dbs), then PostgreSQL copies of them (label "pg..."), in search columns (sdbs)
     ndb = 0
     if ("100k" in db) dbs[++ndb] = "100k"
     if ("1m" in db) dbs[++ndb] = "1m"
-    for (k in db) if (k != "100k" && k != "1m") dbs[++ndb] = k
+    for (k in db) if (k != "100k" && k != "1m" && k !~ /^pg/) dbs[++ndb] = k
+    nsdb = 0
+    for (i = 1; i <= ndb; i++) sdbs[++nsdb] = dbs[i]
+    for (i = 1; i <= ndb; i++) if (("pg" dbs[i]) in db) sdbs[++nsdb] = "pg" dbs[i]
     head = "| query | matches |"
     line = "|---|---|"
-    for (i = 1; i <= ndb; i++) { head = head " " shown(dbs[i]) " p50 ms | " shown(dbs[i]) " p99 ms |"; line = line "---:|---:|" }
+    for (i = 1; i <= nsdb; i++) { head = head " " shown(sdbs[i]) " p50 ms | " shown(sdbs[i]) " p99 ms |"; line = line "---:|---:|" }
     print head
     print line
     split("rare common two_common phone week common_week common_phone rare_week", cls, " ")
@@ -124,12 +128,15 @@ END {
     what["rare_week"] = "rare word + one week"
     for (j = 1; j <= 8; j++) {
         r = what[cls[j]] " | "
-        for (i = 1; i <= ndb; i++) {
-            r = r f("search." dbs[i] "." cls[j] ".p50") " | " f("search." dbs[i] "." cls[j] ".p99") " | "
+        for (i = 1; i <= nsdb; i++) {
+            r = r f("search." sdbs[i] "." cls[j] ".p50") " | " f("search." sdbs[i] "." cls[j] ".p99") " | "
         }
         sub(/ $/, "", r)
         print "| " cls[j] " | " r
     }
+    print ""
+    if (nsdb > ndb)
+        print "Columns named pg... are the same database copied into PostgreSQL (`phonely-mcp migrate`)."
     print ""
     print "How often the queried values occur, counted with SQL on each database:"
     print ""
@@ -151,6 +158,35 @@ END {
     for (i = 1; i <= ndb; i++) r = r " " f("df." dbs[i] ".week") " |"
     print r
     print ""
+
+    if (has("ingest.pg1.c32.rps")) {
+        print "### PostgreSQL (a throwaway cluster on the same machine, fsync and synchronous_commit on)"
+        print ""
+        print "| what | load | figure | p50 ms | p99 ms |"
+        print "|---|---|---:|---:|---:|"
+        row("durable ingest, one daemon | 32 connections | " fu("ingest.pg1.c32.rps", " req/s") " | " \
+            f("ingest.pg1.c32.p50") " | " f("ingest.pg1.c32.p99"))
+        row("durable ingest, two daemons on one database | 16 connections each | " \
+            fu("ingest.pg2.c32.rps", " req/s") " | " f("ingest.pg2.c32.p50") " | " f("ingest.pg2.c32.p99"))
+        for (i = 1; i <= ndb; i++) {
+            t = "mcp.stdio.pg" dbs[i] ".get_call"
+            if (!has(t ".seq.cps")) continue
+            row("get_call over stdio, " shown(dbs[i]) " calls | sequential | " fu(t ".seq.cps", " calls/s") " | " \
+                f(t ".seq.p50") " | " f(t ".seq.p99"))
+            row("get_call over stdio, " shown(dbs[i]) " calls | 16 in flight | " fu(t ".if16.cps", " calls/s") " | " \
+                f(t ".if16.p50") " | " f(t ".if16.p99"))
+            row("`phonely-mcp migrate` of the " shown(dbs[i]) " SQLite database | - | " \
+                fu("migrate." dbs[i] ".rate", " calls/s") " (" fu("migrate." dbs[i] ".seconds", " s") ") | - | -")
+        }
+        if (has("ingest.pg2.c32.rps") && v["ingest.pg1.c32.rps"] > 0) {
+            pgratio = sprintf("%.2f", v["ingest.pg2.c32.rps"] / v["ingest.pg1.c32.rps"])
+            v["ingest.pg.ratio"] = pgratio
+        }
+        print ""
+        print "Two daemons over one: " (has("ingest.pg.ratio") ? v["ingest.pg.ratio"] "x" : "-") \
+            ". PostgreSQL search latencies are in the search table above."
+        print ""
+    }
 
     print "### Memory and start-up"
     print ""
@@ -196,6 +232,9 @@ END {
     at_least("grouped commits at 32 connections: at least 3x one commit per request", "ingest.gain.c32", 3, "x")
     at_most("search_calls, common word, newest first, 100k calls: p99 at most 5 ms", "search.100k.common.p99", 5, " ms")
     at_most("search_calls, common word, newest first, 1M calls: p99 at most 15 ms", "search.1m.common.p99", 15, " ms")
+    at_least("PostgreSQL durable ingest at 32 connections, one daemon: at least 1,500 requests/s", "ingest.pg1.c32.rps", 1500, " req/s")
+    at_least("PostgreSQL durable ingest, two daemons: at least 1.5x one", "ingest.pg.ratio", 1.5, "x")
+    at_most("PostgreSQL search_calls, common word, newest first, 100k calls: p99 at most 10 ms", "search.pg100k.common.p99", 10, " ms")
     at_least("get_call over stdio, one at a time: at least 10,000 calls/s", "mcp.stdio.get_call.seq.cps", 10000, " calls/s")
     at_least("get_call over stdio, 16 in flight: at least 35,000 calls/s", "mcp.stdio.get_call.if16.cps", 35000, " calls/s")
     at_most("stdio cold start to the initialize answer (100k calls, p50): at most 5 ms", "start.stdio.100k.p50", 5, " ms")

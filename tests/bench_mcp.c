@@ -20,6 +20,9 @@
  * and their combinations (newest first, sequential over stdio).
  *
  * usage: bench_mcp [DIR [SECONDS [CALLS...]]]   (default ., 5, 100000)
+ * With PHONELY_BENCH_DB set (a file or a postgresql:// URI holding calls
+ * made by this generator), runs only the search points on it, e.g. while
+ * a query plan is being studied.
  * Figures as in bench_gen.h; numbers only, no assertions.
  *
  * Ownership: the call ids get_call asks for are loaded once into a static
@@ -1026,6 +1029,10 @@ int main(int argc, char **argv)
     xmalloc_init_json();
     auth_init();
     signal(SIGPIPE, SIG_IGN);
+    if (getenv("PHONELY_BENCH_DB") != NULL) {
+        search_matrix(getenv("PHONELY_BENCH_DB"), "external");
+        return 0;
+    }
     bench_note("sqlite", "%s", sqlite3_libversion());
     bench_note("mcp", "%g s per point; search points at most %d queries; generator v%d, seed %u",
                seconds, SEARCH_MAX, BENCH_GEN_VERSION, BENCH_GEN_SEED);

@@ -58,7 +58,7 @@
 #include "textutil.h"
 #include "xmalloc.h"
 
-#define PG_SCHEMA_VERSION 1
+#define PG_SCHEMA_VERSION 2
 /* Advisory lock keys: migrations (one bigint key), call ids (this class and hashtext). */
 #define PG_MIGRATE_LOCK       "7203341101"
 #define PG_CALL_LOCK          "18682"
@@ -68,9 +68,9 @@
 #define PG_COMPLETE_RANGE_MAX 2000
 
 /*
- * The one migration, in parts (each one script): the tables, then the
- * functions that keep the search column. A later schema appends a
- * migration and bumps PG_SCHEMA_VERSION.
+ * Migration 1, in parts (each one script): the tables, then the functions
+ * that keep the search column. Each later schema appends a migration
+ * (migrations[] below) and bumps PG_SCHEMA_VERSION.
  */
 static const char *const migration_1[] = {
     "CREATE TABLE deliveries ("
@@ -200,6 +200,103 @@ static const char *const migration_1[] = {
     "CREATE TRIGGER calls_search BEFORE INSERT OR UPDATE OF caller_name, agent_name, summary,"
     "  long_summary, purpose, topic, key_points, transcript, turns, action_items,"
     "  unanswered_questions ON calls FOR EACH ROW EXECUTE FUNCTION phonely_calls_search();",
+};
+
+/*
+ * Migration 2: the search vector moves to a narrow table of its own,
+ * call_search (id, sort_ms, search), whose rows hold only a pointer to
+ * the vector (toast_tuple_target 128): counting a word's calls, or walking
+ * them newest first, reads a few hundred small pages instead of the wide
+ * calls rows. An AFTER trigger on calls keeps it (a call's text changed:
+ * the vector again; only its time: sort_ms). Text that is all ASCII skips
+ * the accent folding and the symbol scan, which cannot change it.
+ */
+static const char *const migration_2[] = {
+    "CREATE TABLE call_search ("
+    "  id bigint PRIMARY KEY REFERENCES calls (id) ON DELETE CASCADE,"
+    "  sort_ms bigint NOT NULL,"
+    "  search tsvector NOT NULL"
+    ") WITH (toast_tuple_target = 128);"
+    "INSERT INTO call_search SELECT id, sort_ms, search FROM calls;"
+    "CREATE INDEX call_search_recent ON call_search (sort_ms, id);"
+    "CREATE INDEX call_search_words ON call_search USING gin (search);"
+    "DROP TRIGGER calls_search ON calls;"
+    "DROP INDEX calls_search;"
+    "ALTER TABLE calls DROP COLUMN search;",
+    /* not STRICT, so that it is inlined (NULL still gives NULL) */
+    "CREATE OR REPLACE FUNCTION phonely_fold(t text) RETURNS text LANGUAGE sql IMMUTABLE AS"
+    "  $$SELECT CASE WHEN octet_length(t) = length(t) THEN t"
+    "    ELSE regexp_replace(normalize(t, NFD), '[\\u0300-\\u036f]', '', 'g') END$$;"
+    "CREATE OR REPLACE FUNCTION phonely_symbols(t text) RETURNS text[] LANGUAGE sql IMMUTABLE AS"
+    "  $$SELECT CASE WHEN t IS NULL OR octet_length(t) = length(t) THEN '{}'::text[] ELSE"
+    "    (SELECT coalesce(array_agg(DISTINCT m[1]), '{}') FROM"
+    "      regexp_matches(t, '([\\u2190-\\u2bff\\U0001f000-\\U0001faff])', 'g') m) END$$;"
+    /*
+     * The trigger makes the vector with PL/pgSQL helpers, not the SQL
+     * functions above: an SQL function that cannot be inlined is parsed
+     * again in every transaction that calls it, a PL/pgSQL one keeps its
+     * plans for the connection's life. phonely_doc_tsv(t) makes what
+     * migration 1's phonely_tsv(t) made (which goes); phonely_doc_lines(t)
+     * is phonely_lines(t), which the snippets still use.
+     */
+    "CREATE FUNCTION phonely_doc_tsv(t text) RETURNS tsvector LANGUAGE plpgsql IMMUTABLE AS $$"
+    "BEGIN"
+    "  IF t IS NULL THEN RETURN ''::tsvector; END IF;"
+    "  IF octet_length(t) = length(t) THEN RETURN to_tsvector('simple', t); END IF;"
+    "  RETURN to_tsvector('simple', regexp_replace(normalize(t, NFD), '[\\u0300-\\u036f]', '', "
+    "'g'))"
+    "    || array_to_tsvector(ARRAY(SELECT DISTINCT m[1] FROM"
+    "      regexp_matches(t, '([\\u2190-\\u2bff\\U0001f000-\\U0001faff])', 'g') m));"
+    "END $$;"
+    "CREATE FUNCTION phonely_doc_lines(t text) RETURNS text LANGUAGE plpgsql IMMUTABLE AS $$"
+    "DECLARE r text;"
+    "BEGIN"
+    "  IF t IS NULL THEN RETURN NULL; END IF;"
+    "  SELECT string_agg(v, E'\\n') INTO r FROM jsonb_array_elements_text(t::jsonb) v;"
+    "  RETURN r;"
+    "END $$;"
+    "CREATE OR REPLACE FUNCTION phonely_calls_search() RETURNS trigger LANGUAGE plpgsql AS $$"
+    "DECLARE tr text := NEW.transcript;"
+    "BEGIN"
+    "  IF TG_OP = 'UPDATE' AND (OLD.caller_name, OLD.agent_name, OLD.summary, OLD.long_summary,"
+    "      OLD.purpose, OLD.topic, OLD.key_points, OLD.transcript, OLD.turns, OLD.action_items,"
+    "      OLD.unanswered_questions) IS NOT DISTINCT FROM (NEW.caller_name, NEW.agent_name,"
+    "      NEW.summary, NEW.long_summary, NEW.purpose, NEW.topic, NEW.key_points, NEW.transcript,"
+    "      NEW.turns, NEW.action_items, NEW.unanswered_questions) THEN"
+    "    UPDATE call_search SET sort_ms = NEW.sort_ms WHERE id = NEW.id AND sort_ms <> NEW.sort_ms;"
+    "    RETURN NULL;"
+    "  END IF;"
+    /* The searchable transcript: the text, else the contents of the turns (phonely_transcript). */
+    "  IF tr IS NULL AND NEW.turns IS NOT NULL THEN"
+    "    SELECT string_agg(e->>'content', E'\\n') INTO tr FROM "
+    "jsonb_array_elements(NEW.turns::jsonb) e;"
+    "  END IF;"
+    /* Weights: names A, summaries, purpose and topic B, key points C, the rest D. */
+    "  INSERT INTO call_search VALUES (NEW.id, NEW.sort_ms,"
+    "    setweight(phonely_doc_tsv(concat_ws(' ', NEW.caller_name, NEW.agent_name)), 'A') ||"
+    "    setweight(phonely_doc_tsv(concat_ws(' ', NEW.summary, NEW.long_summary)), 'B') ||"
+    "    setweight(phonely_doc_tsv(NEW.purpose), 'B') ||"
+    "    setweight(phonely_doc_tsv(NEW.topic), 'B') ||"
+    "    setweight(phonely_doc_tsv(phonely_doc_lines(NEW.key_points)), 'C') ||"
+    "    phonely_doc_tsv(tr) ||"
+    "    phonely_doc_tsv(phonely_doc_lines(NEW.action_items)) ||"
+    "    phonely_doc_tsv(phonely_doc_lines(NEW.unanswered_questions)))"
+    "    ON CONFLICT (id) DO UPDATE SET sort_ms = EXCLUDED.sort_ms, search = EXCLUDED.search;"
+    "  RETURN NULL;"
+    "END $$;"
+    "DROP FUNCTION phonely_tsv(text);"
+    "CREATE TRIGGER calls_search AFTER INSERT OR UPDATE OF sort_ms, caller_name, agent_name,"
+    "  summary, long_summary, purpose, topic, key_points, transcript, turns, action_items,"
+    "  unanswered_questions ON calls FOR EACH ROW EXECUTE FUNCTION phonely_calls_search();",
+};
+
+/* Every migration in order: migrations[v - 1] takes a schema from version v - 1 to v. */
+static const struct {
+    const char *const *parts;
+    size_t n;
+} migrations[PG_SCHEMA_VERSION] = {
+    {migration_1, sizeof migration_1 / sizeof migration_1[0]},
+    {migration_2, sizeof migration_2 / sizeof migration_2[0]},
 };
 
 /* ts_rank weights {D, C, B, A}: SQLite's bm25 weights 1, 1.5, 2, 3 scaled to 1. */
@@ -354,11 +451,12 @@ enum stmt_id {
 
 /* The text a snippet may come from, one row per column (alias c; $2 the query). */
 #define SNIPPET_DOCS                                                                               \
-    "(VALUES (1, phonely_transcript(c.transcript, c.turns)),"                                      \
-    " (2, nullif(trim(coalesce(c.summary, '') || ' ' || coalesce(c.long_summary, '')), '')),"      \
-    " (3, c.purpose), (4, c.topic), (5, phonely_lines(c.key_points)),"                             \
-    " (6, phonely_lines(c.action_items)), (7, phonely_lines(c.unanswered_questions)),"             \
-    " (8, nullif(trim(coalesce(c.caller_name, '') || ' ' || coalesce(c.agent_name, '')), '')))"
+    "(VALUES (1, nullif(trim(coalesce(c.summary, '') || ' ' || coalesce(c.long_summary, '')), "    \
+    "'')),"                                                                                        \
+    " (2, c.purpose), (3, c.topic), (4, phonely_lines(c.key_points)),"                             \
+    " (5, phonely_lines(c.action_items)), (6, phonely_lines(c.unanswered_questions)),"             \
+    " (7, nullif(trim(coalesce(c.caller_name, '') || ' ' || coalesce(c.agent_name, '')), '')),"    \
+    " (8, phonely_transcript(c.transcript, c.turns)))"
 
 static const char *const stmt_sql[STMT_COUNT_] = {
     /* $1: a JSON array of call ids. Sorted, so that two batches never wait in a cycle. */
@@ -427,25 +525,43 @@ static const char *const stmt_sql[STMT_COUNT_] = {
     [STMT_LIST_ACTION_ITEMS] = LIST_ROWS("action_items"),
     [STMT_LIST_UNANSWERED] = LIST_ROWS("unanswered_questions"),
     /*
-     * The snippet of call $1 for query $2 (a tsquery's text): the passage
-     * around the hits of the column that holds every word (else most of
-     * the rank), hits in [brackets], "…" where the text goes on. Hits are
+     * The snippets of the calls $1 (an array of ids) for query $2 (a
+     * tsquery's text), one row (the id's place in $1, the snippet) each:
+     * the passage around the hits, in brackets, "…" where the text goes on.
+     * The columns are tried in SNIPPET_DOCS order, the transcript last, and
+     * only those that hold a query lexeme as a substring of their folded,
+     * lower-cased text (a cheap test that misses no hit) get a passage
+     * made: the first that holds every lexeme and brackets a hit wins,
+     * else the first that brackets one, else the first tried. Hits are
      * looked for in the text as stored, then (accented words) folded.
      */
     [STMT_SNIPPET] =
-        "SELECT CASE WHEN s.p > 0 AND substr(s.doc, 1, s.p - 1) !~ '\\w' THEN ''"
+        "WITH lex AS (SELECT coalesce(array_agg(replace(m[1], '''''', '''')), '{}') AS l"
+        " FROM regexp_matches($2, '''((?:[^'']|'''')*)''', 'g') m)"
+        " SELECT k.ord, CASE WHEN s.p > 0 AND substr(s.doc, 1, s.p - 1) !~ '\\w' THEN ''"
         " ELSE '\xe2\x80\xa6' END || s.h ||"
         " CASE WHEN s.p = 0 OR substr(s.doc, s.p + length(s.plain)) ~ '\\w' THEN '\xe2\x80\xa6'"
         " ELSE rtrim(substr(s.doc, s.p + length(s.plain))) END"
-        " FROM (SELECT t.doc, h.h, position(h.plain IN t.doc) AS p, h.plain"
+        " FROM unnest($1::bigint[]) WITH ORDINALITY AS k(id, ord)"
+        " CROSS JOIN LATERAL (WITH d AS NOT MATERIALIZED (SELECT t.doc, x.hits"
         " FROM calls c CROSS JOIN LATERAL " SNIPPET_DOCS " AS t(n, doc)"
-        " CROSS JOIN LATERAL (SELECT x.h, replace(replace(x.h, '[', ''), ']', '') AS plain"
+        " CROSS JOIN LATERAL (SELECT count(*) AS hits FROM unnest((SELECT l FROM lex)) w"
+        " WHERE strpos(lower(phonely_fold(t.doc)), w) > 0) x"
+        /* OFFSET 0: no passage is made for a column before its substring test */
+        " WHERE c.id = k.id AND t.doc IS NOT NULL AND x.hits > 0 OFFSET 0),"
+        " p AS NOT MATERIALIZED (SELECT d.hits, d.doc, h.h, position(h.plain IN d.doc) AS p,"
+        " h.plain FROM d CROSS JOIN LATERAL (SELECT x.h,"
+        " replace(replace(x.h, '[', ''), ']', '') AS plain"
+        /* OFFSET 0: each passage is made once, however often it is read */
         " FROM (SELECT CASE WHEN strpos(y.h, '[') > 0 THEN y.h ELSE"
-        " ts_headline('simple', phonely_fold(t.doc), $2::tsquery, " HEADLINE_OPTS ") END AS h"
-        " FROM (SELECT ts_headline('simple', t.doc, $2::tsquery, " HEADLINE_OPTS ") AS h) y) x) h"
-        " WHERE c.id = $1 AND t.doc IS NOT NULL"
-        " ORDER BY phonely_tsv(t.doc) @@ $2::tsquery DESC,"
-        " ts_rank(phonely_tsv(t.doc), $2::tsquery) DESC, t.n LIMIT 1) s",
+        " ts_headline('simple', phonely_fold(d.doc), $2::tsquery, " HEADLINE_OPTS ") END AS h"
+        " FROM (SELECT ts_headline('simple', d.doc, $2::tsquery, " HEADLINE_OPTS
+        ") AS h OFFSET 0) y"
+        " OFFSET 0) x) h)"
+        " (SELECT doc, h, p, plain FROM p"
+        " WHERE hits = cardinality((SELECT l FROM lex)) AND strpos(h, '[') > 0 LIMIT 1)"
+        " UNION ALL (SELECT doc, h, p, plain FROM p WHERE strpos(h, '[') > 0 LIMIT 1)"
+        " UNION ALL (SELECT doc, h, p, plain FROM p LIMIT 1) LIMIT 1) s",
     [STMT_COMPLETE_ID] = "SELECT call_id FROM calls WHERE call_id >= $1 AND call_id < $2"
                          " ORDER BY sort_ms DESC, id DESC LIMIT $3",
     [STMT_COMPLETE_PHONE_COUNT] = "SELECT count(*) FROM (SELECT 1 FROM calls"
@@ -979,14 +1095,21 @@ static int schema_migrate(struct pg_store *st, struct err *err)
         schema_newer(version, err);
         goto fail;
     }
-    if (version == 0) {
+    if (version == 0)
         log_info("creating the phonely-mcp schema (version %d) in PostgreSQL at %s",
                  PG_SCHEMA_VERSION, st->where);
-        snprintf(sql, sizeof sql, "INSERT INTO meta VALUES ('schema_version', '%d')",
-                 PG_SCHEMA_VERSION);
-        for (size_t i = 0; i < sizeof migration_1 / sizeof migration_1[0]; i++)
-            if (pg_do(st, STMT_COUNT_, migration_1[i], NULL, "migrate", err) == -1)
+    else if (version < PG_SCHEMA_VERSION)
+        log_info("upgrading the phonely-mcp schema in PostgreSQL at %s from version %d to %d",
+                 st->where, version, PG_SCHEMA_VERSION);
+    for (int v = version; v < PG_SCHEMA_VERSION; v++)
+        for (size_t i = 0; i < migrations[v].n; i++)
+            if (pg_do(st, STMT_COUNT_, migrations[v].parts[i], NULL, "migrate", err) == -1)
                 goto fail;
+    if (version < PG_SCHEMA_VERSION) {
+        snprintf(sql, sizeof sql,
+                 version == 0 ? "INSERT INTO meta VALUES ('schema_version', '%d')"
+                              : "UPDATE meta SET value = '%d' WHERE key = 'schema_version'",
+                 PG_SCHEMA_VERSION);
         if (pg_do(st, STMT_COUNT_, sql, NULL, "migrate: set version", err) == -1)
             goto fail;
     }
@@ -1011,6 +1134,11 @@ static int schema_check(struct pg_store *st, struct err *err)
                        st->where);
     if (version < 0 || version > PG_SCHEMA_VERSION)
         return schema_newer(version, err);
+    if (version < PG_SCHEMA_VERSION)
+        return err_set(err, ERR_STORAGE,
+                       "PostgreSQL at %s has phonely-mcp schema version %d, older than this"
+                       " program's %d; start the daemon once to upgrade it",
+                       st->where, version, PG_SCHEMA_VERSION);
     return 0;
 }
 
@@ -1563,35 +1691,45 @@ static void add_filters(struct sql_build *b, const struct call_query *q)
     }
 }
 
-/* AND the date range on c.sort_ms. */
-static void add_times(struct sql_build *b, const struct call_query *q)
+/* AND the date range on alias a's sort_ms. */
+static void add_times(struct sql_build *b, const char *a, const struct call_query *q)
 {
     if (q->from_ms != INT64_MIN)
-        sb_addp(b, " AND c.sort_ms >= $%d::bigint", p_int(&b->p, q->from_ms));
+        buf_printf(&b->sql, " AND %s.sort_ms >= $%d::bigint", a, p_int(&b->p, q->from_ms));
     if (q->to_ms != INT64_MAX)
-        sb_addp(b, " AND c.sort_ms < $%d::bigint", p_int(&b->p, q->to_ms));
+        buf_printf(&b->sql, " AND %s.sort_ms < $%d::bigint", a, p_int(&b->p, q->to_ms));
 }
 
-/* AND "after the previous page's last row" on (sort_ms, id). */
-static void add_keyset(struct sql_build *b, const struct call_query *q, bool newest)
+/* AND "after the row (ms, id)" on alias a's (sort_ms, id), in the order of the page. */
+static void add_after(struct sql_build *b, const char *a, int64_t ms, int64_t id, bool newest)
 {
-    int ms, id;
+    int pm = p_int(&b->p, ms), pi = p_int(&b->p, id);
 
-    if (!q->has_after)
-        return;
-    ms = p_int(&b->p, q->after_sort_ms);
-    id = p_int(&b->p, q->after_id);
+    buf_printf(&b->sql, " AND (%s.sort_ms, %s.id) %s ($%d::bigint, $%d::bigint)", a, a,
+               newest ? "<" : ">", pm, pi);
+}
+
+/* AND "after the previous page's last row". */
+static void add_keyset(struct sql_build *b, const char *a, const struct call_query *q, bool newest)
+{
+    if (q->has_after)
+        add_after(b, a, q->after_sort_ms, q->after_id, newest);
+}
+
+/* " ORDER BY" alias a's (sort_ms, id) in the order of the page. */
+static void add_order(struct sql_build *b, const char *a, bool newest)
+{
     buf_printf(&b->sql,
-               newest ? " AND (c.sort_ms, c.id) < ($%d::bigint, $%d::bigint)"
-                      : " AND (c.sort_ms, c.id) > ($%d::bigint, $%d::bigint)",
-               ms, id);
+               newest ? " ORDER BY %s.sort_ms DESC, %s.id DESC" : " ORDER BY %s.sort_ms, %s.id", a,
+               a);
 }
 
-/* AND "the call holds every word", with the query's tsquery (an empty one matches nothing). */
-static void add_text(struct sql_build *b)
+/* Whether q has a filter on a column of calls (beside the dates, which call_search holds). */
+static bool has_column_filter(const struct call_query *q)
 {
-    if (b->tsq != 0)
-        buf_printf(&b->sql, " AND c.search @@ $%d::tsquery", b->tsq);
+    return q->direction != NULL || q->sentiment != NULL || q->topic != NULL || q->agent != NULL ||
+           q->follow_up >= 0 || q->follow_up_status != NULL || q->min_duration_s >= 0 ||
+           q->max_duration_s >= 0 || q->phone_digits != NULL;
 }
 
 /*
@@ -1628,11 +1766,96 @@ static int words_tsquery(struct pg_store *st, const struct search_terms *t, char
 }
 
 /*
- * The page: at most limit + 1 calls in the order asked. Newest and oldest
- * walk (sort_ms, id) with every filter checked (calls_recent, or a
- * filter's index that ends in the same key, or the GIN match sorted);
- * relevance ranks the newest STORE_TOTAL_CAP text matches in the dates,
- * then filters, with offset paging.
+ * How a page of word matches is read. The words' own calls come from the
+ * GIN index of call_search; when they are few (at most PG_FEW_MATCHES in
+ * the dates) they are all taken and sorted. When there are more, the
+ * newest (or oldest) PG_WALK_ROWS calls are walked first, each checked
+ * for the words, since a common word is soon found that way; the rest of
+ * the page, if the walk did not fill it, comes from the index again,
+ * restricted to the calls past the walk. Either step reads a bounded
+ * number of rows, so a word that only old calls hold costs no more than
+ * a walk and a sort of its matches.
+ */
+#define PG_FEW_MATCHES 1000
+#define PG_WALK_ROWS   500
+
+/* The columns of a page row and the join of call_search m (id, sort_ms) to calls c. */
+static void add_page_from(struct sql_build *b)
+{
+    sb_add(b, "SELECT " OUT_COLUMNS " FROM calls c JOIN (");
+}
+
+/*
+ * The page's rows among the word matches: every match (in the dates,
+ * after the keyset or after (ms, id) when has_from) sorted, the column
+ * filters checked on calls; at most want rows.
+ */
+static void build_sorted(struct sql_build *b, const struct call_query *q, bool has_from, int64_t ms,
+                         int64_t id, int64_t want)
+{
+    bool newest = q->sort != CALL_SORT_OLDEST;
+
+    add_page_from(b);
+    buf_printf(&b->sql,
+               "SELECT s.id, s.sort_ms FROM (SELECT s.id, s.sort_ms FROM call_search s"
+               " WHERE s.search @@ $%d::tsquery",
+               b->tsq);
+    add_times(b, "s", q);
+    if (has_from)
+        add_after(b, "s", ms, id, newest);
+    else
+        add_keyset(b, "s", q, newest);
+    /*
+     * OFFSET 0: the matches come from the GIN index, never from a walk of
+     * call_search_recent the planner may think short. They are sorted
+     * before calls is joined, and without other filters cut to the page:
+     * only the page's calls are read.
+     */
+    sb_add(b, " OFFSET 0) s");
+    add_order(b, "s", newest);
+    if (!has_column_filter(q))
+        sb_addp(b, " LIMIT $%d", p_int(&b->p, want));
+    sb_add(b, ") m ON c.id = m.id WHERE true");
+    add_filters(b, q);
+    add_order(b, "m", newest);
+    sb_addp(b, " LIMIT $%d", p_int(&b->p, want));
+}
+
+/* The page's rows among the PG_WALK_ROWS calls next in the page's order; at most want. */
+static void build_walk(struct sql_build *b, const struct call_query *q, int64_t want)
+{
+    bool newest = q->sort != CALL_SORT_OLDEST;
+
+    add_page_from(b);
+    sb_add(b, "SELECT s.id, s.sort_ms, s.search FROM call_search s WHERE true");
+    add_times(b, "s", q);
+    add_keyset(b, "s", q, newest);
+    add_order(b, "s", newest);
+    buf_printf(&b->sql, " LIMIT %d) m ON c.id = m.id WHERE m.search @@ $%d::tsquery", PG_WALK_ROWS,
+               b->tsq);
+    add_filters(b, q);
+    add_order(b, "m", newest);
+    sb_addp(b, " LIMIT $%d", p_int(&b->p, want));
+}
+
+/* The last of the PG_WALK_ROWS calls build_walk() walks: (sort_ms, id), no row when fewer. */
+static void build_walk_end(struct sql_build *b, const struct call_query *q)
+{
+    bool newest = q->sort != CALL_SORT_OLDEST;
+
+    sb_add(b, "SELECT s.sort_ms, s.id FROM call_search s WHERE true");
+    add_times(b, "s", q);
+    add_keyset(b, "s", q, newest);
+    add_order(b, "s", newest);
+    buf_printf(&b->sql, " OFFSET %d LIMIT 1", PG_WALK_ROWS - 1);
+}
+
+/*
+ * The page without words, or by relevance: newest and oldest walk
+ * (sort_ms, id) with every filter checked (calls_recent, or a filter's
+ * index that ends in the same key); relevance ranks the newest
+ * STORE_TOTAL_CAP text matches in the dates, then filters, with offset
+ * paging. At most limit + 1 calls.
  */
 static void build_page(struct sql_build *b, const struct call_query *q)
 {
@@ -1640,11 +1863,12 @@ static void build_page(struct sql_build *b, const struct call_query *q)
 
     if (q->sort == CALL_SORT_RELEVANCE) {
         sb_add(b, "SELECT " OUT_COLUMNS);
-        buf_printf(&b->sql, ", ts_rank(" RANK_WEIGHTS ", c.search, $%d::tsquery) AS score", b->tsq);
-        sb_add(b, " FROM (SELECT c.id FROM calls c WHERE true");
-        add_text(b);
-        add_times(b, q);
-        buf_printf(&b->sql, " ORDER BY c.sort_ms DESC, c.id DESC LIMIT %d) w", STORE_TOTAL_CAP);
+        buf_printf(&b->sql, ", ts_rank(" RANK_WEIGHTS ", w.search, $%d::tsquery) AS score", b->tsq);
+        buf_printf(&b->sql,
+                   " FROM (SELECT s.id, s.search FROM call_search s WHERE s.search @@ $%d::tsquery",
+                   b->tsq);
+        add_times(b, "s", q);
+        buf_printf(&b->sql, " ORDER BY s.sort_ms DESC, s.id DESC LIMIT %d) w", STORE_TOTAL_CAP);
         sb_add(b, " JOIN calls c ON c.id = w.id WHERE true");
         add_filters(b, q);
         sb_add(b, " ORDER BY score DESC, c.sort_ms DESC, c.id DESC");
@@ -1653,37 +1877,63 @@ static void build_page(struct sql_build *b, const struct call_query *q)
         return;
     }
     sb_add(b, "SELECT " OUT_COLUMNS " FROM calls c WHERE true");
-    add_text(b);
     add_filters(b, q);
-    add_times(b, q);
-    add_keyset(b, q, newest);
-    sb_add(b, newest ? " ORDER BY c.sort_ms DESC, c.id DESC" : " ORDER BY c.sort_ms, c.id");
+    add_times(b, "c", q);
+    add_keyset(b, "c", q, newest);
+    add_order(b, "c", newest);
     sb_addp(b, " LIMIT $%d", p_int(&b->p, (int64_t)q->limit + 1));
 }
 
-/* Every match of q (ignoring the continuation), counted up to STORE_TOTAL_CAP + 1. */
-static void build_count(struct sql_build *b, const struct call_query *q)
+/*
+ * Every match of q (ignoring the continuation), counted up to cap: the
+ * words' calls in the dates alone from call_search (with words_only, or
+ * when q has no other filter), or joined to calls for its filters.
+ */
+static void build_count(struct sql_build *b, const struct call_query *q, int64_t cap,
+                        bool words_only)
 {
-    sb_add(b, "SELECT count(*) FROM (SELECT 1 FROM calls c WHERE true");
-    add_text(b);
-    add_filters(b, q);
-    add_times(b, q);
-    buf_printf(&b->sql, " LIMIT %d) s", STORE_TOTAL_CAP + 1);
+    if (b->tsq == 0) {
+        sb_add(b, "SELECT count(*) FROM (SELECT 1 FROM calls c WHERE true");
+        add_filters(b, q);
+        add_times(b, "c", q);
+    } else if (words_only || !has_column_filter(q)) {
+        buf_printf(
+            &b->sql,
+            "SELECT count(*) FROM (SELECT 1 FROM call_search s WHERE s.search @@ $%d::tsquery",
+            b->tsq);
+        add_times(b, "s", q);
+    } else {
+        buf_printf(&b->sql,
+                   "SELECT count(*) FROM (SELECT 1 FROM call_search s JOIN calls c ON c.id = s.id"
+                   " WHERE s.search @@ $%d::tsquery",
+                   b->tsq);
+        add_times(b, "s", q);
+        add_filters(b, q);
+    }
+    buf_printf(&b->sql, " LIMIT %lld) n", (long long)cap);
 }
+
+/* Plans that read the words' calls by a bitmap of the GIN index, for counting them. */
+#define PG_BITMAP_ONLY "SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off"
 
 /*
  * The count, given at most PG_COUNT_MS (statement_timeout inside a
  * savepoint): 1 with *n set, 0 when it ran out of time (the caller keeps
- * a lower bound), -1 on error.
+ * a lower bound), -1 on error. A count of the words alone reads the GIN
+ * index by a bitmap (PG_BITMAP_ONLY): the planner cannot know that a
+ * word no statistics name is rare, and would walk the table for it.
  */
-static int timed_count(struct pg_store *st, struct sql_build *b, int64_t *n, struct err *err)
+static int timed_count(struct pg_store *st, struct sql_build *b, bool bitmap, int64_t *n,
+                       struct err *err)
 {
     struct err e = {0};
     PGresult *res;
 
-    if (pg_do(st, STMT_COUNT_, "SAVEPOINT phonely_count", NULL, "count", err) == -1 ||
-        pg_do(st, STMT_COUNT_, "SET LOCAL statement_timeout = " PG_COUNT_MS, NULL, "count", err) ==
-            -1)
+    if (pg_do(st, STMT_COUNT_,
+              bitmap ? "SAVEPOINT phonely_count; SET LOCAL statement_timeout = " PG_COUNT_MS
+                       "; " PG_BITMAP_ONLY
+                     : "SAVEPOINT phonely_count; SET LOCAL statement_timeout = " PG_COUNT_MS,
+              NULL, "count", err) == -1)
         return -1;
     res = pg_run(st, STMT_COUNT_, b->sql.data, &b->p, false, "count", &e);
     if (res == NULL) {
@@ -1696,101 +1946,226 @@ static int timed_count(struct pg_store *st, struct sql_build *b, int64_t *n, str
     }
     *n = first_int64(res);
     PQclear(res);
-    if (pg_do(st, STMT_COUNT_, "RELEASE SAVEPOINT phonely_count", NULL, "count", err) == -1)
+    if (pg_do(st, STMT_COUNT_, "ROLLBACK TO SAVEPOINT phonely_count", NULL, "count", err) == -1)
         return -1;
     return 1;
 }
 
-/* Add each listed call's snippet (see STMT_SNIPPET), one query per call. */
+/* Add each listed call's snippet (see STMT_SNIPPET), all in one query. */
 static int add_snippets(struct pg_store *st, const char *tsq, cJSON *calls, const int64_t *ids,
                         size_t n, struct err *err)
 {
-    cJSON *item = calls->child;
+    struct buf arr = {0};
     struct params p;
     PGresult *res;
+    cJSON *item;
     size_t i;
+    int r;
 
-    for (i = 0; i < n && item != NULL; i++, item = item->next) {
-        params_init(&p, 2);
-        p_int(&p, ids[i]);
-        p_text(&p, tsq);
-        res = pg_run(st, STMT_SNIPPET, NULL, &p, false, "snippet", err);
-        params_free(&p);
-        if (res == NULL)
-            return -1;
-        if (PQntuples(res) > 0)
-            store_json_put_string(item, "snippet", res_text(res, 0, 0, NULL));
+    if (n == 0)
+        return 0;
+    buf_puts(&arr, "{");
+    for (i = 0; i < n; i++)
+        buf_printf(&arr, "%s%lld", i > 0 ? "," : "", (long long)ids[i]);
+    buf_puts(&arr, "}");
+    params_init(&p, 2);
+    p_text(&p, arr.data);
+    p_text(&p, tsq);
+    /* Its plan is the same whatever the values: planning it anew each time would double its cost.
+     */
+    res = pg_do(st, STMT_COUNT_, "SET LOCAL plan_cache_mode = force_generic_plan", NULL, "snippet",
+                err) == -1
+              ? NULL
+              : pg_run(st, STMT_SNIPPET, NULL, &p, false, "snippet", err);
+    params_free(&p);
+    buf_free(&arr);
+    if (res == NULL ||
+        pg_do(st, STMT_COUNT_, "SET LOCAL plan_cache_mode = auto", NULL, "snippet", err) == -1) {
         PQclear(res);
+        return -1;
     }
+    for (r = 0; r < PQntuples(res); r++) {
+        int64_t ord = res_int64(res, r, 0);
+
+        for (i = 1, item = calls->child; item != NULL && (int64_t)i < ord; i++)
+            item = item->next;
+        if (item != NULL && ord >= 1 && !res_null(res, r, 1))
+            store_json_put_string(item, "snippet", res_text(res, r, 1, NULL));
+    }
+    PQclear(res);
+    return 0;
+}
+
+/* The page's rows with a phone number: the planner drives by the number's own index. */
+static void build_phone(struct sql_build *b, const struct call_query *q, int64_t want)
+{
+    bool newest = q->sort != CALL_SORT_OLDEST;
+
+    buf_printf(&b->sql,
+               "SELECT " OUT_COLUMNS " FROM calls c JOIN call_search s ON s.id = c.id"
+               " WHERE s.search @@ $%d::tsquery",
+               b->tsq);
+    add_filters(b, q);
+    add_times(b, "c", q);
+    add_keyset(b, "c", q, newest);
+    add_order(b, "c", newest);
+    sb_addp(b, " LIMIT $%d", p_int(&b->p, want));
+}
+
+/* Start b over for a statement of the search whose tsquery text is tsq (NULL: no words). */
+static void sb_reset(struct sql_build *b, const char *tsq)
+{
+    buf_free(&b->sql);
+    params_free(&b->p);
+    memset(b, 0, sizeof *b);
+    params_init(&b->p, 24);
+    if (tsq != NULL)
+        b->tsq = p_text(&b->p, tsq);
+}
+
+/* What one search has read so far. */
+struct search_read {
+    struct call_page *page;
+    const struct call_query *q;
+    int64_t now_ms;
+    int64_t ids[STORE_SEARCH_LIMIT_MAX];
+    size_t rows; /* on the page */
+};
+
+/*
+ * Run b and add its rows to the page, up to the limit; a row past it
+ * sets page->more. *got gets how many rows b returned.
+ */
+static int read_rows(struct pg_store *st, struct sql_build *b, struct search_read *r, int64_t *got,
+                     struct err *err)
+{
+    PGresult *res = pg_run(st, STMT_COUNT_, b->sql.data, &b->p, false, "search", err);
+    int i;
+
+    if (res == NULL)
+        return -1;
+    *got = PQntuples(res);
+    for (i = 0; i < PQntuples(res); i++) {
+        struct store_row row = res_row(res, i);
+
+        if (r->rows == r->q->limit) {
+            r->page->more = true;
+            break;
+        }
+        store_page_add(r->page, &row, r->q->detail, r->now_ms);
+        r->ids[r->rows++] = r->page->last_id;
+    }
+    PQclear(res);
+    return 0;
+}
+
+/*
+ * The page of a word search in date order (see PG_FEW_MATCHES): few
+ * matches sorted, else a walk and, when it falls short, the matches past
+ * it sorted. *few gets the words' calls in the dates, up to
+ * PG_FEW_MATCHES + 1 (up to STORE_TOTAL_CAP + 1 when q has no other
+ * filter: then it is the total), or -1 when they were not counted.
+ */
+static int read_words(struct pg_store *st, struct sql_build *b, const char *tsq,
+                      struct search_read *r, int64_t *few, struct err *err)
+{
+    const struct call_query *q = r->q;
+    int64_t want = (int64_t)q->limit + 1, got = 0, more = 0;
+    PGresult *res;
+    int counted;
+
+    if (q->phone_digits != NULL) {
+        *few = -1;
+        sb_reset(b, tsq);
+        build_phone(b, q, want);
+        return read_rows(st, b, r, &got, err);
+    }
+    /* Without other filters this count is the total as well: up to the cap, then. */
+    sb_reset(b, tsq);
+    build_count(b, q, has_column_filter(q) ? PG_FEW_MATCHES + 1 : STORE_TOTAL_CAP + 1, true);
+    if ((counted = timed_count(st, b, true, few, err)) == -1)
+        return -1;
+    if (counted == 0)
+        *few = -1;
+    sb_reset(b, tsq);
+    if (*few >= 0 && *few <= PG_FEW_MATCHES) {
+        build_sorted(b, q, false, 0, 0, want);
+        return read_rows(st, b, r, &got, err);
+    }
+    build_walk(b, q, want);
+    if (read_rows(st, b, r, &got, err) == -1)
+        return -1;
+    if (got == want)
+        return 0;
+    sb_reset(b, NULL);
+    build_walk_end(b, q);
+    if ((res = pg_run(st, STMT_COUNT_, b->sql.data, &b->p, false, "search", err)) == NULL)
+        return -1;
+    if (PQntuples(res) > 0) {
+        int64_t ms = res_int64(res, 0, 0), id = res_int64(res, 0, 1);
+
+        PQclear(res);
+        sb_reset(b, tsq);
+        build_sorted(b, q, true, ms, id, want - got);
+        return read_rows(st, b, r, &more, err);
+    }
+    PQclear(res);
     return 0;
 }
 
 /*
  * One page of calls matching q (see store.h), in one read-only snapshot:
  * the page (limit + 1 rows, to know whether there are more), snippets,
- * then the total (skipped when the first page holds every match; up to
- * STORE_TOTAL_CAP; a lower bound with total_exact false when counting
- * takes over PG_COUNT_MS). page->calls belongs to the caller; on -1 it is
- * NULL.
+ * then the total (skipped when the first page holds every match, or when
+ * the words' count already is it; up to STORE_TOTAL_CAP; a lower bound
+ * with total_exact false when counting takes over PG_COUNT_MS).
+ * page->calls belongs to the caller; on -1 it is NULL.
  */
 static int pg_search_calls(struct store *base, const struct call_query *q, int64_t now_ms,
                            struct call_page *page, struct err *err)
 {
     struct pg_store *st = pg(base);
     struct sql_build b = {0};
-    int64_t ids[STORE_SEARCH_LIMIT_MAX], n = 0;
-    size_t rows = 0;
+    struct search_read *r = xcalloc(1, sizeof *r);
+    int64_t n = 0, few = -1, got = 0;
     bool exact = true;
     char *tsq = NULL;
-    PGresult *res = NULL;
-    int i, got;
+    int counted;
 
     memset(page, 0, sizeof *page);
     page->calls = store_json_new(cJSON_CreateArray());
+    r->page = page;
+    r->q = q;
+    r->now_ms = now_ms;
     if (pg_begin(st, true, err) == -1)
         goto fail;
     if (q->words != NULL && words_tsquery(st, q->words, &tsq, err) == -1)
         goto fail;
     if (tsq == NULL || tsq[0] != '\0') {
-        params_init(&b.p, 24);
-        if (tsq != NULL)
-            b.tsq = p_text(&b.p, tsq);
-        build_page(&b, q);
-        res = pg_run(st, STMT_COUNT_, b.sql.data, &b.p, false, "search", err);
-        buf_free(&b.sql);
-        params_free(&b.p);
-        if (res == NULL)
-            goto fail;
-        for (i = 0; i < PQntuples(res); i++) {
-            struct store_row row = res_row(res, i);
-
-            if (rows == q->limit) {
-                page->more = true;
-                break;
-            }
-            store_page_add(page, &row, q->detail, now_ms);
-            ids[rows++] = page->last_id;
+        if (tsq != NULL && q->sort != CALL_SORT_RELEVANCE) {
+            if (read_words(st, &b, tsq, r, &few, err) == -1)
+                goto fail;
+        } else {
+            sb_reset(&b, tsq);
+            build_page(&b, q);
+            if (read_rows(st, &b, r, &got, err) == -1)
+                goto fail;
         }
-        PQclear(res);
-        res = NULL;
-        if (tsq != NULL && add_snippets(st, tsq, page->calls, ids, rows, err) == -1)
+        if (tsq != NULL && add_snippets(st, tsq, page->calls, r->ids, r->rows, err) == -1)
             goto fail;
         if (!store_page_needs_count(q, page)) {
-            n = (int64_t)rows;
+            n = (int64_t)r->rows;
+        } else if (tsq != NULL && few >= 0 && !has_column_filter(q)) {
+            n = few; /* the words' calls in the dates are the matches */
         } else {
-            memset(&b, 0, sizeof b);
-            params_init(&b.p, 24);
-            if (tsq != NULL)
-                b.tsq = p_text(&b.p, tsq);
-            build_count(&b, q);
-            got = timed_count(st, &b, &n, err);
-            buf_free(&b.sql);
-            params_free(&b.p);
-            if (got == -1)
+            sb_reset(&b, tsq);
+            build_count(&b, q, STORE_TOTAL_CAP + 1, false);
+            counted = timed_count(st, &b, tsq != NULL && !has_column_filter(q), &n, err);
+            if (counted == -1)
                 goto fail;
-            if (got == 0) {
+            if (counted == 0) {
                 /* out of time: what this page proves there is at least */
-                n = (int64_t)rows + (page->more ? 1 : 0) +
+                n = (int64_t)r->rows + (page->more ? 1 : 0) +
                     (q->sort == CALL_SORT_RELEVANCE ? (int64_t)q->offset : 0);
                 exact = false;
             }
@@ -1799,17 +2174,20 @@ static int pg_search_calls(struct store *base, const struct call_query *q, int64
     store_page_total(page, n, exact);
     if (pg_commit(st, err) == -1)
         goto fail;
+    buf_free(&b.sql);
+    params_free(&b.p);
     free(tsq);
+    free(r);
     return 0;
 
 fail:
-    PQclear(res);
     buf_free(&b.sql);
     params_free(&b.p);
     pg_abort(st);
     cJSON_Delete(page->calls);
     memset(page, 0, sizeof *page);
     free(tsq);
+    free(r);
     return -1;
 }
 
