@@ -360,6 +360,14 @@ int store_dump(struct store *st, enum store_table t, int64_t after_id, unsigned 
  */
 int store_load(struct store *st, enum store_table t, const cJSON *rows, struct err *err);
 
+/*
+ * After a copy into st: bring what the database knows of its tables up to
+ * date (PostgreSQL: VACUUM ANALYZE, for statistics and the visibility
+ * map), so that the first searches are planned as later ones are. Nothing
+ * to do on a backend that takes no copies.
+ */
+int store_load_done(struct store *st, struct err *err);
+
 /* How many rows table t holds, and the largest id (0 when empty). */
 int store_table_size(struct store *st, enum store_table t, int64_t *rows, int64_t *max_id,
                      struct err *err);

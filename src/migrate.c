@@ -152,6 +152,8 @@ int migrate_run(struct store *from, struct store *to, unsigned batch, migrate_pr
         if (copy_table(from, to, (enum store_table)t, batch, progress, arg, &report->tables[t],
                        err) == -1)
             return -1;
+    if (store_load_done(to, err) == -1)
+        return -1;
     for (t = 0; t < STORE_TABLE_COUNT_; t++) {
         r = &report->tables[t];
         if (table_digest(from, (enum store_table)t, r->digest_from, &r->rows_from, err) == -1 ||

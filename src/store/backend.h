@@ -88,6 +88,7 @@ struct store_backend {
     int (*dump)(struct store *st, enum store_table t, int64_t after_id, unsigned limit, cJSON *rows,
                 struct err *err);
     int (*load)(struct store *st, enum store_table t, const cJSON *rows, struct err *err);
+    int (*load_done)(struct store *st, struct err *err); /* optional */
     int (*table_size)(struct store *st, enum store_table t, int64_t *rows, int64_t *max_id,
                       struct err *err);
 };

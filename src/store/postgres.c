@@ -204,12 +204,12 @@ static const char *const migration_1[] = {
 
 /*
  * Migration 2: the search vector moves to a narrow table of its own,
- * call_search (id, sort_ms, search), whose rows hold only a pointer to
- * the vector (toast_tuple_target 128): counting a word's calls, or walking
- * them newest first, reads a few hundred small pages instead of the wide
- * calls rows. An AFTER trigger on calls keeps it (a call's text changed:
- * the vector again; only its time: sort_ms). Text that is all ASCII skips
- * the accent folding and the symbol scan, which cannot change it.
+ * call_search (id, sort_ms, search): counting a word's calls, or walking
+ * them newest first, reads its pages instead of the wide calls rows (a
+ * vector over about 2 KB is kept out of line, leaving a 58-byte row;
+ * toast_tuple_target 128 keeps it short when PostgreSQL does move it). An AFTER trigger on calls
+ * keeps it (a call's text changed: the vector again; only its time: sort_ms). Text that is all
+ * ASCII skips the accent folding and the symbol scan, which cannot change it.
  */
 static const char *const migration_2[] = {
     "CREATE TABLE call_search ("
@@ -2801,6 +2801,13 @@ static int pg_load(struct store *base, enum store_table t, const cJSON *rows, st
 }
 
 /* How many rows t holds, and its largest id (0 when empty). */
+/* Statistics and the visibility map after a bulk copy (VACUUM runs outside a transaction). */
+static int pg_load_done(struct store *base, struct err *err)
+{
+    return pg_do(pg(base), STMT_COUNT_, "VACUUM (ANALYZE) deliveries, calls, call_search", NULL,
+                 "vacuum", err);
+}
+
 static int pg_table_size(struct store *base, enum store_table t, int64_t *rows, int64_t *max_id,
                          struct err *err)
 {
@@ -2859,6 +2866,7 @@ const struct store_backend store_postgres_backend = {
     .set_interrupt = pg_set_interrupt,
     .dump = pg_dump,
     .load = pg_load,
+    .load_done = pg_load_done,
     .table_size = pg_table_size,
     .size = pg_size,
 };

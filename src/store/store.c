@@ -326,6 +326,15 @@ int store_load(struct store *st, enum store_table t, const cJSON *rows, struct e
     return st->be->load(st, t, rows, err);
 }
 
+int store_load_done(struct store *st, struct err *err)
+{
+    if (st->be->load_done == NULL)
+        return 0;
+    if (st->read_only)
+        return err_set(err, ERR_STORAGE, "the store is open read-only");
+    return st->be->load_done(st, err);
+}
+
 int store_table_size(struct store *st, enum store_table t, int64_t *rows, int64_t *max_id,
                      struct err *err)
 {
