@@ -14,6 +14,9 @@ struct listen_addr {
     uint16_t port;  /* 0 lets the kernel pick (tests) */
 };
 
+/* The most writer connections db_writers may ask for. */
+#define DB_WRITERS_MAX 64
+
 /*
  * Every setting has a name (config file key), an environment variable
  * PHONELY_MCP_<NAME upper-cased>, and for non-secrets a --name flag.
@@ -23,9 +26,6 @@ struct listen_addr {
  * may also be given as <name>_file / PHONELY_MCP_<NAME>_FILE holding the
  * value; they are never accepted as flags.
  */
-/* The most writer connections db_writers may ask for. */
-#define DB_WRITERS_MAX 64
-
 struct config {
     char *db_path;                       /* db, default ./phonely-mcp.db, or a postgresql:// URI */
     char *db_password;                   /* secret: a PostgreSQL password, or NULL */
@@ -44,16 +44,16 @@ struct config {
     unsigned request_deadline;           /* seconds for a whole request, default 60 */
     unsigned threads;                    /* HTTP worker threads, 0 = number of CPUs */
     unsigned commit_batch_max;           /* deliveries per transaction, default 256 */
-    unsigned db_writers;      /* PostgreSQL writer connections, default 4, at most DB_WRITERS_MAX */
-    bool commit_grouping;     /* default true; false = one commit per request */
-    unsigned busy_timeout_ms; /* default 5000 */
-    size_t min_free_bytes;    /* refuse ingest (503) below this free space, default 64 MiB */
-    int log_level;            /* log_level: error|warn|info|debug */
-    bool mcp_allow_writes;    /* MCP tools that write are allowed; default no (read-only) */
-    char *token;              /* secret: bearer token of the private listener */
-    bool private_auth;        /* require token on the private listener; default yes */
-    char *allowed_hosts;      /* extra Host names, space separated, or NULL */
-    char *allowed_origins;    /* extra Origins, space separated, or NULL */
+    unsigned db_writers;                 /* PostgreSQL writers, default 4, <= DB_WRITERS_MAX */
+    bool commit_grouping;                /* default true; false = one commit per request */
+    unsigned busy_timeout_ms;            /* default 5000 */
+    size_t min_free_bytes; /* refuse ingest (503) below this free space, default 64 MiB */
+    int log_level;         /* log_level: error|warn|info|debug */
+    bool mcp_allow_writes; /* MCP tools that write are allowed; default no (read-only) */
+    char *token;           /* secret: bearer token of the private listener */
+    bool private_auth;     /* require token on the private listener; default yes */
+    char *allowed_hosts;   /* extra Host names, space separated, or NULL */
+    char *allowed_origins; /* extra Origins, space separated, or NULL */
     unsigned mcp_workers;
     unsigned mcp_sessions_max;
     unsigned mcp_session_idle; /* seconds */

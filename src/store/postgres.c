@@ -232,31 +232,34 @@ static const char *const migration_2[] = {
     "    (SELECT coalesce(array_agg(DISTINCT m[1]), '{}') FROM"
     "      regexp_matches(t, '([\\u2190-\\u2bff\\U0001f000-\\U0001faff])', 'g') m) END$$;"
     /*
-     * The trigger makes the vector with PL/pgSQL helpers, not the SQL
-     * functions above: an SQL function that cannot be inlined is parsed
-     * again in every transaction that calls it, a PL/pgSQL one keeps its
-     * plans for the connection's life. phonely_doc_tsv(t) makes what
-     * migration 1's phonely_tsv(t) made (which goes); phonely_doc_lines(t)
-     * is phonely_lines(t), which the snippets still use.
+     * The helpers the trigger calls are PL/pgSQL from here on: an SQL
+     * function that cannot be inlined is parsed again in every transaction
+     * that calls it, a PL/pgSQL one keeps its plans for the connection's
+     * life. phonely_fold stays SQL, which is inlined where it is called.
      */
-    "CREATE FUNCTION phonely_doc_tsv(t text) RETURNS tsvector LANGUAGE plpgsql IMMUTABLE AS $$"
+    "CREATE OR REPLACE FUNCTION phonely_tsv(t text) RETURNS tsvector LANGUAGE plpgsql IMMUTABLE"
+    "  AS $$"
     "BEGIN"
     "  IF t IS NULL THEN RETURN ''::tsvector; END IF;"
     "  IF octet_length(t) = length(t) THEN RETURN to_tsvector('simple', t); END IF;"
-    "  RETURN to_tsvector('simple', regexp_replace(normalize(t, NFD), '[\\u0300-\\u036f]', '', "
-    "'g'))"
-    "    || array_to_tsvector(ARRAY(SELECT DISTINCT m[1] FROM"
-    "      regexp_matches(t, '([\\u2190-\\u2bff\\U0001f000-\\U0001faff])', 'g') m));"
+    "  RETURN to_tsvector('simple', phonely_fold(t)) || array_to_tsvector(phonely_symbols(t));"
     "END $$;"
-    "CREATE FUNCTION phonely_doc_lines(t text) RETURNS text LANGUAGE plpgsql IMMUTABLE AS $$"
+    "CREATE OR REPLACE FUNCTION phonely_lines(t text) RETURNS text LANGUAGE plpgsql IMMUTABLE AS $$"
     "DECLARE r text;"
     "BEGIN"
     "  IF t IS NULL THEN RETURN NULL; END IF;"
     "  SELECT string_agg(v, E'\\n') INTO r FROM jsonb_array_elements_text(t::jsonb) v;"
     "  RETURN r;"
     "END $$;"
+    "CREATE OR REPLACE FUNCTION phonely_transcript(t text, turns text) RETURNS text"
+    "  LANGUAGE plpgsql IMMUTABLE AS $$"
+    "DECLARE r text;"
+    "BEGIN"
+    "  IF t IS NOT NULL OR turns IS NULL THEN RETURN t; END IF;"
+    "  SELECT string_agg(e->>'content', E'\\n') INTO r FROM jsonb_array_elements(turns::jsonb) e;"
+    "  RETURN r;"
+    "END $$;"
     "CREATE OR REPLACE FUNCTION phonely_calls_search() RETURNS trigger LANGUAGE plpgsql AS $$"
-    "DECLARE tr text := NEW.transcript;"
     "BEGIN"
     "  IF TG_OP = 'UPDATE' AND (OLD.caller_name, OLD.agent_name, OLD.summary, OLD.long_summary,"
     "      OLD.purpose, OLD.topic, OLD.key_points, OLD.transcript, OLD.turns, OLD.action_items,"
@@ -266,25 +269,19 @@ static const char *const migration_2[] = {
     "    UPDATE call_search SET sort_ms = NEW.sort_ms WHERE id = NEW.id AND sort_ms <> NEW.sort_ms;"
     "    RETURN NULL;"
     "  END IF;"
-    /* The searchable transcript: the text, else the contents of the turns (phonely_transcript). */
-    "  IF tr IS NULL AND NEW.turns IS NOT NULL THEN"
-    "    SELECT string_agg(e->>'content', E'\\n') INTO tr FROM "
-    "jsonb_array_elements(NEW.turns::jsonb) e;"
-    "  END IF;"
     /* Weights: names A, summaries, purpose and topic B, key points C, the rest D. */
     "  INSERT INTO call_search VALUES (NEW.id, NEW.sort_ms,"
-    "    setweight(phonely_doc_tsv(concat_ws(' ', NEW.caller_name, NEW.agent_name)), 'A') ||"
-    "    setweight(phonely_doc_tsv(concat_ws(' ', NEW.summary, NEW.long_summary)), 'B') ||"
-    "    setweight(phonely_doc_tsv(NEW.purpose), 'B') ||"
-    "    setweight(phonely_doc_tsv(NEW.topic), 'B') ||"
-    "    setweight(phonely_doc_tsv(phonely_doc_lines(NEW.key_points)), 'C') ||"
-    "    phonely_doc_tsv(tr) ||"
-    "    phonely_doc_tsv(phonely_doc_lines(NEW.action_items)) ||"
-    "    phonely_doc_tsv(phonely_doc_lines(NEW.unanswered_questions)))"
+    "    setweight(phonely_tsv(concat_ws(' ', NEW.caller_name, NEW.agent_name)), 'A') ||"
+    "    setweight(phonely_tsv(concat_ws(' ', NEW.summary, NEW.long_summary)), 'B') ||"
+    "    setweight(phonely_tsv(NEW.purpose), 'B') ||"
+    "    setweight(phonely_tsv(NEW.topic), 'B') ||"
+    "    setweight(phonely_tsv(phonely_lines(NEW.key_points)), 'C') ||"
+    "    phonely_tsv(phonely_transcript(NEW.transcript, NEW.turns)) ||"
+    "    phonely_tsv(phonely_lines(NEW.action_items)) ||"
+    "    phonely_tsv(phonely_lines(NEW.unanswered_questions)))"
     "    ON CONFLICT (id) DO UPDATE SET sort_ms = EXCLUDED.sort_ms, search = EXCLUDED.search;"
     "  RETURN NULL;"
     "END $$;"
-    "DROP FUNCTION phonely_tsv(text);"
     "CREATE TRIGGER calls_search AFTER INSERT OR UPDATE OF sort_ms, caller_name, agent_name,"
     "  summary, long_summary, purpose, topic, key_points, transcript, turns, action_items,"
     "  unanswered_questions ON calls FOR EACH ROW EXECUTE FUNCTION phonely_calls_search();",
@@ -1957,8 +1954,7 @@ static int add_snippets(struct pg_store *st, const char *tsq, cJSON *calls, cons
 {
     struct buf arr = {0};
     struct params p;
-    PGresult *res;
-    cJSON *item;
+    PGresult *res = NULL;
     size_t i;
     int r;
 
@@ -1973,27 +1969,22 @@ static int add_snippets(struct pg_store *st, const char *tsq, cJSON *calls, cons
     p_text(&p, tsq);
     /* Its plan is the same whatever the values: planning it anew each time would double its cost.
      */
-    res = pg_do(st, STMT_COUNT_, "SET LOCAL plan_cache_mode = force_generic_plan", NULL, "snippet",
-                err) == -1
-              ? NULL
-              : pg_run(st, STMT_SNIPPET, NULL, &p, false, "snippet", err);
+    if (pg_do(st, STMT_COUNT_, "SET LOCAL plan_cache_mode = force_generic_plan", NULL, "snippet",
+              err) == 0)
+        res = pg_run(st, STMT_SNIPPET, NULL, &p, false, "snippet", err);
     params_free(&p);
     buf_free(&arr);
-    if (res == NULL ||
-        pg_do(st, STMT_COUNT_, "SET LOCAL plan_cache_mode = auto", NULL, "snippet", err) == -1) {
-        PQclear(res);
+    if (res == NULL)
         return -1;
-    }
+    /* Each row names its call by its place in the list (1 is the first). */
     for (r = 0; r < PQntuples(res); r++) {
-        int64_t ord = res_int64(res, r, 0);
+        cJSON *item = cJSON_GetArrayItem(calls, (int)res_int64(res, r, 0) - 1);
 
-        for (i = 1, item = calls->child; item != NULL && (int64_t)i < ord; i++)
-            item = item->next;
-        if (item != NULL && ord >= 1 && !res_null(res, r, 1))
+        if (item != NULL && !res_null(res, r, 1))
             store_json_put_string(item, "snippet", res_text(res, r, 1, NULL));
     }
     PQclear(res);
-    return 0;
+    return pg_do(st, STMT_COUNT_, "SET LOCAL plan_cache_mode = auto", NULL, "snippet", err);
 }
 
 /* The page's rows with a phone number: the planner drives by the number's own index. */
@@ -2034,7 +2025,7 @@ struct search_read {
 
 /*
  * Run b and add its rows to the page, up to the limit; a row past it
- * sets page->more. *got gets how many rows b returned.
+ * sets page->more. *got (when not NULL) gets how many rows b returned.
  */
 static int read_rows(struct pg_store *st, struct sql_build *b, struct search_read *r, int64_t *got,
                      struct err *err)
@@ -2044,7 +2035,8 @@ static int read_rows(struct pg_store *st, struct sql_build *b, struct search_rea
 
     if (res == NULL)
         return -1;
-    *got = PQntuples(res);
+    if (got != NULL)
+        *got = PQntuples(res);
     for (i = 0; i < PQntuples(res); i++) {
         struct store_row row = res_row(res, i);
 
@@ -2070,7 +2062,7 @@ static int read_words(struct pg_store *st, struct sql_build *b, const char *tsq,
                       struct search_read *r, int64_t *few, struct err *err)
 {
     const struct call_query *q = r->q;
-    int64_t want = (int64_t)q->limit + 1, got = 0, more = 0;
+    int64_t want = (int64_t)q->limit + 1, got = 0;
     PGresult *res;
     int counted;
 
@@ -2078,7 +2070,7 @@ static int read_words(struct pg_store *st, struct sql_build *b, const char *tsq,
         *few = -1;
         sb_reset(b, tsq);
         build_phone(b, q, want);
-        return read_rows(st, b, r, &got, err);
+        return read_rows(st, b, r, NULL, err);
     }
     /* Without other filters this count is the total as well: up to the cap, then. */
     sb_reset(b, tsq);
@@ -2090,7 +2082,7 @@ static int read_words(struct pg_store *st, struct sql_build *b, const char *tsq,
     sb_reset(b, tsq);
     if (*few >= 0 && *few <= PG_FEW_MATCHES) {
         build_sorted(b, q, false, 0, 0, want);
-        return read_rows(st, b, r, &got, err);
+        return read_rows(st, b, r, NULL, err);
     }
     build_walk(b, q, want);
     if (read_rows(st, b, r, &got, err) == -1)
@@ -2107,7 +2099,7 @@ static int read_words(struct pg_store *st, struct sql_build *b, const char *tsq,
         PQclear(res);
         sb_reset(b, tsq);
         build_sorted(b, q, true, ms, id, want - got);
-        return read_rows(st, b, r, &more, err);
+        return read_rows(st, b, r, NULL, err);
     }
     PQclear(res);
     return 0;
@@ -2127,7 +2119,7 @@ static int pg_search_calls(struct store *base, const struct call_query *q, int64
     struct pg_store *st = pg(base);
     struct sql_build b = {0};
     struct search_read *r = xcalloc(1, sizeof *r);
-    int64_t n = 0, few = -1, got = 0;
+    int64_t n = 0, few = -1;
     bool exact = true;
     char *tsq = NULL;
     int counted;
@@ -2148,7 +2140,7 @@ static int pg_search_calls(struct store *base, const struct call_query *q, int64
         } else {
             sb_reset(&b, tsq);
             build_page(&b, q);
-            if (read_rows(st, &b, r, &got, err) == -1)
+            if (read_rows(st, &b, r, NULL, err) == -1)
                 goto fail;
         }
         if (tsq != NULL && add_snippets(st, tsq, page->calls, r->ids, r->rows, err) == -1)
