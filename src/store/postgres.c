@@ -68,6 +68,20 @@
 #define PG_COMPLETE_RANGE_MAX 2000
 
 /*
+ * A call's search vector in its triggers (NEW the calls row). Weights:
+ * names A, summaries, purpose and topic B, key points C, the rest D.
+ */
+#define CALL_VECTOR                                                                                \
+    " setweight(phonely_tsv(concat_ws(' ', NEW.caller_name, NEW.agent_name)), 'A') ||"             \
+    " setweight(phonely_tsv(concat_ws(' ', NEW.summary, NEW.long_summary)), 'B') ||"               \
+    " setweight(phonely_tsv(NEW.purpose), 'B') ||"                                                 \
+    " setweight(phonely_tsv(NEW.topic), 'B') ||"                                                   \
+    " setweight(phonely_tsv(phonely_lines(NEW.key_points)), 'C') ||"                               \
+    " phonely_tsv(phonely_transcript(NEW.transcript, NEW.turns)) ||"                               \
+    " phonely_tsv(phonely_lines(NEW.action_items)) ||"                                             \
+    " phonely_tsv(phonely_lines(NEW.unanswered_questions))"
+
+/*
  * Migration 1, in parts (each one script): the tables, then the functions
  * that keep the search column. Each later schema appends a migration
  * (migrations[] below) and bumps PG_SCHEMA_VERSION.
@@ -185,16 +199,7 @@ static const char *const migration_1[] = {
     "      phonely_symbols(w) AS s) p$$;"
     "CREATE FUNCTION phonely_calls_search() RETURNS trigger LANGUAGE plpgsql AS $$"
     "BEGIN"
-    /* Weights: names A, summaries, purpose and topic B, key points C, the rest D. */
-    "  NEW.search :="
-    "    setweight(phonely_tsv(concat_ws(' ', NEW.caller_name, NEW.agent_name)), 'A') ||"
-    "    setweight(phonely_tsv(concat_ws(' ', NEW.summary, NEW.long_summary)), 'B') ||"
-    "    setweight(phonely_tsv(NEW.purpose), 'B') ||"
-    "    setweight(phonely_tsv(NEW.topic), 'B') ||"
-    "    setweight(phonely_tsv(phonely_lines(NEW.key_points)), 'C') ||"
-    "    phonely_tsv(phonely_transcript(NEW.transcript, NEW.turns)) ||"
-    "    phonely_tsv(phonely_lines(NEW.action_items)) ||"
-    "    phonely_tsv(phonely_lines(NEW.unanswered_questions));"
+    "  NEW.search := " CALL_VECTOR ";"
     "  RETURN NEW;"
     "END $$;"
     "CREATE TRIGGER calls_search BEFORE INSERT OR UPDATE OF caller_name, agent_name, summary,"
@@ -269,16 +274,7 @@ static const char *const migration_2[] = {
     "    UPDATE call_search SET sort_ms = NEW.sort_ms WHERE id = NEW.id AND sort_ms <> NEW.sort_ms;"
     "    RETURN NULL;"
     "  END IF;"
-    /* Weights: names A, summaries, purpose and topic B, key points C, the rest D. */
-    "  INSERT INTO call_search VALUES (NEW.id, NEW.sort_ms,"
-    "    setweight(phonely_tsv(concat_ws(' ', NEW.caller_name, NEW.agent_name)), 'A') ||"
-    "    setweight(phonely_tsv(concat_ws(' ', NEW.summary, NEW.long_summary)), 'B') ||"
-    "    setweight(phonely_tsv(NEW.purpose), 'B') ||"
-    "    setweight(phonely_tsv(NEW.topic), 'B') ||"
-    "    setweight(phonely_tsv(phonely_lines(NEW.key_points)), 'C') ||"
-    "    phonely_tsv(phonely_transcript(NEW.transcript, NEW.turns)) ||"
-    "    phonely_tsv(phonely_lines(NEW.action_items)) ||"
-    "    phonely_tsv(phonely_lines(NEW.unanswered_questions)))"
+    "  INSERT INTO call_search VALUES (NEW.id, NEW.sort_ms, " CALL_VECTOR ")"
     "    ON CONFLICT (id) DO UPDATE SET sort_ms = EXCLUDED.sort_ms, search = EXCLUDED.search;"
     "  RETURN NULL;"
     "END $$;"
