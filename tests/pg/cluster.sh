@@ -114,8 +114,18 @@ restart)
     pg_start
     ;;
 stop)
-    if [ -d "$dir/data" ]; then
+    if [ -f "$dir/data/postmaster.pid" ]; then
+        pid=$(head -n 1 "$dir/data/postmaster.pid")
         as_owner "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || :
+        # The files go only once the server has exited: SIGQUIT (immediate
+        # shutdown) after 30 s, SIGKILL after 10 s more.
+        i=0
+        while kill -0 "$pid" 2>/dev/null; do
+            i=$((i + 1))
+            [ "$i" -eq 300 ] && kill -QUIT "$pid" 2>/dev/null
+            [ "$i" -eq 400 ] && kill -KILL "$pid" 2>/dev/null
+            sleep 0.1
+        done
     fi
     if [ -L "$dir" ]; then
         rm -rf "$(readlink "$dir")"
