@@ -345,6 +345,15 @@ static int parse_bool(const char *s, bool *out)
     return -1;
 }
 
+/* A file holding a secret should not be readable by every local user. */
+static void warn_world_readable(int fd, const char *path, const char *advice)
+{
+    struct stat sb;
+
+    if (fstat(fd, &sb) == 0 && (sb.st_mode & S_IROTH))
+        log_warnx("%s holds a secret and is readable by every user; %s", path, advice);
+}
+
 /*
  * Read a secret from path: at most SECRET_FILE_MAX bytes, trailing
  * whitespace (the usual newline) stripped. *out is the caller's. Errors name
@@ -385,6 +394,7 @@ static int read_secret_file(const char *path, char **out, struct err *err)
         err_set(err, ERR_CONFIG, "%s contains a NUL byte", path);
         goto fail;
     }
+    warn_world_readable(fd, path, "chmod 600 it");
     *out = xstrndup(buf, len);
     rc = 0;
 fail:
@@ -706,7 +716,6 @@ int config_load_file(struct config *cfg, const char *path, struct err *err)
     int lines[NDIRECTIVES] = {0};
     char line[CONFIG_LINE_MAX + 2];
     bool too_long, nul, direct_secret = false;
-    struct stat sb;
     int lineno = 0;
     FILE *f;
 
@@ -727,10 +736,8 @@ int config_load_file(struct config *cfg, const char *path, struct err *err)
     }
     if (ferror(f))
         collect(&c, "%s: read error: %s", path, strerror(errno));
-    else if (direct_secret && fstat(fileno(f), &sb) == 0 && (sb.st_mode & S_IROTH))
-        log_warnx("%s holds a secret and is readable by every user; chmod o-r it or use a "
-                  "*_file setting",
-                  path);
+    else if (direct_secret)
+        warn_world_readable(fileno(f), path, "chmod o-r it or use a *_file setting");
     (void)fclose(f); /* read-only: closing cannot lose data */
     wipe(line, sizeof line);
     return collector_finish(&c, err);

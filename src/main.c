@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -852,6 +853,10 @@ int main(int argc, char **argv)
     struct cli cli = {0};
     int rc;
 
+    /* Databases, backups and tokens hold personal data or secrets: whatever
+     * the caller's umask, nothing this process creates is open to group or
+     * others (files 0600, folders 0700). */
+    umask(umask(0) | S_IRWXG | S_IRWXO);
     xmalloc_init_json();
     if (auth_init() == -1)
         fatalx("libsodium could not be initialised");

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -270,6 +271,80 @@ static void test_storage_failure_is_503(void)
     daemon_cleanup(&d);
 }
 
+static unsigned file_mode(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0 ? (unsigned)(sb.st_mode & 07777) : 0;
+}
+
+/*
+ * Under a umask of 022, the database, its -wal and -shm, and a backup are
+ * created 0600; a database left open to other users gets a warning.
+ */
+static void test_private_files(void)
+{
+    mode_t old = umask(022);
+    char *db = xasprintf("%s/private.db", dir);
+    char *wal = xasprintf("%s-wal", db), *shm = xasprintf("%s-shm", db);
+    char *copy = xasprintf("%s/private-copy.db", dir);
+    char *dbenv = xasprintf("PHONELY_MCP_DB=%s", db);
+    const char *env[] = {dbenv, NULL};
+    const char *body = "{\"callId\":\"private-1\",\"summary\":\"card on file\"}";
+    struct daemon d;
+    struct http_resp r;
+    char *out, *err;
+
+    daemon_start_db(&d, db, NULL);
+    CHECK_INT_EQ(http_post(d.webhook_port, "/phonely/webhook", NULL, body, strlen(body), &r), 0);
+    CHECK_INT_EQ(r.status, 200);
+    http_resp_free(&r);
+    CHECK_INT_EQ(file_mode(db), 0600);
+    CHECK_INT_EQ(file_mode(wal), 0600);
+    CHECK_INT_EQ(file_mode(shm), 0600);
+
+    const char *backup[] = {"backup", copy, NULL};
+    CHECK_INT_EQ(run_cli(backup, env, NULL, &out, &err), 0);
+    free(out);
+    free(err);
+    CHECK_INT_EQ(file_mode(copy), 0600);
+    CHECK_INT_EQ(daemon_stop(&d), 0);
+    char *log = file_read(d.log, NULL);
+    CHECK(log != NULL && strstr(log, "open to other local users") == NULL);
+    free(log);
+    daemon_cleanup(&d);
+
+    /* A database made world-readable by hand: the daemon says so at start. */
+    CHECK_INT_EQ(chmod(db, 0644), 0);
+    daemon_start_db(&d, db, NULL);
+    CHECK_INT_EQ(daemon_stop(&d), 0);
+    log = file_read(d.log, NULL);
+    CHECK(log != NULL);
+    CHECK_STR_CONTAINS(log, "private.db holds callers' numbers and transcripts and is open to "
+                            "other local users (mode 0644); chmod 600 it");
+    free(log);
+    daemon_cleanup(&d);
+
+    /* So does every command about a token file that every user can read. */
+    char *tok = xasprintf("%s/token", dir), *tokenv = xasprintf("PHONELY_MCP_TOKEN_FILE=%s", tok);
+    const char *tenv[] = {dbenv, tokenv, NULL};
+    const char *check[] = {"check-config", NULL};
+    write_file(tok, "Wq3e2Jm1r7dKx0XbZPpY6sTQ4uN8vAaLcGhFiOoRwEk\n");
+    CHECK_INT_EQ(file_mode(tok), 0644);
+    CHECK_INT_EQ(run_cli(check, tenv, NULL, &out, &err), 0);
+    CHECK_STR_CONTAINS(err, "token holds a secret and is readable by every user; chmod 600 it");
+    free(out);
+    free(err);
+    free(tokenv);
+    free(tok);
+
+    umask(old);
+    free(dbenv);
+    free(copy);
+    free(shm);
+    free(wal);
+    free(db);
+}
+
 struct load_arg {
     uint16_t port;
     int worker;
@@ -337,6 +412,7 @@ int main(void)
     RUN(test_refuses_public_listener_without_token);
     RUN(test_signed_webhooks);
     RUN(test_storage_failure_is_503);
+    RUN(test_private_files);
     RUN(test_sigterm_under_load);
     tmpdir_remove(dir);
     free(dir);

@@ -1372,6 +1372,26 @@ static int store_configure(struct sq_store *st, struct err *err)
 }
 
 /* Remember the file's name, directory and identity; in-memory databases have none. */
+/*
+ * The process creates its files 0600 (main.c), and SQLite gives the -wal
+ * and -shm files the mode of the database; a database made earlier, or by
+ * hand, may still be open to other local users. Say so, once per file.
+ */
+static void warn_if_shared(const char *file)
+{
+    static const char *const suffix[] = {"", "-wal", "-shm"};
+    struct stat sb;
+
+    for (size_t i = 0; i < sizeof suffix / sizeof suffix[0]; i++) {
+        char *name = xasprintf("%s%s", file, suffix[i]);
+        if (stat(name, &sb) == 0 && (sb.st_mode & (S_IRWXG | S_IRWXO)) != 0)
+            log_warnx("%s holds callers' numbers and transcripts and is open to other local "
+                      "users (mode %04o); chmod 600 it",
+                      name, (unsigned)(sb.st_mode & 07777));
+        free(name);
+    }
+}
+
 static int store_note_file(struct sq_store *st, struct err *err)
 {
     const char *name = sqlite3_db_filename(st->db, "main");
@@ -1392,6 +1412,8 @@ static int store_note_file(struct sq_store *st, struct err *err)
         return err_set(err, ERR_STORAGE, "%s: %s", st->file, strerror(errno));
     st->dev = sb.st_dev;
     st->ino = sb.st_ino;
+    if (!st->base.read_only)
+        warn_if_shared(st->file);
     return 0;
 }
 
