@@ -103,7 +103,13 @@ start)
     ;;
 newdb)
     dir=$(cd "$dir/" && pwd -P)
+    # Tests ask for databases in parallel: a name is taken by making its
+    # folder under dbs.d (mkdir is atomic), starting past the last one made.
+    mkdir -p "$dir/dbs.d"
     n=$(($(cat "$dir/dbs" 2>/dev/null || echo 0) + 1))
+    while ! mkdir "$dir/dbs.d/$n" 2>/dev/null; do
+        n=$((n + 1))
+    done
     echo "$n" >"$dir/dbs"
     psql_admin "CREATE DATABASE phonely_$n OWNER phonely"
     echo "postgresql://phonely:$(cat "$dir/pass")@127.0.0.1:$(cat "$dir/port")/phonely_$n"
