@@ -7,7 +7,9 @@
  * lines, answers to us, notifications (cancellation above all),
  * initialize, ping and logging/setLevel, and every request while the
  * session is not initialized yet. Other requests go to a FIFO queue
- * served by `workers` threads, each with its own store connection, except
+ * served by `workers` threads, each with its own store connection (the
+ * worker that went idle last takes the next request, so requests made
+ * one at a time keep to one connection and its warm caches), except
  * a keyed tool call (get_call) that arrives while every worker is idle
  * and no more input is waiting: the reader answers that itself, on the
  * first worker's connection (no worker can take a job while the reader,
@@ -84,8 +86,9 @@ struct stdio_srv {
     bool out_broken; /* the reader went away: drop what is left */
 
     pthread_mutex_t lock; /* guards everything below */
-    pthread_cond_t cond;
     struct job *head, *tail;
+    struct worker **idle; /* [nworkers]: the workers waiting for a job, the last to wait on top */
+    size_t nidle;
     size_t queued, queued_bytes;
     struct job **running; /* [nworkers]: the job each worker serves, or NULL */
     bool eof;
@@ -98,7 +101,24 @@ struct worker {
     size_t index;
     pthread_t tid;
     bool started;
+    pthread_cond_t wake; /* signalled when handed a job, and at end of input */
+    bool waiting;        /* on the idle stack (guarded by the server's lock) */
 };
+
+/*
+ * Hand the next job to the worker that went idle last (the server's lock
+ * held): with requests one at a time, the same worker, and so the same
+ * store connection with its caches warm, serves every one.
+ */
+static void wake_worker(struct stdio_srv *ss)
+{
+    if (ss->nidle > 0) {
+        struct worker *w = ss->idle[--ss->nidle];
+
+        w->waiting = false;
+        pthread_cond_signal(&w->wake);
+    }
+}
 
 /*
  * Write json and a newline with as few system calls as the pipe allows
@@ -200,8 +220,12 @@ static void *worker_main(void *arg)
     for (;;) {
         struct job *j;
 
-        while (ss->head == NULL && !ss->eof)
-            pthread_cond_wait(&ss->cond, &ss->lock);
+        while (ss->head == NULL && !ss->eof) {
+            ss->idle[ss->nidle++] = w;
+            w->waiting = true;
+            while (w->waiting)
+                pthread_cond_wait(&w->wake, &ss->lock);
+        }
         if ((j = ss->head) == NULL)
             break; /* end of input and nothing left */
         ss->head = j->next;
@@ -267,7 +291,7 @@ static void enqueue(struct stdio_srv *ss, const char *line, size_t len, struct r
     ss->tail = j;
     ss->queued++;
     ss->queued_bytes += cost;
-    pthread_cond_signal(&ss->cond);
+    wake_worker(ss);
     pthread_mutex_unlock(&ss->lock);
 }
 
@@ -471,14 +495,16 @@ int mcp_stdio_run(struct mcp_server *srv, const struct mcp_stdio_opts *opts)
 
     pthread_mutex_init(&ss.out_lock, NULL);
     pthread_mutex_init(&ss.lock, NULL);
-    pthread_cond_init(&ss.cond, NULL);
     ss.session = mcp_session_new(srv);
     in.buf = xmalloc(in.cap);
     /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers, sizeof(T *) each */
     ss.running = xcalloc(nworkers, sizeof *ss.running);
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers, sizeof(T *) each */
+    ss.idle = xcalloc(nworkers, sizeof *ss.idle);
     workers = xcalloc(nworkers, sizeof *workers);
 
     for (size_t i = 0; i < nworkers; i++) {
+        pthread_cond_init(&workers[i].wake, NULL);
         workers[i].ss = &ss;
         workers[i].index = i;
         workers[i].opts = i > 0 && opts->db_path != NULL ? opts : NULL;
@@ -504,7 +530,8 @@ int mcp_stdio_run(struct mcp_server *srv, const struct mcp_stdio_opts *opts)
 stop:
     pthread_mutex_lock(&ss.lock);
     ss.eof = true;
-    pthread_cond_broadcast(&ss.cond);
+    while (ss.nidle > 0)
+        wake_worker(&ss);
     pthread_mutex_unlock(&ss.lock);
     for (size_t i = 0; i < nworkers; i++)
         if (workers[i].started)
@@ -516,12 +543,14 @@ stop:
     }
 fail:
     free(in.buf);
-    for (size_t i = 0; i < nworkers; i++)
+    for (size_t i = 0; i < nworkers; i++) {
         store_close(workers[i].st);
+        pthread_cond_destroy(&workers[i].wake);
+    }
     free(workers);
     free(ss.running);
+    free(ss.idle);
     mcp_session_free(ss.session);
-    pthread_cond_destroy(&ss.cond);
     pthread_mutex_destroy(&ss.lock);
     pthread_mutex_destroy(&ss.out_lock);
     return rc;
