@@ -99,9 +99,37 @@ struct store *store_sqlite_open(const char *path, const struct store_options *op
 /* The FTS5 expression of a query's words (for tests of it). Caller frees. */
 char *store_sqlite_match(const struct search_terms *t);
 
+/*
+ * The words of a text as SQLite's full-text index sees them: FTS5's
+ * unicode61 tokenizer with remove_diacritics 2, so case-folded and with
+ * accents dropped (Café and cafe are one word). The PostgreSQL backend
+ * indexes and searches these same words, so both backends match a query
+ * alike. A store_words serves one thread at a time.
+ */
+struct store_words;
+struct store_words *store_words_new(struct err *err);
+void store_words_free(struct store_words *w);
+/*
+ * A word of a text: its folded form (n bytes, not NUL-terminated) and
+ * where it stands in the text (bytes start..end, as written there).
+ */
+struct store_word {
+    const char *w;
+    size_t n, start, end;
+};
+/*
+ * Call fn with each word of text[0..len) in order. Returns 0, or -1 with
+ * err set when the tokenizer fails.
+ */
+int store_words_each(struct store_words *w, const char *text, size_t len,
+                     void (*fn)(void *ctx, const struct store_word *word), void *ctx,
+                     struct err *err);
+
 extern const struct store_backend store_postgres_backend;
 struct store *store_postgres_open(const char *uri, const struct store_options *opt,
                                   struct err *err);
+/* For tests of upgrades: make the schema of an empty database at an older version. */
+int store_postgres_make_schema(const char *uri, int version, struct err *err);
 
 /* Whether a --db value names a PostgreSQL database (postgresql:// or postgres://). */
 bool store_is_postgres_uri(const char *db);

@@ -10,14 +10,18 @@
  * unnamed statements. Every value travels as a parameter; the only numbers
  * formatted into SQL are parameter numbers ($3) and the schema version.
  *
- * Schema: tables calls, deliveries and meta (schema_version), made by one
- * migration transaction under pg_advisory_xact_lock(PG_MIGRATE_LOCK), so
- * that daemons starting together migrate once. calls has the columns of
- * the SQLite backend plus search, a tsvector kept by a trigger over the
- * same fields as SQLite's FTS index (names, summaries, purpose, topic, key
- * points, transcript, action items, unanswered questions, with weights
- * after SQLite's bm25 ones), indexed with GIN. Phone numbers are matched on
- * their normalised digits (customer_digits, business_digits), as in SQLite.
+ * Schema: tables calls, deliveries, call_search and meta (schema_version),
+ * made by migration transactions under pg_advisory_xact_lock
+ * (PG_MIGRATE_LOCK), so that daemons starting together migrate once. calls
+ * has the columns of the SQLite backend; call_search holds each call's
+ * search vector (a tsvector, GIN-indexed) over the same fields as SQLite's
+ * FTS index (names, summaries, purpose, topic, key points, transcript,
+ * action items, unanswered questions, with weights after SQLite's bm25
+ * ones). The vector is made here, from the words SQLite's tokenizer finds
+ * (store_words), and written with the call in one statement; queries and
+ * snippets use the same words, so both backends match and quote alike.
+ * Phone numbers are matched on their normalised digits (customer_digits,
+ * business_digits), as in SQLite.
  *
  * Several writers: put_deliveries() takes a transaction-scoped advisory
  * lock on every call id of the batch (sorted, so two batches never wait on
@@ -58,7 +62,7 @@
 #include "textutil.h"
 #include "xmalloc.h"
 
-#define PG_SCHEMA_VERSION 2
+#define PG_SCHEMA_VERSION 3
 /* Advisory lock keys: migrations (one bigint key), call ids (this class and hashtext). */
 #define PG_MIGRATE_LOCK       "7203341101"
 #define PG_CALL_LOCK          "18682"
@@ -283,21 +287,48 @@ static const char *const migration_2[] = {
     "  unanswered_questions ON calls FOR EACH ROW EXECUTE FUNCTION phonely_calls_search();",
 };
 
-/* Every migration in order: migrations[v - 1] takes a schema from version v - 1 to v. */
+/*
+ * Migration 3: the daemon makes the search vectors (call_vector below,
+ * from the words SQLite's tokenizer finds) and writes them with each
+ * call, in transactions that say so (SET LOCAL phonely.vectors, see
+ * pg_begin). The trigger stays for the others: a daemon of an older
+ * version, still running during a rolling upgrade, keeps its calls
+ * searchable the way it did. Before this, index_calls makes every
+ * existing call's vector again, in the same transaction, so that the
+ * lock on calls the trigger change takes is held only for its commit.
+ */
+static const char *const migration_3[] = {
+    "DROP TRIGGER calls_search ON calls;"
+    "CREATE TRIGGER calls_search AFTER INSERT OR UPDATE OF sort_ms, caller_name, agent_name,"
+    "  summary, long_summary, purpose, topic, key_points, transcript, turns, action_items,"
+    "  unanswered_questions ON calls FOR EACH ROW"
+    "  WHEN (current_setting('phonely.vectors', true) IS DISTINCT FROM 'on')"
+    "  EXECUTE FUNCTION phonely_calls_search();",
+};
+
+struct pg_store;
+static int index_calls(struct pg_store *st, int64_t after, int64_t last, struct err *err);
+static int index_all_calls(struct pg_store *st, struct err *err)
+{
+    return index_calls(st, 0, INT64_MAX, err);
+}
+
+/*
+ * Every migration in order: migrations[v - 1] takes a schema from version
+ * v - 1 to v: its step in C, when it has one, then its SQL parts.
+ */
 static const struct {
     const char *const *parts;
     size_t n;
+    int (*first)(struct pg_store *st, struct err *err);
 } migrations[PG_SCHEMA_VERSION] = {
-    {migration_1, sizeof migration_1 / sizeof migration_1[0]},
-    {migration_2, sizeof migration_2 / sizeof migration_2[0]},
+    {migration_1, sizeof migration_1 / sizeof migration_1[0], NULL},
+    {migration_2, sizeof migration_2 / sizeof migration_2[0], NULL},
+    {migration_3, sizeof migration_3 / sizeof migration_3[0], index_all_calls},
 };
 
 /* ts_rank weights {D, C, B, A}: SQLite's bm25 weights 1, 1.5, 2, 3 scaled to 1. */
 #define RANK_WEIGHTS "'{0.333, 0.5, 0.667, 1.0}'::float4[]"
-
-/* ts_headline options of a snippet: hits in [brackets], about a dozen words. */
-#define HEADLINE_OPTS                                                                              \
-    "'StartSel=[, StopSel=], MaxWords=12, MinWords=11, ShortWord=0, MaxFragments=1'"
 
 /*
  * The columns a listed call is built from (alias c), in enum out_col order,
@@ -410,6 +441,9 @@ enum stmt_id {
     STMT_DELIVERY_INSERT,
     STMT_CALL_INSERT,
     STMT_CALL_UPDATE,
+    STMT_VECTOR_PUT,
+    STMT_VECTOR_TEXTS,
+    STMT_SNIPPET_TEXTS,
     STMT_CHECK,
     STMT_COUNTS,
     STMT_LIST_ALL,
@@ -424,7 +458,6 @@ enum stmt_id {
     STMT_STATS_ROWS,
     STMT_LIST_ACTION_ITEMS,
     STMT_LIST_UNANSWERED,
-    STMT_SNIPPET,
     STMT_COMPLETE_ID,
     STMT_COMPLETE_PHONE_COUNT,
     STMT_COMPLETE_PHONE_RANGE,
@@ -440,16 +473,19 @@ enum stmt_id {
     " AND ($3::int = 0 OR c.follow_up_status <> 'resolved')"                                       \
     " AND (c.sort_ms, c.id) > ($4::bigint, $5::bigint)"                                            \
     " ORDER BY c.sort_ms, c.id LIMIT " PG_CHUNK_TEXT
-#define PG_CHUNK_TEXT "5000"
+#define PG_CHUNK_TEXT  "5000"
+#define PG_INDEX_ROWS  1000   /* calls read at a time to make their vectors again */
+#define PG_INDEX_CHUNK "1000" /* the same, in SQL */
 
-/* The text a snippet may come from, one row per column (alias c; $2 the query). */
-#define SNIPPET_DOCS                                                                               \
-    "(VALUES (1, nullif(trim(coalesce(c.summary, '') || ' ' || coalesce(c.long_summary, '')), "    \
-    "'')),"                                                                                        \
-    " (2, c.purpose), (3, c.topic), (4, phonely_lines(c.key_points)),"                             \
-    " (5, phonely_lines(c.action_items)), (6, phonely_lines(c.unanswered_questions)),"             \
-    " (7, nullif(trim(coalesce(c.caller_name, '') || ' ' || coalesce(c.agent_name, '')), '')),"    \
-    " (8, phonely_transcript(c.transcript, c.turns)))"
+/* The columns of struct call_texts, in its order (alias c). */
+#define CALL_TEXT_COLUMNS                                                                          \
+    "c.caller_name, c.agent_name, c.summary, c.long_summary, c.purpose, c.topic, c.key_points,"    \
+    " c.transcript, c.turns, c.action_items, c.unanswered_questions"
+
+/* Keep the search vector of rows (id, sort_ms, search). */
+#define VECTOR_UPSERT(rows)                                                                        \
+    "INSERT INTO call_search " rows " ON CONFLICT (id) DO UPDATE SET sort_ms = EXCLUDED.sort_ms,"  \
+    " search = EXCLUDED.search"
 
 static const char *const stmt_sql[STMT_COUNT_] = {
     /* $1: a JSON array of call ids. Sorted, so that two batches never wait in a cycle. */
@@ -463,8 +499,9 @@ static const char *const stmt_sql[STMT_COUNT_] = {
         "INSERT INTO deliveries (received_ms, source, peer, status, outcome, reason, call_id,"
         " webhook_id, body_size, body_sha256, body)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+    /* The call and its search vector ($41, binary) in one statement. */
     [STMT_CALL_INSERT] =
-        "INSERT INTO calls (call_id, delivery_id, first_seen_ms, updated_ms, sort_ms,"
+        "WITH c AS (INSERT INTO calls (call_id, delivery_id, first_seen_ms, updated_ms, sort_ms,"
         " follow_up_status, started_ms, ended_ms, started_at, ended_at, duration_s, direction,"
         " agent_id, agent_name, caller_name, business_phone, business_digits, customer_phone,"
         " customer_digits, mentioned_email, mentioned_date, mentioned_time, transcript, turns,"
@@ -476,14 +513,24 @@ static const char *const stmt_sql[STMT_COUNT_] = {
         " CASE WHEN $29::integer = 1 THEN 'pending' ELSE 'none' END,"
         " $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,"
         " $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36, $37,"
-        " 1, $38, $39) RETURNING id",
+        " 1, $38, $39) RETURNING id, sort_ms)"
+        " INSERT INTO call_search SELECT id, sort_ms, $41::tsvector FROM c",
     /* first_seen_ms and the resolution fields stay; a resolved follow-up stays resolved. */
     [STMT_CALL_UPDATE] =
-        "UPDATE calls SET delivery_id = $1, updated_ms = $2::bigint,"
+        "WITH c AS (UPDATE calls SET delivery_id = $1, updated_ms = $2::bigint,"
         " sort_ms = coalesce($3::bigint, $4::bigint, first_seen_ms),"
         " follow_up_status = CASE WHEN follow_up_status = 'resolved' THEN 'resolved'"
         " WHEN $29::integer = 1 THEN 'pending' ELSE 'none' END, " CALL_SET_COLUMNS
-        " WHERE id = $40",
+        " WHERE id = $40 RETURNING id, sort_ms) " VECTOR_UPSERT(
+            "SELECT id, sort_ms, $41::tsvector FROM c"),
+    [STMT_VECTOR_PUT] = VECTOR_UPSERT("VALUES ($1, $2, $3::tsvector)"),
+    /* The texts of call_texts, a chunk of calls at a time after id $1, up to id $2. */
+    [STMT_VECTOR_TEXTS] = "SELECT c.id, c.sort_ms, " CALL_TEXT_COLUMNS " FROM calls c"
+                          " WHERE c.id > $1 AND c.id <= $2 ORDER BY c.id LIMIT " PG_INDEX_CHUNK,
+    /* The texts of the calls $1 (an array of ids), each with its place in $1. */
+    [STMT_SNIPPET_TEXTS] = "SELECT k.ord, " CALL_TEXT_COLUMNS
+                           " FROM unnest($1::bigint[]) WITH ORDINALITY AS k(id, ord)"
+                           " JOIN calls c ON c.id = k.id",
     [STMT_CHECK] = "SELECT 1",
     [STMT_COUNTS] = "SELECT (SELECT count(*) FROM calls), (SELECT count(*) FROM deliveries),"
                     " (SELECT count(*) FROM deliveries WHERE outcome = 'rejected')",
@@ -517,44 +564,6 @@ static const char *const stmt_sql[STMT_COUNT_] = {
                         " ORDER BY c.sort_ms, c.id LIMIT " PG_CHUNK_TEXT,
     [STMT_LIST_ACTION_ITEMS] = LIST_ROWS("action_items"),
     [STMT_LIST_UNANSWERED] = LIST_ROWS("unanswered_questions"),
-    /*
-     * The snippets of the calls $1 (an array of ids) for query $2 (a
-     * tsquery's text), one row (the id's place in $1, the snippet) each:
-     * the passage around the hits, in brackets, "…" where the text goes on.
-     * The columns are tried in SNIPPET_DOCS order, the transcript last, and
-     * only those that hold a query lexeme as a substring of their folded,
-     * lower-cased text (a cheap test that misses no hit) get a passage
-     * made: the first that holds every lexeme and brackets a hit wins,
-     * else the first that brackets one, else the first tried. Hits are
-     * looked for in the text as stored, then (accented words) folded.
-     */
-    [STMT_SNIPPET] =
-        "WITH lex AS (SELECT coalesce(array_agg(replace(m[1], '''''', '''')), '{}') AS l"
-        " FROM regexp_matches($2, '''((?:[^'']|'''')*)''', 'g') m)"
-        " SELECT k.ord, CASE WHEN s.p > 0 AND substr(s.doc, 1, s.p - 1) !~ '\\w' THEN ''"
-        " ELSE '\xe2\x80\xa6' END || s.h ||"
-        " CASE WHEN s.p = 0 OR substr(s.doc, s.p + length(s.plain)) ~ '\\w' THEN '\xe2\x80\xa6'"
-        " ELSE rtrim(substr(s.doc, s.p + length(s.plain))) END"
-        " FROM unnest($1::bigint[]) WITH ORDINALITY AS k(id, ord)"
-        " CROSS JOIN LATERAL (WITH d AS NOT MATERIALIZED (SELECT t.doc, x.hits"
-        " FROM calls c CROSS JOIN LATERAL " SNIPPET_DOCS " AS t(n, doc)"
-        " CROSS JOIN LATERAL (SELECT count(*) AS hits FROM unnest((SELECT l FROM lex)) w"
-        " WHERE strpos(lower(phonely_fold(t.doc)), w) > 0) x"
-        /* OFFSET 0: no passage is made for a column before its substring test */
-        " WHERE c.id = k.id AND t.doc IS NOT NULL AND x.hits > 0 OFFSET 0),"
-        " p AS NOT MATERIALIZED (SELECT d.hits, d.doc, h.h, position(h.plain IN d.doc) AS p,"
-        " h.plain FROM d CROSS JOIN LATERAL (SELECT x.h,"
-        " replace(replace(x.h, '[', ''), ']', '') AS plain"
-        /* OFFSET 0: each passage is made once, however often it is read */
-        " FROM (SELECT CASE WHEN strpos(y.h, '[') > 0 THEN y.h ELSE"
-        " ts_headline('simple', phonely_fold(d.doc), $2::tsquery, " HEADLINE_OPTS ") END AS h"
-        " FROM (SELECT ts_headline('simple', d.doc, $2::tsquery, " HEADLINE_OPTS
-        ") AS h OFFSET 0) y"
-        " OFFSET 0) x) h)"
-        " (SELECT doc, h, p, plain FROM p"
-        " WHERE hits = cardinality((SELECT l FROM lex)) AND strpos(h, '[') > 0 LIMIT 1)"
-        " UNION ALL (SELECT doc, h, p, plain FROM p WHERE strpos(h, '[') > 0 LIMIT 1)"
-        " UNION ALL (SELECT doc, h, p, plain FROM p LIMIT 1) LIMIT 1) s",
     [STMT_COMPLETE_ID] = "SELECT call_id FROM calls WHERE call_id >= $1 AND call_id < $2"
                          " ORDER BY sort_ms DESC, id DESC LIMIT $3",
     [STMT_COMPLETE_PHONE_COUNT] = "SELECT count(*) FROM (SELECT 1 FROM calls"
@@ -580,7 +589,8 @@ struct pg_store {
     unsigned busy_timeout_ms;
     bool (*interrupt_fn)(void *arg);
     void *interrupt_arg;
-    bool cancel_sent; /* the running query was asked to stop */
+    bool cancel_sent;          /* the running query was asked to stop */
+    struct store_words *words; /* made on first use */
 };
 
 static struct pg_store *pg(struct store *base)
@@ -887,13 +897,17 @@ static int pg_do(struct pg_store *st, enum stmt_id id, const char *sql, struct p
 }
 
 /*
- * Begin a transaction. A BEGIN that finds the connection closed by the
- * server (a restart) has done nothing, so it is sent once more, on the new
- * connection pg_run() makes.
+ * Begin a transaction: a read-only snapshot, or one that may write, whose
+ * calls come with their search vectors (phonely.vectors, which the
+ * trigger of migration 3 reads; set in the transaction, not the session,
+ * so that a pooler in transaction mode keeps it). A BEGIN that finds the
+ * connection closed by the server (a restart) has done nothing, so it is
+ * sent once more, on the new connection pg_run() makes.
  */
 static int pg_begin(struct pg_store *st, bool snapshot, struct err *err)
 {
-    const char *sql = snapshot ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN";
+    const char *sql = snapshot ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+                               : "BEGIN; SET LOCAL phonely.vectors = 'on'";
 
     struct err first = {0};
 
@@ -1074,7 +1088,7 @@ static int schema_newer(int version, struct err *err)
  * a second daemon waits, then finds the schema made. A newer schema is
  * refused.
  */
-static int schema_migrate(struct pg_store *st, struct err *err)
+static int schema_migrate(struct pg_store *st, int target, struct err *err)
 {
     char sql[96];
     int version = 0;
@@ -1089,20 +1103,23 @@ static int schema_migrate(struct pg_store *st, struct err *err)
         goto fail;
     }
     if (version == 0)
-        log_info("creating the phonely-mcp schema (version %d) in PostgreSQL at %s",
-                 PG_SCHEMA_VERSION, st->where);
-    else if (version < PG_SCHEMA_VERSION)
+        log_info("creating the phonely-mcp schema (version %d) in PostgreSQL at %s", target,
+                 st->where);
+    else if (version < target)
         log_info("upgrading the phonely-mcp schema in PostgreSQL at %s from version %d to %d",
-                 st->where, version, PG_SCHEMA_VERSION);
-    for (int v = version; v < PG_SCHEMA_VERSION; v++)
+                 st->where, version, target);
+    for (int v = version; v < target; v++) {
+        if (migrations[v].first != NULL && migrations[v].first(st, err) == -1)
+            goto fail;
         for (size_t i = 0; i < migrations[v].n; i++)
             if (pg_do(st, STMT_COUNT_, migrations[v].parts[i], NULL, "migrate", err) == -1)
                 goto fail;
-    if (version < PG_SCHEMA_VERSION) {
+    }
+    if (version < target) {
         snprintf(sql, sizeof sql,
                  version == 0 ? "INSERT INTO meta VALUES ('schema_version', '%d')"
                               : "UPDATE meta SET value = '%d' WHERE key = 'schema_version'",
-                 PG_SCHEMA_VERSION);
+                 target);
         if (pg_do(st, STMT_COUNT_, sql, NULL, "migrate: set version", err) == -1)
             goto fail;
     }
@@ -1140,6 +1157,7 @@ static void pg_free(struct pg_store *st)
     if (st == NULL)
         return;
     PQfinish(st->conn);
+    store_words_free(st->words);
     free(st);
 }
 
@@ -1150,7 +1168,9 @@ static void pg_free(struct pg_store *st)
  * read-only. Errors are one line, ERR_STORAGE (ERR_BUSY when the migration
  * lock was not had in time), and never show the password.
  */
-struct store *store_postgres_open(const char *uri, const struct store_options *opt, struct err *err)
+/* A connection to uri, set up, its schema not looked at yet. */
+static struct pg_store *pg_connect(const char *uri, const struct store_options *opt,
+                                   struct err *err)
 {
     static const struct store_options defaults = {0};
     const char *keys[6], *vals[6], *encoding;
@@ -1218,18 +1238,399 @@ struct store *store_postgres_open(const char *uri, const struct store_options *o
     }
     if (pg_setup(st, err) == -1)
         goto fail;
-    if (st->base.read_only ? schema_check(st, err) == -1 : schema_migrate(st, err) == -1)
-        goto fail;
-    return &st->base;
+    return st;
 
 fail:
     pg_free(st);
     return NULL;
 }
 
+struct store *store_postgres_open(const char *uri, const struct store_options *opt, struct err *err)
+{
+    struct pg_store *st = pg_connect(uri, opt, err);
+
+    if (st == NULL)
+        return NULL;
+    if (st->base.read_only ? schema_check(st, err) == -1
+                           : schema_migrate(st, PG_SCHEMA_VERSION, err) == -1) {
+        pg_free(st);
+        return NULL;
+    }
+    return &st->base;
+}
+
+int store_postgres_make_schema(const char *uri, int version, struct err *err)
+{
+    struct pg_store *st;
+    int rc;
+
+    if (version < 1 || version > PG_SCHEMA_VERSION)
+        return err_set(err, ERR_INTERNAL, "no schema version %d", version);
+    if ((st = pg_connect(uri, NULL, err)) == NULL)
+        return -1;
+    rc = schema_migrate(st, version, err);
+    pg_free(st);
+    return rc;
+}
+
 static void pg_close(struct store *base)
 {
     pg_free(pg(base));
+}
+
+/* ---- search vectors and queries, made of store_words' words ---- */
+
+/*
+ * A call's search vector is made here, from the words SQLite's tokenizer
+ * finds (store_words_each), and sent in tsvector's binary form; a query's
+ * words are split the same way. So both backends see the same words, and
+ * PostgreSQL's own text parser, the most costly step of a write, never
+ * runs. Limits of a tsvector (PostgreSQL's tsvector.h): longer words are
+ * not indexed, later positions of a word are dropped, positions past the
+ * last one stay on it, and the vector stops growing at its size limit.
+ */
+#define TSV_WORD_MAX  2047      /* bytes of one lexeme */
+#define TSV_NPOS_MAX  256       /* positions kept per lexeme */
+#define TSV_POS_MAX   16383     /* the largest position */
+#define TSV_BYTES_MAX (1 << 20) /* bytes of every lexeme together */
+
+/* Weights as a tsvector stores them (3 is A, 0 is D). */
+enum { TSV_D = 0, TSV_C = 1, TSV_B = 2, TSV_A = 3 };
+
+struct tsv_word {
+    size_t off;    /* in tsv_build.text */
+    const char *p; /* the bytes, once every word is in */
+    uint16_t len, pos;
+    uint8_t weight;
+};
+
+struct tsv_build {
+    struct tsv_word *w;
+    size_t n, cap;
+    struct buf text; /* every word's bytes, one after the other */
+    unsigned pos;    /* the last position given */
+    uint8_t weight;  /* of the words being added */
+    struct err *err; /* the first failure */
+    bool failed;
+};
+
+static struct store_words *pg_words(struct pg_store *st, struct err *err)
+{
+    if (st->words == NULL)
+        st->words = store_words_new(err);
+    return st->words;
+}
+
+static void tsv_word(void *arg, const struct store_word *word)
+{
+    struct tsv_build *b = arg;
+    size_t n = word->n;
+    struct tsv_word *w;
+
+    if (b->pos < TSV_POS_MAX)
+        b->pos++;
+    if (n > TSV_WORD_MAX)
+        return;
+    if (b->n == b->cap) {
+        b->cap = b->cap != 0 ? b->cap * 2 : 256;
+        b->w = xreallocarray(b->w, b->cap, sizeof *b->w);
+    }
+    w = &b->w[b->n++];
+    w->off = b->text.len;
+    w->len = (uint16_t)n;
+    w->pos = (uint16_t)b->pos;
+    w->weight = b->weight;
+    buf_append(&b->text, word->w, n);
+}
+
+/*
+ * Add text[0..len) at weight. A column starts two positions after the one
+ * before, so that no phrase runs from one column into the next (FTS5 keeps
+ * columns apart the same way).
+ */
+static void tsv_add(struct tsv_build *b, struct store_words *words, const char *text, size_t len,
+                    uint8_t weight, bool new_column)
+{
+    if (b->failed || text == NULL)
+        return;
+    if (new_column && b->pos > 0 && b->pos < TSV_POS_MAX)
+        b->pos++;
+    b->weight = weight;
+    if (store_words_each(words, text, len, tsv_word, b, b->err) == -1)
+        b->failed = true;
+}
+
+static void tsv_add_str(struct tsv_build *b, struct store_words *words, const char *text,
+                        uint8_t weight, bool new_column)
+{
+    if (text != NULL)
+        tsv_add(b, words, text, strlen(text), weight, new_column);
+}
+
+/* The strings of a JSON array (a list column), or member key of each of its objects (turns). */
+static void tsv_add_json(struct tsv_build *b, struct store_words *words, const char *json,
+                         const char *key, uint8_t weight)
+{
+    cJSON *arr, *item;
+    bool first = true;
+
+    if (json == NULL || (arr = cJSON_Parse(json)) == NULL)
+        return;
+    cJSON_ArrayForEach(item, arr)
+    {
+        const cJSON *v = key != NULL ? cJSON_GetObjectItemCaseSensitive(item, key) : item;
+
+        if (cJSON_IsString(v)) {
+            tsv_add_str(b, words, v->valuestring, weight, first);
+            first = false;
+        }
+    }
+    cJSON_Delete(arr);
+}
+
+static int tsv_cmp(const void *x, const void *y)
+{
+    const struct tsv_word *a = x, *b = y;
+    int c = memcmp(a->p, b->p, a->len < b->len ? a->len : b->len);
+
+    if (c == 0)
+        c = (a->len > b->len) - (a->len < b->len);
+    return c != 0 ? c : (a->pos > b->pos) - (a->pos < b->pos);
+}
+
+static void put_u16(struct buf *out, unsigned v)
+{
+    unsigned char be[2] = {(unsigned char)(v >> 8), (unsigned char)v};
+
+    buf_append(out, be, 2);
+}
+
+/*
+ * The binary form of the vector (tsvector_recv's input): a 32-bit lexeme
+ * count, then per lexeme, in byte order, its bytes with a NUL, a 16-bit
+ * position count and the positions (weight in the top two bits).
+ */
+static void tsv_finish(struct tsv_build *b, struct buf *out)
+{
+    uint32_t count = 0;
+    size_t bytes = 0, i = 0;
+
+    buf_append(out, "\0\0\0\0", 4);
+    for (i = 0; i < b->n; i++)
+        b->w[i].p = b->text.data + b->w[i].off;
+    i = 0;
+    if (b->n > 0)
+        qsort(b->w, b->n, sizeof *b->w, tsv_cmp);
+    while (i < b->n) {
+        const struct tsv_word *w = &b->w[i];
+        size_t j = i, npos_at;
+        unsigned npos = 0, last = 0;
+
+        if (bytes + w->len > TSV_BYTES_MAX)
+            break;
+        bytes += w->len;
+        buf_append(out, w->p, w->len);
+        buf_append(out, "", 1);
+        npos_at = out->len;
+        put_u16(out, 0);
+        for (; j < b->n && b->w[j].len == w->len && memcmp(b->w[j].p, w->p, w->len) == 0; j++) {
+            if (npos == TSV_NPOS_MAX || b->w[j].pos == last)
+                continue;
+            last = b->w[j].pos;
+            put_u16(out, (unsigned)b->w[j].weight << 14 | last);
+            npos++;
+        }
+        out->data[npos_at] = (char)(npos >> 8);
+        out->data[npos_at + 1] = (char)npos;
+        count++;
+        i = j;
+    }
+    out->data[0] = (char)(count >> 24);
+    out->data[1] = (char)(count >> 16);
+    out->data[2] = (char)(count >> 8);
+    out->data[3] = (char)count;
+}
+
+/*
+ * The texts of a call that search reads, in the forms the calls columns
+ * keep them (the lists as JSON arrays; the transcript, else the turns as
+ * JSON). Weights: names A, summaries, purpose and topic B, key points C,
+ * the rest D.
+ */
+struct call_texts {
+    const char *caller_name, *agent_name, *summary, *long_summary, *purpose, *topic;
+    const char *key_points, *transcript, *turns, *action_items, *unanswered_questions;
+};
+
+/* The texts of call_texts from columns col.. of row i (CALL_TEXT_COLUMNS). */
+static struct call_texts texts_of_row(const PGresult *res, int i, int col)
+{
+    const char *v[11];
+
+    for (int k = 0; k < 11; k++)
+        v[k] = res_text(res, i, col + k, NULL);
+    return (struct call_texts){v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10]};
+}
+
+/* The vector of t into out (emptied first). */
+static int call_vector(struct pg_store *st, const struct call_texts *t, struct buf *out,
+                       struct err *err)
+{
+    struct store_words *words = pg_words(st, err);
+    struct tsv_build b = {.err = err};
+
+    if (words == NULL)
+        return -1;
+    buf_reset(out);
+    tsv_add_str(&b, words, t->caller_name, TSV_A, true);
+    tsv_add_str(&b, words, t->agent_name, TSV_A, false);
+    tsv_add_str(&b, words, t->summary, TSV_B, true);
+    tsv_add_str(&b, words, t->long_summary, TSV_B, false);
+    tsv_add_str(&b, words, t->purpose, TSV_B, true);
+    tsv_add_str(&b, words, t->topic, TSV_B, true);
+    tsv_add_json(&b, words, t->key_points, NULL, TSV_C);
+    if (t->transcript != NULL)
+        tsv_add_str(&b, words, t->transcript, TSV_D, true);
+    else
+        tsv_add_json(&b, words, t->turns, "content", TSV_D);
+    tsv_add_json(&b, words, t->action_items, NULL, TSV_D);
+    tsv_add_json(&b, words, t->unanswered_questions, NULL, TSV_D);
+    if (!b.failed)
+        tsv_finish(&b, out);
+    free(b.w);
+    buf_free(&b.text);
+    return b.failed ? -1 : 0;
+}
+
+/*
+ * A query's words as store_words splits them: each search word a phrase
+ * of one or more words (folded), all required. A word that holds none
+ * (punctuation alone) drops out.
+ */
+struct phrase {
+    size_t n;
+    struct buf *w; /* n words */
+};
+struct phrases {
+    size_t n;
+    struct phrase *p;
+};
+
+static void phrases_free(struct phrases *ph)
+{
+    for (size_t i = 0; i < ph->n; i++) {
+        for (size_t j = 0; j < ph->p[i].n; j++)
+            buf_free(&ph->p[i].w[j]);
+        free(ph->p[i].w);
+    }
+    free(ph->p);
+    memset(ph, 0, sizeof *ph);
+}
+
+static void phrase_word(void *arg, const struct store_word *word)
+{
+    struct phrase *p = arg;
+
+    p->w = xreallocarray(p->w, p->n + 1, sizeof *p->w);
+    memset(&p->w[p->n], 0, sizeof p->w[p->n]);
+    buf_append(&p->w[p->n++], word->w, word->n);
+}
+
+static int phrases_make(struct pg_store *st, const struct search_terms *t, struct phrases *out,
+                        struct err *err)
+{
+    struct store_words *words = pg_words(st, err);
+
+    memset(out, 0, sizeof *out);
+    if (words == NULL)
+        return -1;
+    out->p = xcalloc(t->n > 0 ? t->n : 1, sizeof *out->p);
+    for (size_t i = 0; i < t->n; i++) {
+        struct phrase *p = &out->p[out->n];
+
+        if (store_words_each(words, t->words[i], strlen(t->words[i]), phrase_word, p, err) == -1) {
+            out->n++;
+            phrases_free(out);
+            return -1;
+        }
+        if (p->n > 0)
+            out->n++;
+    }
+    return 0;
+}
+
+/*
+ * The tsquery of the phrases, as its text: 'a' for a phrase of one word,
+ * ('a' <-> 'b') for more, joined by & (FTS5's phrases of
+ * store_sqlite_match, in tsquery's terms). No phrase: the empty text,
+ * which matches nothing. Caller frees.
+ */
+static char *phrases_tsquery(const struct phrases *ph)
+{
+    struct buf q = {0};
+
+    for (size_t i = 0; i < ph->n; i++) {
+        const struct phrase *p = &ph->p[i];
+
+        buf_puts(&q, i > 0 ? " & " : "");
+        buf_puts(&q, p->n > 1 ? "(" : "");
+        for (size_t j = 0; j < p->n; j++) {
+            buf_puts(&q, j > 0 ? " <-> '" : "'");
+            for (size_t k = 0; k < p->w[j].len; k++) {
+                if (p->w[j].data[k] == '\'' || p->w[j].data[k] == '\\')
+                    buf_append(&q, &p->w[j].data[k], 1);
+                buf_append(&q, &p->w[j].data[k], 1);
+            }
+            buf_puts(&q, "'");
+        }
+        buf_puts(&q, p->n > 1 ? ")" : "");
+    }
+    return buf_steal(&q, NULL);
+}
+
+/*
+ * Make the search vectors of the calls with ids in (after, last] again,
+ * inside the caller's transaction: after a copy of calls, and when an
+ * upgrade changes how vectors are made.
+ */
+static int index_calls(struct pg_store *st, int64_t after, int64_t last, struct err *err)
+{
+    struct buf vec = {0};
+    struct params p;
+    int rc = 0, n;
+
+    do {
+        PGresult *res;
+
+        params_init(&p, 2);
+        p_int(&p, after);
+        p_int(&p, last);
+        res = pg_run(st, STMT_VECTOR_TEXTS, NULL, &p, false, "read calls to index", err);
+        params_free(&p);
+        if (res == NULL) {
+            rc = -1;
+            break;
+        }
+        n = PQntuples(res);
+        for (int i = 0; i < n && rc == 0; i++) {
+            const struct call_texts t = texts_of_row(res, i, 2);
+
+            after = res_int64(res, i, 0);
+            if (call_vector(st, &t, &vec, err) == -1) {
+                rc = -1;
+                break;
+            }
+            params_init(&p, 3);
+            p_int(&p, after);
+            p_int(&p, res_int64(res, i, 1));
+            p_bytes(&p, vec.data, vec.len);
+            rc = pg_do(st, STMT_VECTOR_PUT, NULL, &p, "index call", err);
+            params_free(&p);
+        }
+        PQclear(res);
+    } while (rc == 0 && n == PG_INDEX_ROWS);
+    buf_free(&vec);
+    return rc;
 }
 
 /* ---- writing deliveries ---- */
@@ -1387,18 +1788,35 @@ static int call_find(struct pg_store *st, const char *call_id, const char *sha, 
 static int call_write(struct pg_store *st, const struct delivery *d, const struct call_forms *forms,
                       int64_t delivery_id, bool found, int64_t id, struct err *err)
 {
+    const struct call *c = d->call;
+    const struct call_texts texts = {c->caller_name,
+                                     c->agent_name,
+                                     c->summary,
+                                     c->long_summary,
+                                     c->purpose,
+                                     c->topic,
+                                     forms->key_points,
+                                     forms->transcript,
+                                     forms->turns,
+                                     forms->action_items,
+                                     forms->unanswered_questions};
+    struct buf vec = {0};
     struct params p;
     int rc;
 
-    params_init(&p, CALL_NPARAMS + 1);
-    bind_call(&p, d->call, forms, delivery_id, d->received_ms);
+    if (call_vector(st, &texts, &vec, err) == -1)
+        return -1;
+    params_init(&p, CALL_NPARAMS + 2);
+    bind_call(&p, c, forms, delivery_id, d->received_ms);
     if (found)
         p_int(&p, id);
     else
-        p_text(&p, d->call->call_id);
+        p_text(&p, c->call_id);
+    p_bytes(&p, vec.data, vec.len);
     rc = pg_do(st, found ? STMT_CALL_UPDATE : STMT_CALL_INSERT, NULL, &p,
                found ? "update call" : "insert call", err);
     params_free(&p);
+    buf_free(&vec);
     return rc;
 }
 
@@ -1726,39 +2144,6 @@ static bool has_column_filter(const struct call_query *q)
 }
 
 /*
- * The tsquery of the query's words, as its text: each word a phrase
- * (phonely_word: phraseto_tsquery in the 'simple' configuration, no
- * stemming, no stop words, accents folded, symbols kept), all required. Words that hold no lexeme
- * (punctuation alone) drop out; when every word does, the query is empty and matches nothing. The
- * words go to the server as parameters; *out gets the text (caller frees).
- */
-static int words_tsquery(struct pg_store *st, const struct search_terms *t, char **out,
-                         struct err *err)
-{
-    struct sql_build b = {0};
-    PGresult *res;
-    size_t i;
-
-    *out = NULL;
-    params_init(&b.p, (int)t->n + 1);
-    sb_add(&b, "SELECT (");
-    for (i = 0; i < t->n; i++) {
-        if (i > 0)
-            sb_add(&b, " && ");
-        sb_addp(&b, "phonely_word($%d::text)", p_text(&b.p, t->words[i]));
-    }
-    sb_add(&b, ")::text");
-    res = pg_run(st, STMT_COUNT_, b.sql.data, &b.p, false, "search", err);
-    buf_free(&b.sql);
-    params_free(&b.p);
-    if (res == NULL)
-        return -1;
-    *out = xstrdup(PQntuples(res) > 0 && !PQgetisnull(res, 0, 0) ? PQgetvalue(res, 0, 0) : "");
-    PQclear(res);
-    return 0;
-}
-
-/*
  * How a page of word matches is read. The words' own calls come from the
  * GIN index of call_search; when they are few (at most PG_FEW_MATCHES in
  * the dates) they are all taken and sorted. When there are more, the
@@ -1944,43 +2329,319 @@ static int timed_count(struct pg_store *st, struct sql_build *b, bool bitmap, in
     return 1;
 }
 
-/* Add each listed call's snippet (see STMT_SNIPPET), all in one query. */
-static int add_snippets(struct pg_store *st, const char *tsq, cJSON *calls, const int64_t *ids,
-                        size_t n, struct err *err)
+/*
+ * Snippets, made here as SQLite's snippet() makes them from its index: the
+ * best passage of about a dozen words from the best column, the hits in
+ * [brackets], "…" where the column goes on. The columns and their texts
+ * are those of SQLite's calls_fts (transcript, summary, purpose, topic,
+ * key points, action items, unanswered questions, names), split into
+ * words by store_words. A hit is a phrase's words in a row; a passage
+ * scores 1000 for each phrase it shows and 1 for each repeat, and a
+ * passage that starts a sentence (after ". " or ": ") gains 100 (120 at
+ * the column's start).
+ */
+#define SNIPPET_WORDS 12
+
+enum {
+    SN_TRANSCRIPT,
+    SN_SUMMARY,
+    SN_PURPOSE,
+    SN_TOPIC,
+    SN_KEY_POINTS,
+    SN_ACTIONS,
+    SN_UNANSWERED,
+    SN_NAMES,
+    SN_COLUMNS
+};
+
+struct sn_word {
+    size_t start, end; /* in the column's text */
+    size_t off, n;     /* the folded word, in sn_col.fold */
+};
+
+struct sn_hit {
+    size_t pos, len, phrase;
+};
+
+struct sn_col {
+    char *text;
+    size_t len;
+    struct sn_word *w;
+    size_t n, cap;
+    struct buf fold;
+    struct sn_hit *hit;
+    size_t nhit;
+};
+
+static void sn_word(void *arg, const struct store_word *word)
 {
+    struct sn_col *c = arg;
+
+    if (c->n == c->cap) {
+        c->cap = c->cap != 0 ? c->cap * 2 : 64;
+        c->w = xreallocarray(c->w, c->cap, sizeof *c->w);
+    }
+    c->w[c->n++] = (struct sn_word){word->start, word->end, c->fold.len, word->n};
+    buf_append(&c->fold, word->w, word->n);
+}
+
+/* a and b, either NULL, joined by a space and trimmed of spaces (SQLite's trim(a || ' ' || b)). */
+static char *sn_join2(const char *a, const char *b)
+{
+    char *t = xasprintf("%s %s", a != NULL ? a : "", b != NULL ? b : "");
+    size_t start = strspn(t, " "), len = strlen(t);
+
+    while (len > start && t[len - 1] == ' ')
+        len--;
+    memmove(t, t + start, len - start);
+    t[len - start] = '\0';
+    return t;
+}
+
+/* The strings of a JSON array (or member key of its objects), one a line; NULL when none. */
+static char *sn_lines(const char *json, const char *key)
+{
+    struct buf b = {0};
+    cJSON *arr, *item;
+    bool any = false;
+
+    if (json == NULL || (arr = cJSON_Parse(json)) == NULL)
+        return NULL;
+    cJSON_ArrayForEach(item, arr)
+    {
+        const cJSON *v = key != NULL ? cJSON_GetObjectItemCaseSensitive(item, key) : item;
+
+        if (cJSON_IsString(v)) {
+            buf_puts(&b, any ? "\n" : "");
+            buf_puts(&b, v->valuestring);
+            any = true;
+        }
+    }
+    cJSON_Delete(arr);
+    return any ? buf_steal(&b, NULL) : (buf_free(&b), NULL);
+}
+
+/* The column texts of a call, as calls_fts sees them (each NULL or malloc'd). */
+static void sn_columns(const struct call_texts *t, char *text[SN_COLUMNS])
+{
+    text[SN_TRANSCRIPT] =
+        t->transcript != NULL ? xstrdup(t->transcript) : sn_lines(t->turns, "content");
+    text[SN_SUMMARY] = sn_join2(t->summary, t->long_summary);
+    text[SN_PURPOSE] = t->purpose != NULL ? xstrdup(t->purpose) : NULL;
+    text[SN_TOPIC] = t->topic != NULL ? xstrdup(t->topic) : NULL;
+    text[SN_KEY_POINTS] = sn_lines(t->key_points, NULL);
+    text[SN_ACTIONS] = sn_lines(t->action_items, NULL);
+    text[SN_UNANSWERED] = sn_lines(t->unanswered_questions, NULL);
+    text[SN_NAMES] = sn_join2(t->caller_name, t->agent_name);
+}
+
+/* Every hit of a phrase in c, in order of position (then phrase). */
+static void sn_find_hits(struct sn_col *c, const struct phrases *ph)
+{
+    for (size_t pos = 0; pos < c->n; pos++)
+        for (size_t k = 0; k < ph->n; k++) {
+            const struct phrase *p = &ph->p[k];
+            size_t j = 0;
+
+            while (j < p->n && pos + j < c->n && c->w[pos + j].n == p->w[j].len &&
+                   memcmp(c->fold.data + c->w[pos + j].off, p->w[j].data, p->w[j].len) == 0)
+                j++;
+            if (j < p->n)
+                continue;
+            c->hit = xreallocarray(c->hit, c->nhit + 1, sizeof *c->hit);
+            c->hit[c->nhit++] = (struct sn_hit){pos, p->n, k};
+        }
+}
+
+/*
+ * The score of the passage of c that starts at word from; with adj, where
+ * the passage should start to centre the hits it holds.
+ */
+static unsigned sn_score(const struct sn_col *c, size_t from, unsigned char *seen, size_t nphrase,
+                         size_t *adj)
+{
+    size_t first = SIZE_MAX, last = 0;
+    unsigned score = 0;
+
+    memset(seen, 0, nphrase);
+    for (size_t i = 0; i < c->nhit; i++) {
+        const struct sn_hit *h = &c->hit[i];
+
+        if (h->pos < from || h->pos >= from + SNIPPET_WORDS)
+            continue;
+        score += seen[h->phrase] ? 1 : 1000;
+        seen[h->phrase] = 1;
+        if (first == SIZE_MAX)
+            first = h->pos;
+        last = h->pos + h->len;
+    }
+    if (adj != NULL) {
+        long long a = (long long)first - ((long long)SNIPPET_WORDS - (long long)(last - first)) / 2;
+
+        if (a + SNIPPET_WORDS > (long long)c->n)
+            a = (long long)c->n - SNIPPET_WORDS;
+        *adj = a < 0 ? 0 : (size_t)a;
+    }
+    return score;
+}
+
+/* Whether word i of c starts a sentence: the first word, or one after ". " or ": ". */
+static bool sn_sentence_start(const struct sn_col *c, size_t i)
+{
+    size_t k = c->w[i].start;
+
+    if (i == 0)
+        return true;
+    while (k > 0 && strchr(" \t\n\r", c->text[k - 1]) != NULL && c->text[k - 1] != '\0')
+        k--;
+    return k < c->w[i].start && k > 0 && (c->text[k - 1] == '.' || c->text[k - 1] == ':');
+}
+
+/*
+ * The passage of c from word from, each run of overlapping hits in one
+ * pair of brackets.
+ */
+static char *sn_render(const struct sn_col *c, size_t from)
+{
+    size_t last = from + SNIPPET_WORDS - 1, copied = from > 0 ? c->w[from].start : 0;
+    size_t(*run)[2] = xcalloc(c->nhit > 0 ? c->nhit : 1, sizeof *run), nrun = 0, r = 0;
+    bool open = false;
+    struct buf out = {0};
+
+    for (size_t k = 0; k < c->nhit; k++) {
+        size_t s = c->hit[k].pos, e = s + c->hit[k].len - 1;
+
+        if (nrun > 0 && s <= run[nrun - 1][1]) {
+            if (e > run[nrun - 1][1])
+                run[nrun - 1][1] = e;
+        } else {
+            run[nrun][0] = s;
+            run[nrun++][1] = e;
+        }
+    }
+    if (last >= c->n)
+        last = c->n - 1;
+    buf_puts(&out, from > 0 ? "\xe2\x80\xa6" : "");
+    for (size_t i = from; i <= last; i++) {
+        while (r < nrun && run[r][1] < i)
+            r++;
+        if (!open && r < nrun && run[r][0] <= i) {
+            buf_append(&out, c->text + copied, c->w[i].start - copied);
+            buf_puts(&out, "[");
+            copied = c->w[i].start;
+            open = true;
+        }
+        if (open && (i == run[r][1] || i == last)) {
+            buf_append(&out, c->text + copied, c->w[i].end - copied);
+            buf_puts(&out, "]");
+            copied = c->w[i].end;
+            open = false;
+        }
+    }
+    if (last + 1 >= c->n) {
+        buf_append(&out, c->text + copied, c->len - copied);
+    } else {
+        buf_append(&out, c->text + copied, c->w[last].end - copied);
+        buf_puts(&out, "\xe2\x80\xa6");
+    }
+    free(run);
+    return buf_steal(&out, NULL);
+}
+
+/* The snippet of a call whose texts are t for the phrases ph; NULL when no column holds a hit. */
+static char *call_snippet(struct store_words *words, const struct call_texts *t,
+                          const struct phrases *ph, struct err *err, int *rc)
+{
+    struct sn_col col[SN_COLUMNS] = {{0}};
+    char *text[SN_COLUMNS], *out = NULL;
+    unsigned char *seen = xcalloc(ph->n > 0 ? ph->n : 1, 1);
+    unsigned best = 0;
+    size_t best_col = 0, best_from = 0;
+
+    sn_columns(t, text);
+    for (size_t i = 0; i < SN_COLUMNS && *rc == 0; i++) {
+        struct sn_col *c = &col[i];
+
+        c->text = text[i];
+        c->len = text[i] != NULL ? strlen(text[i]) : 0;
+        if (store_words_each(words, c->text, c->len, sn_word, c, err) == -1) {
+            *rc = -1;
+            break;
+        }
+        sn_find_hits(c, ph);
+        for (size_t k = 0; k < c->nhit; k++) {
+            size_t at = c->hit[k].pos, adj, s = 0;
+            unsigned score = sn_score(c, at, seen, ph->n, &adj);
+
+            if (score > best) {
+                best = score;
+                best_col = i;
+                best_from = adj;
+            }
+            if (c->n <= SNIPPET_WORDS)
+                continue;
+            for (size_t j = 1; j <= at; j++)
+                if (sn_sentence_start(c, j))
+                    s = j;
+            if (s < at) {
+                score = sn_score(c, s, seen, ph->n, NULL) + (s == 0 ? 120 : 100);
+                if (score > best) {
+                    best = score;
+                    best_col = i;
+                    best_from = s;
+                }
+            }
+        }
+    }
+    if (*rc == 0 && best > 0)
+        out = sn_render(&col[best_col], best_from);
+    for (size_t i = 0; i < SN_COLUMNS; i++) {
+        free(col[i].w);
+        free(col[i].hit);
+        buf_free(&col[i].fold);
+        free(text[i]);
+    }
+    free(seen);
+    return out;
+}
+
+/* Add each listed call's snippet: their texts in one query, the passages made here. */
+static int add_snippets(struct pg_store *st, const struct phrases *ph, cJSON *calls,
+                        const int64_t *ids, size_t n, struct err *err)
+{
+    struct store_words *words = pg_words(st, err);
     struct buf arr = {0};
     struct params p;
-    PGresult *res = NULL;
-    size_t i;
-    int r;
+    PGresult *res;
+    int rc = 0;
 
-    if (n == 0)
+    if (n == 0 || ph->n == 0)
         return 0;
+    if (words == NULL)
+        return -1;
     buf_puts(&arr, "{");
-    for (i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++)
         buf_printf(&arr, "%s%lld", i > 0 ? "," : "", (long long)ids[i]);
     buf_puts(&arr, "}");
-    params_init(&p, 2);
+    params_init(&p, 1);
     p_text(&p, arr.data);
-    p_text(&p, tsq);
-    /* Its plan is the same whatever the values: planning it anew each time would double its cost.
-     */
-    if (pg_do(st, STMT_COUNT_, "SET LOCAL plan_cache_mode = force_generic_plan", NULL, "snippet",
-              err) == 0)
-        res = pg_run(st, STMT_SNIPPET, NULL, &p, false, "snippet", err);
+    res = pg_run(st, STMT_SNIPPET_TEXTS, NULL, &p, false, "snippet", err);
     params_free(&p);
     buf_free(&arr);
     if (res == NULL)
         return -1;
     /* Each row names its call by its place in the list (1 is the first). */
-    for (r = 0; r < PQntuples(res); r++) {
+    for (int r = 0; r < PQntuples(res) && rc == 0; r++) {
         cJSON *item = cJSON_GetArrayItem(calls, (int)res_int64(res, r, 0) - 1);
+        const struct call_texts t = texts_of_row(res, r, 1);
+        char *snip = item != NULL ? call_snippet(words, &t, ph, err, &rc) : NULL;
 
-        if (item != NULL && !res_null(res, r, 1))
-            store_json_put_string(item, "snippet", res_text(res, r, 1, NULL));
+        if (snip != NULL)
+            store_json_put_string(item, "snippet", snip);
+        free(snip);
     }
     PQclear(res);
-    return pg_do(st, STMT_COUNT_, "SET LOCAL plan_cache_mode = auto", NULL, "snippet", err);
+    return rc;
 }
 
 /* The page's rows with a phone number: the planner drives by the number's own index. */
@@ -2115,6 +2776,7 @@ static int pg_search_calls(struct store *base, const struct call_query *q, int64
     struct pg_store *st = pg(base);
     struct sql_build b = {0};
     struct search_read *r = xcalloc(1, sizeof *r);
+    struct phrases ph = {0};
     int64_t n = 0, few = -1;
     bool exact = true;
     char *tsq = NULL;
@@ -2127,8 +2789,11 @@ static int pg_search_calls(struct store *base, const struct call_query *q, int64
     r->now_ms = now_ms;
     if (pg_begin(st, true, err) == -1)
         goto fail;
-    if (q->words != NULL && words_tsquery(st, q->words, &tsq, err) == -1)
-        goto fail;
+    if (q->words != NULL) {
+        if (phrases_make(st, q->words, &ph, err) == -1)
+            goto fail;
+        tsq = phrases_tsquery(&ph);
+    }
     if (tsq == NULL || tsq[0] != '\0') {
         if (tsq != NULL && q->sort != CALL_SORT_RELEVANCE) {
             if (read_words(st, &b, tsq, r, &few, err) == -1)
@@ -2139,7 +2804,7 @@ static int pg_search_calls(struct store *base, const struct call_query *q, int64
             if (read_rows(st, &b, r, NULL, err) == -1)
                 goto fail;
         }
-        if (tsq != NULL && add_snippets(st, tsq, page->calls, r->ids, r->rows, err) == -1)
+        if (tsq != NULL && add_snippets(st, &ph, page->calls, r->ids, r->rows, err) == -1)
             goto fail;
         if (!store_page_needs_count(q, page)) {
             n = (int64_t)r->rows;
@@ -2164,6 +2829,7 @@ static int pg_search_calls(struct store *base, const struct call_query *q, int64
         goto fail;
     buf_free(&b.sql);
     params_free(&b.p);
+    phrases_free(&ph);
     free(tsq);
     free(r);
     return 0;
@@ -2174,6 +2840,7 @@ fail:
     pg_abort(st);
     cJSON_Delete(page->calls);
     memset(page, 0, sizeof *page);
+    phrases_free(&ph);
     free(tsq);
     free(r);
     return -1;
@@ -2756,16 +3423,39 @@ static char *load_sql(enum store_table t)
     return buf_steal(&b, NULL);
 }
 
+/* The smallest and largest "id" of rows; false when none has one. */
+static bool rows_id_range(const cJSON *rows, int64_t *lo, int64_t *hi)
+{
+    const cJSON *row;
+    bool any = false;
+
+    cJSON_ArrayForEach(row, rows)
+    {
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(row, "id");
+
+        if (!cJSON_IsNumber(id))
+            continue;
+        if (!any || (int64_t)id->valuedouble < *lo)
+            *lo = (int64_t)id->valuedouble;
+        if (!any || (int64_t)id->valuedouble > *hi)
+            *hi = (int64_t)id->valuedouble;
+        any = true;
+    }
+    return any;
+}
+
 /*
  * Insert rows (as store_dump gives them) into t in one transaction, ids
  * kept, rows already there left as they are; then move t's id sequence
- * past the largest id so that new rows never take a copied one's. The
- * search vector is made by the trigger, as for any insert.
+ * past the largest id so that new rows never take a copied one's. Copied
+ * calls get their search vectors in the same transaction.
  */
 static int pg_load(struct store *base, enum store_table t, const cJSON *rows, struct err *err)
 {
     struct pg_store *st = pg(base);
     char *sql = load_sql(t), *json = cJSON_PrintUnformatted(rows), seq[200];
+    int64_t lo = 0, hi = 0;
+    bool index = t == STORE_TABLE_CALLS && rows_id_range(rows, &lo, &hi);
     struct params p;
     int rc = -1;
 
@@ -2778,6 +3468,7 @@ static int pg_load(struct store *base, enum store_table t, const cJSON *rows, st
     params_init(&p, 1);
     p_text(&p, json);
     if (pg_begin(st, false, err) == 0 && pg_do(st, STMT_COUNT_, sql, &p, "copy rows", err) == 0 &&
+        (!index || index_calls(st, lo - 1, hi, err) == 0) &&
         pg_do(st, STMT_COUNT_, seq, NULL, "copy rows: ids", err) == 0 && pg_commit(st, err) == 0)
         rc = 0;
     else

@@ -3520,6 +3520,86 @@ static void sq_set_interrupt(struct store *base, bool (*fn)(void *arg), void *ar
         sqlite3_progress_handler(st->db, 0, NULL, NULL);
 }
 
+/* ---- the words of a text, for every backend (backend.h) ---- */
+
+struct store_words {
+    sqlite3 *db; /* in memory: where FTS5 hands out its tokenizers */
+    fts5_tokenizer api;
+    Fts5Tokenizer *tok;
+};
+
+void store_words_free(struct store_words *w)
+{
+    if (w == NULL)
+        return;
+    if (w->tok != NULL)
+        w->api.xDelete(w->tok);
+    sqlite3_close(w->db);
+    free(w);
+}
+
+struct store_words *store_words_new(struct err *err)
+{
+    static const char *const args[] = {"remove_diacritics", "2"};
+    struct store_words *w = xcalloc(1, sizeof *w);
+    fts5_api *fts = NULL;
+    sqlite3_stmt *stmt = NULL;
+    void *user = NULL;
+
+    if (sqlite3_open_v2(":memory:", &w->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+            SQLITE_OK ||
+        sqlite3_prepare_v2(w->db, "SELECT fts5(?1)", -1, &stmt, NULL) != SQLITE_OK)
+        goto fail;
+    sqlite3_bind_pointer(stmt, 1, (void *)&fts, "fts5_api_ptr", NULL);
+    (void)sqlite3_step(stmt);
+    sqlite3_finalize(stmt);
+    if (fts == NULL || fts->xFindTokenizer(fts, "unicode61", &user, &w->api) != SQLITE_OK ||
+        w->api.xCreate(user, (const char **)args, 2, &w->tok) != SQLITE_OK) {
+        w->tok = NULL;
+        goto fail;
+    }
+    return w;
+
+fail:
+    err_set(err, ERR_INTERNAL, "SQLite's unicode61 tokenizer is not available: %s",
+            w->db != NULL ? sqlite3_errmsg(w->db) : "out of memory");
+    store_words_free(w);
+    return NULL;
+}
+
+struct words_call {
+    void (*fn)(void *ctx, const struct store_word *word);
+    void *ctx;
+};
+
+static int words_token(void *arg, int flags, const char *token, int n, int start, int end)
+{
+    const struct words_call *c = arg;
+    const struct store_word w = {token, (size_t)n, (size_t)start, (size_t)end};
+
+    (void)flags;
+    if (n > 0)
+        c->fn(c->ctx, &w);
+    return SQLITE_OK;
+}
+
+int store_words_each(struct store_words *w, const char *text, size_t len,
+                     void (*fn)(void *ctx, const struct store_word *word), void *ctx,
+                     struct err *err)
+{
+    struct words_call c = {fn, ctx};
+    int rc;
+
+    if (text == NULL || len == 0)
+        return 0;
+    if (len > INT_MAX)
+        return err_set(err, ERR_INVALID, "text of %zu bytes is too long to index", len);
+    rc = w->api.xTokenize(w->tok, &c, FTS5_TOKENIZE_DOCUMENT, text, (int)len, words_token);
+    if (rc != SQLITE_OK)
+        return err_set(err, ERR_INTERNAL, "tokenizer: %s", sqlite3_errstr(rc));
+    return 0;
+}
+
 /* ---- copies ---- */
 
 /* One row of a copy: each column by name, a blob as {"base64url": ...}; search_rowid left out. */
