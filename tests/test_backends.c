@@ -387,11 +387,14 @@ static char *scenario_walks(const char *db)
         q.direction = "inbound";
         q.limit = 40;
         put_search(&out, st, &q, words[i]);
-        q_init(&q);
-        q.from_ms = T0 - (int64_t)(WALK_NEW + 300) * 600000;
-        q.to_ms = T0 - (int64_t)100 * 600000;
-        q.limit = 40;
-        put_search(&out, st, &q, words[i]);
+        for (int sort = CALL_SORT_NEWEST; sort <= CALL_SORT_OLDEST; sort++) {
+            q_init(&q);
+            q.sort = (enum call_sort)sort;
+            q.from_ms = T0 - (int64_t)(WALK_NEW + 300) * 600000;
+            q.to_ms = T0 - (int64_t)100 * 600000;
+            q.limit = 40;
+            put_search(&out, st, &q, words[i]);
+        }
     }
     buf_free(&body);
     store_close(st);

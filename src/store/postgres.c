@@ -2778,6 +2778,85 @@ static int read_rows(struct pg_store *st, struct sql_build *b, struct search_rea
  * PG_FEW_MATCHES + 1 (up to STORE_TOTAL_CAP + 1 when q has no other
  * filter: then it is the total), or -1 when they were not counted.
  */
+struct match {
+    int64_t sort_ms, id;
+};
+
+static int match_newest(const void *x, const void *y)
+{
+    const struct match *a = x, *b = y;
+
+    if (a->sort_ms != b->sort_ms)
+        return a->sort_ms < b->sort_ms ? 1 : -1;
+    return a->id < b->id ? 1 : a->id > b->id ? -1 : 0;
+}
+
+static int match_oldest(const void *x, const void *y)
+{
+    return -match_newest(x, y);
+}
+
+/*
+ * Words within dates and no other filter, in one pass over the words' GIN
+ * bitmap: their calls in the dates, up to PG_FEW_MATCHES + 1. When that
+ * is all of them (1 returned, *few their number, which is the total),
+ * they are sorted here, the page's are cut after the keyset and read by
+ * id; more of them: 0, and nothing is added. Reading the calls to count
+ * them and then again to sort them would pass over the bitmap twice.
+ */
+static int read_dated_words(struct pg_store *st, struct sql_build *b, const char *tsq,
+                            struct search_read *r, int64_t *few, struct err *err)
+{
+    const struct call_query *q = r->q;
+    bool newest = q->sort != CALL_SORT_OLDEST;
+    struct match *m;
+    struct buf ids = {0};
+    PGresult *res;
+    int n, rc, taken = 0;
+
+    sb_reset(b, tsq);
+    buf_printf(&b->sql, "SELECT s.sort_ms, s.id FROM call_search s WHERE s.search @@ $%d::tsquery",
+               b->tsq);
+    add_times_filter(b, "s", q);
+    buf_printf(&b->sql, " LIMIT %d", PG_FEW_MATCHES + 1);
+    if (pg_do(st, STMT_COUNT_, "SAVEPOINT phonely_words; " PG_BITMAP_ONLY, NULL, "search", err) ==
+            -1 ||
+        (res = pg_run(st, STMT_COUNT_, b->sql.data, &b->p, false, "search", err)) == NULL)
+        return -1;
+    if (pg_do(st, STMT_COUNT_, "ROLLBACK TO SAVEPOINT phonely_words", NULL, "search", err) == -1) {
+        PQclear(res);
+        return -1;
+    }
+    if ((n = PQntuples(res)) > PG_FEW_MATCHES) {
+        PQclear(res);
+        return 0;
+    }
+    *few = n;
+    m = xcalloc(n > 0 ? (size_t)n : 1, sizeof *m);
+    for (int i = 0; i < n; i++)
+        m[i] = (struct match){res_int64(res, i, 0), res_int64(res, i, 1)};
+    PQclear(res);
+    qsort(m, (size_t)n, sizeof *m, newest ? match_newest : match_oldest);
+    buf_puts(&ids, "{");
+    for (int i = 0; i < n && taken <= (int)q->limit; i++) {
+        struct match key = {q->after_sort_ms, q->after_id};
+
+        if (q->has_after && (newest ? match_newest : match_oldest)(&m[i], &key) <= 0)
+            continue;
+        buf_printf(&ids, "%s%lld", taken++ > 0 ? "," : "", (long long)m[i].id);
+    }
+    buf_puts(&ids, "}");
+    free(m);
+    sb_reset(b, NULL);
+    buf_printf(&b->sql,
+               "SELECT " OUT_COLUMNS " FROM unnest($%d::bigint[]) WITH ORDINALITY AS k(id, ord)"
+               " JOIN calls c ON c.id = k.id ORDER BY k.ord",
+               p_text(&b->p, ids.data));
+    rc = taken > 0 ? read_rows(st, b, r, NULL, err) : 0;
+    buf_free(&ids);
+    return rc == 0 ? 1 : -1;
+}
+
 static int read_words(struct pg_store *st, struct sql_build *b, const char *tsq,
                       struct search_read *r, int64_t *few, struct err *err)
 {
@@ -2791,6 +2870,13 @@ static int read_words(struct pg_store *st, struct sql_build *b, const char *tsq,
         sb_reset(b, tsq);
         build_phone(b, q, want);
         return read_rows(st, b, r, NULL, err);
+    }
+    if (!has_column_filter(q) && (q->from_ms != INT64_MIN || q->to_ms != INT64_MAX)) {
+        int done = read_dated_words(st, b, tsq, r, few, err);
+
+        if (done != 0)
+            return done == 1 ? 0 : -1;
+        *few = -1;
     }
     /* Without other filters this count is the total as well: up to the cap, then. */
     sb_reset(b, tsq);
