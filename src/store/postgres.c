@@ -1351,48 +1351,20 @@ static void tsv_word(void *arg, const struct store_word *word)
 }
 
 /*
- * Add text[0..len) at weight. A column starts two positions after the one
- * before, so that no phrase runs from one column into the next (FTS5 keeps
- * columns apart the same way).
+ * Add a column's text at weight. A column starts two positions after the
+ * one before, so that no phrase runs from one column into the next (FTS5
+ * keeps columns apart the same way).
  */
-static void tsv_add(struct tsv_build *b, struct store_words *words, const char *text, size_t len,
-                    uint8_t weight, bool new_column)
+static void tsv_add(struct tsv_build *b, struct store_words *words, const char *text,
+                    uint8_t weight)
 {
-    if (b->failed || text == NULL)
+    if (b->failed || text == NULL || text[0] == '\0')
         return;
-    if (new_column && b->pos > 0 && b->pos < TSV_POS_MAX)
+    if (b->pos > 0 && b->pos < TSV_POS_MAX)
         b->pos++;
     b->weight = weight;
-    if (store_words_each(words, text, len, tsv_word, b, b->err) == -1)
+    if (store_words_each(words, text, strlen(text), tsv_word, b, b->err) == -1)
         b->failed = true;
-}
-
-static void tsv_add_str(struct tsv_build *b, struct store_words *words, const char *text,
-                        uint8_t weight, bool new_column)
-{
-    if (text != NULL)
-        tsv_add(b, words, text, strlen(text), weight, new_column);
-}
-
-/* The strings of a JSON array (a list column), or member key of each of its objects (turns). */
-static void tsv_add_json(struct tsv_build *b, struct store_words *words, const char *json,
-                         const char *key, uint8_t weight)
-{
-    cJSON *arr, *item;
-    bool first = true;
-
-    if (json == NULL || (arr = cJSON_Parse(json)) == NULL)
-        return;
-    cJSON_ArrayForEach(item, arr)
-    {
-        const cJSON *v = key != NULL ? cJSON_GetObjectItemCaseSensitive(item, key) : item;
-
-        if (cJSON_IsString(v)) {
-            tsv_add_str(b, words, v->valuestring, weight, first);
-            first = false;
-        }
-    }
-    cJSON_Delete(arr);
 }
 
 static int tsv_cmp(const void *x, const void *y)
@@ -1499,8 +1471,7 @@ static void tsv_finish(struct tsv_build *b, struct buf *out)
 /*
  * The texts of a call that search reads, in the forms the calls columns
  * keep them (the lists as JSON arrays; the transcript, else the turns as
- * JSON). Weights: names A, summaries, purpose and topic B, key points C,
- * the rest D.
+ * JSON).
  */
 struct call_texts {
     const char *caller_name, *agent_name, *summary, *long_summary, *purpose, *topic;
@@ -1517,31 +1488,102 @@ static struct call_texts texts_of_row(const PGresult *res, int i, int col)
     return (struct call_texts){v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10]};
 }
 
-/* The vector of t into out (emptied first). */
+/* The columns of SQLite's calls_fts, in its order. */
+enum {
+    SC_TRANSCRIPT,
+    SC_SUMMARY,
+    SC_PURPOSE,
+    SC_TOPIC,
+    SC_KEY_POINTS,
+    SC_ACTIONS,
+    SC_UNANSWERED,
+    SC_NAMES,
+    SC_COLUMNS
+};
+
+/* a and b, either NULL, joined by a space and trimmed of spaces (SQLite's trim(a || ' ' || b)). */
+static char *join_trimmed(const char *a, const char *b)
+{
+    char *t = xasprintf("%s %s", a != NULL ? a : "", b != NULL ? b : "");
+    size_t start = strspn(t, " "), len = strlen(t);
+
+    while (len > start && t[len - 1] == ' ')
+        len--;
+    memmove(t, t + start, len - start);
+    t[len - start] = '\0';
+    return t;
+}
+
+/* The strings of a JSON array (or member key of its objects), one a line; NULL when none. */
+static char *json_lines(const char *json, const char *key)
+{
+    struct buf b = {0};
+    cJSON *arr, *item;
+    bool any = false;
+
+    if (json == NULL || (arr = cJSON_Parse(json)) == NULL)
+        return NULL;
+    cJSON_ArrayForEach(item, arr)
+    {
+        const cJSON *v = key != NULL ? cJSON_GetObjectItemCaseSensitive(item, key) : item;
+
+        if (cJSON_IsString(v)) {
+            buf_puts(&b, any ? "\n" : "");
+            buf_puts(&b, v->valuestring);
+            any = true;
+        }
+    }
+    cJSON_Delete(arr);
+    return any ? buf_steal(&b, NULL) : (buf_free(&b), NULL);
+}
+
+/*
+ * The texts of a call that search reads, as SQLite's calls_fts columns
+ * hold them (each NULL or malloc'd): the vector is made of their words
+ * and snippets are cut from them.
+ */
+static void search_columns(const struct call_texts *t, char *text[SC_COLUMNS])
+{
+    text[SC_TRANSCRIPT] =
+        t->transcript != NULL ? xstrdup(t->transcript) : json_lines(t->turns, "content");
+    text[SC_SUMMARY] = join_trimmed(t->summary, t->long_summary);
+    text[SC_PURPOSE] = t->purpose != NULL ? xstrdup(t->purpose) : NULL;
+    text[SC_TOPIC] = t->topic != NULL ? xstrdup(t->topic) : NULL;
+    text[SC_KEY_POINTS] = json_lines(t->key_points, NULL);
+    text[SC_ACTIONS] = json_lines(t->action_items, NULL);
+    text[SC_UNANSWERED] = json_lines(t->unanswered_questions, NULL);
+    text[SC_NAMES] = join_trimmed(t->caller_name, t->agent_name);
+}
+
+/*
+ * The vector of t into out (emptied first). Weights: names A, summaries,
+ * purpose and topic B, key points C, the rest D; the columns in this
+ * order, the transcript late, so that a long one cannot push the others
+ * past the last position.
+ */
 static int call_vector(struct pg_store *st, const struct call_texts *t, struct buf *out,
                        struct err *err)
 {
+    static const struct {
+        int col;
+        uint8_t weight;
+    } order[] = {{SC_NAMES, TSV_A},   {SC_SUMMARY, TSV_B},    {SC_PURPOSE, TSV_B},
+                 {SC_TOPIC, TSV_B},   {SC_KEY_POINTS, TSV_C}, {SC_TRANSCRIPT, TSV_D},
+                 {SC_ACTIONS, TSV_D}, {SC_UNANSWERED, TSV_D}};
     struct store_words *words = pg_words(st, err);
     struct tsv_build b = {.err = err};
+    char *text[SC_COLUMNS];
 
     if (words == NULL)
         return -1;
     buf_reset(out);
-    tsv_add_str(&b, words, t->caller_name, TSV_A, true);
-    tsv_add_str(&b, words, t->agent_name, TSV_A, false);
-    tsv_add_str(&b, words, t->summary, TSV_B, true);
-    tsv_add_str(&b, words, t->long_summary, TSV_B, false);
-    tsv_add_str(&b, words, t->purpose, TSV_B, true);
-    tsv_add_str(&b, words, t->topic, TSV_B, true);
-    tsv_add_json(&b, words, t->key_points, NULL, TSV_C);
-    if (t->transcript != NULL)
-        tsv_add_str(&b, words, t->transcript, TSV_D, true);
-    else
-        tsv_add_json(&b, words, t->turns, "content", TSV_D);
-    tsv_add_json(&b, words, t->action_items, NULL, TSV_D);
-    tsv_add_json(&b, words, t->unanswered_questions, NULL, TSV_D);
+    search_columns(t, text);
+    for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
+        tsv_add(&b, words, text[order[i].col], order[i].weight);
     if (!b.failed)
         tsv_finish(&b, out);
+    for (size_t i = 0; i < SC_COLUMNS; i++)
+        free(text[i]);
     free(b.w);
     buf_free(&b.text);
     return b.failed ? -1 : 0;
@@ -2354,68 +2396,71 @@ static void build_count(struct sql_build *b, const struct call_query *q, int64_t
     buf_printf(&b->sql, " LIMIT %lld) n", (long long)cap);
 }
 
-/* Plans that read the words' calls by a bitmap of the GIN index, for counting them. */
+/* Plans that read the words' calls by a bitmap of the GIN index. */
 #define PG_BITMAP_ONLY "SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off"
 
 /*
- * The count, given at most PG_COUNT_MS (statement_timeout inside a
- * savepoint): 1 with *n set, 0 when it ran out of time (the caller keeps
- * a lower bound), -1 on error. A count of the words alone reads the GIN
- * index by a bitmap (PG_BITMAP_ONLY): the planner cannot know that a
- * word no statistics name is rare, and would walk the table for it.
+ * Run b inside a savepoint, with settings undone after it: with bitmap,
+ * plans that read the GIN index by a bitmap (PG_BITMAP_ONLY: the planner
+ * cannot know that a word no statistics name is rare, and would walk the
+ * table for it); with timed, at most PG_COUNT_MS (statement_timeout).
+ * 1 with *res set (the caller clears it), 0 when a timed one ran out of
+ * time, -1 on error.
+ */
+static int run_scoped(struct pg_store *st, struct sql_build *b, bool bitmap, bool timed,
+                      PGresult **res, struct err *err)
+{
+    char set[200];
+    struct err e = {0};
+
+    snprintf(set, sizeof set, "SAVEPOINT phonely_scoped%s%s",
+             timed ? "; SET LOCAL statement_timeout = " PG_COUNT_MS : "",
+             bitmap ? "; " PG_BITMAP_ONLY : "");
+    if (pg_do(st, STMT_COUNT_, set, NULL, "search", err) == -1)
+        return -1;
+    if ((*res = pg_run(st, STMT_COUNT_, b->sql.data, &b->p, false, "search", &e)) == NULL) {
+        if (!timed || e.code != ERR_BUSY || PQstatus(st->conn) == CONNECTION_BAD) {
+            *err = e;
+            return -1;
+        }
+        /* statement_timeout: undo it */
+        return pg_do(st, STMT_COUNT_, "ROLLBACK TO SAVEPOINT phonely_scoped", NULL, "search", err);
+    }
+    if (pg_do(st, STMT_COUNT_, "ROLLBACK TO SAVEPOINT phonely_scoped", NULL, "search", err) == -1) {
+        PQclear(*res);
+        *res = NULL;
+        return -1;
+    }
+    return 1;
+}
+
+/*
+ * A count (run_scoped, timed): 1 with *n set, 0 when it ran out of time
+ * (the caller keeps a lower bound), -1 on error.
  */
 static int timed_count(struct pg_store *st, struct sql_build *b, bool bitmap, int64_t *n,
                        struct err *err)
 {
-    struct err e = {0};
-    PGresult *res;
+    PGresult *res = NULL;
+    int rc = run_scoped(st, b, bitmap, true, &res, err);
 
-    if (pg_do(st, STMT_COUNT_,
-              bitmap ? "SAVEPOINT phonely_count; SET LOCAL statement_timeout = " PG_COUNT_MS
-                       "; " PG_BITMAP_ONLY
-                     : "SAVEPOINT phonely_count; SET LOCAL statement_timeout = " PG_COUNT_MS,
-              NULL, "count", err) == -1)
-        return -1;
-    res = pg_run(st, STMT_COUNT_, b->sql.data, &b->p, false, "count", &e);
-    if (res == NULL) {
-        if (e.code != ERR_BUSY || PQstatus(st->conn) == CONNECTION_BAD) {
-            *err = e;
-            return -1;
-        }
-        /* statement_timeout: undo it, keep the lower bound */
-        return pg_do(st, STMT_COUNT_, "ROLLBACK TO SAVEPOINT phonely_count", NULL, "count", err);
+    if (rc == 1) {
+        *n = first_int64(res);
+        PQclear(res);
     }
-    *n = first_int64(res);
-    PQclear(res);
-    if (pg_do(st, STMT_COUNT_, "ROLLBACK TO SAVEPOINT phonely_count", NULL, "count", err) == -1)
-        return -1;
-    return 1;
+    return rc;
 }
 
 /*
  * Snippets, made here as SQLite's snippet() makes them from its index: the
  * best passage of about a dozen words from the best column, the hits in
- * [brackets], "…" where the column goes on. The columns and their texts
- * are those of SQLite's calls_fts (transcript, summary, purpose, topic,
- * key points, action items, unanswered questions, names), split into
- * words by store_words. A hit is a phrase's words in a row; a passage
+ * [brackets], "…" where the column goes on, over search_columns() split
+ * into words by store_words. A hit is a phrase's words in a row; a passage
  * scores 1000 for each phrase it shows and 1 for each repeat, and a
  * passage that starts a sentence (after ". " or ": ") gains 100 (120 at
  * the column's start).
  */
 #define SNIPPET_WORDS 12
-
-enum {
-    SN_TRANSCRIPT,
-    SN_SUMMARY,
-    SN_PURPOSE,
-    SN_TOPIC,
-    SN_KEY_POINTS,
-    SN_ACTIONS,
-    SN_UNANSWERED,
-    SN_NAMES,
-    SN_COLUMNS
-};
 
 struct sn_word {
     size_t start, end; /* in the column's text */
@@ -2446,56 +2491,6 @@ static void sn_word(void *arg, const struct store_word *word)
     }
     c->w[c->n++] = (struct sn_word){word->start, word->end, c->fold.len, word->n};
     buf_append(&c->fold, word->w, word->n);
-}
-
-/* a and b, either NULL, joined by a space and trimmed of spaces (SQLite's trim(a || ' ' || b)). */
-static char *sn_join2(const char *a, const char *b)
-{
-    char *t = xasprintf("%s %s", a != NULL ? a : "", b != NULL ? b : "");
-    size_t start = strspn(t, " "), len = strlen(t);
-
-    while (len > start && t[len - 1] == ' ')
-        len--;
-    memmove(t, t + start, len - start);
-    t[len - start] = '\0';
-    return t;
-}
-
-/* The strings of a JSON array (or member key of its objects), one a line; NULL when none. */
-static char *sn_lines(const char *json, const char *key)
-{
-    struct buf b = {0};
-    cJSON *arr, *item;
-    bool any = false;
-
-    if (json == NULL || (arr = cJSON_Parse(json)) == NULL)
-        return NULL;
-    cJSON_ArrayForEach(item, arr)
-    {
-        const cJSON *v = key != NULL ? cJSON_GetObjectItemCaseSensitive(item, key) : item;
-
-        if (cJSON_IsString(v)) {
-            buf_puts(&b, any ? "\n" : "");
-            buf_puts(&b, v->valuestring);
-            any = true;
-        }
-    }
-    cJSON_Delete(arr);
-    return any ? buf_steal(&b, NULL) : (buf_free(&b), NULL);
-}
-
-/* The column texts of a call, as calls_fts sees them (each NULL or malloc'd). */
-static void sn_columns(const struct call_texts *t, char *text[SN_COLUMNS])
-{
-    text[SN_TRANSCRIPT] =
-        t->transcript != NULL ? xstrdup(t->transcript) : sn_lines(t->turns, "content");
-    text[SN_SUMMARY] = sn_join2(t->summary, t->long_summary);
-    text[SN_PURPOSE] = t->purpose != NULL ? xstrdup(t->purpose) : NULL;
-    text[SN_TOPIC] = t->topic != NULL ? xstrdup(t->topic) : NULL;
-    text[SN_KEY_POINTS] = sn_lines(t->key_points, NULL);
-    text[SN_ACTIONS] = sn_lines(t->action_items, NULL);
-    text[SN_UNANSWERED] = sn_lines(t->unanswered_questions, NULL);
-    text[SN_NAMES] = sn_join2(t->caller_name, t->agent_name);
 }
 
 /* Every hit of a phrase in c, in order of position (then phrase). */
@@ -2615,14 +2610,14 @@ static char *sn_render(const struct sn_col *c, size_t from)
 static char *call_snippet(struct store_words *words, const struct call_texts *t,
                           const struct phrases *ph, struct err *err, int *rc)
 {
-    struct sn_col col[SN_COLUMNS] = {{0}};
-    char *text[SN_COLUMNS], *out = NULL;
+    struct sn_col col[SC_COLUMNS] = {{0}};
+    char *text[SC_COLUMNS], *out = NULL;
     unsigned char *seen = xcalloc(ph->n > 0 ? ph->n : 1, 1);
     unsigned best = 0;
     size_t best_col = 0, best_from = 0;
 
-    sn_columns(t, text);
-    for (size_t i = 0; i < SN_COLUMNS && *rc == 0; i++) {
+    search_columns(t, text);
+    for (size_t i = 0; i < SC_COLUMNS && *rc == 0; i++) {
         struct sn_col *c = &col[i];
 
         c->text = text[i];
@@ -2658,7 +2653,7 @@ static char *call_snippet(struct store_words *words, const struct call_texts *t,
     }
     if (*rc == 0 && best > 0)
         out = sn_render(&col[best_col], best_from);
-    for (size_t i = 0; i < SN_COLUMNS; i++) {
+    for (size_t i = 0; i < SC_COLUMNS; i++) {
         free(col[i].w);
         free(col[i].hit);
         buf_free(&col[i].fold);
@@ -2819,14 +2814,8 @@ static int read_dated_words(struct pg_store *st, struct sql_build *b, const char
                b->tsq);
     add_times_filter(b, "s", q);
     buf_printf(&b->sql, " LIMIT %d", PG_FEW_MATCHES + 1);
-    if (pg_do(st, STMT_COUNT_, "SAVEPOINT phonely_words; " PG_BITMAP_ONLY, NULL, "search", err) ==
-            -1 ||
-        (res = pg_run(st, STMT_COUNT_, b->sql.data, &b->p, false, "search", err)) == NULL)
+    if (run_scoped(st, b, true, false, &res, err) == -1)
         return -1;
-    if (pg_do(st, STMT_COUNT_, "ROLLBACK TO SAVEPOINT phonely_words", NULL, "search", err) == -1) {
-        PQclear(res);
-        return -1;
-    }
     if ((n = PQntuples(res)) > PG_FEW_MATCHES) {
         PQclear(res);
         return 0;
