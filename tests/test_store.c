@@ -388,7 +388,7 @@ static void test_open_schema(void)
     int64_t objects;
 
     fx_init(&f, "store-open");
-    CHECK_INT_EQ(store_schema_version(), 5);
+    CHECK_INT_EQ(store_schema_version(), 6);
     st = open_rw(f.path);
     CHECK(st != NULL);
     CHECK(access(f.path, F_OK) == 0);
@@ -398,14 +398,15 @@ static void test_open_schema(void)
     db = raw_open(f.path);
     CHECK_INT_EQ(raw_int(db, "PRAGMA user_version"), store_schema_version());
     CHECK_INT_EQ(raw_int(db, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN"
-                             " ('deliveries', 'calls', 'calls_fts', 'meta')"),
-                 4);
+                             " ('deliveries', 'calls', 'calls_fts', 'meta', 'erasures', 'audit',"
+                             " 'audit_calls')"),
+                 7);
     CHECK_INT_EQ(raw_int(db, "SELECT count(*) FROM sqlite_schema WHERE type = 'view'"
                              " AND name = 'call_search'"),
                  1);
     CHECK_INT_EQ(raw_int(db, "SELECT count(*) FROM sqlite_schema WHERE type = 'index'"
                              " AND name NOT LIKE 'sqlite_autoindex%'"),
-                 12);
+                 14);
     objects = raw_int(db, "SELECT count(*) FROM sqlite_schema");
     CHECK_INT_EQ(raw_int(db, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
 
@@ -996,6 +997,7 @@ static void test_upgrade_from_1(void)
                           "ALTER TABLE calls DROP COLUMN extra_known;"
                           "ALTER TABLE calls DROP COLUMN turn_index;"
                           "CREATE INDEX deliveries_sha ON deliveries (body_sha256);"
+                          "DROP TABLE erasures; DROP TABLE audit; DROP TABLE audit_calls;"
                           "PRAGMA user_version = 1;"),
                  SQLITE_OK);
     CHECK_INT_EQ(fts_drift(db), 0);
@@ -3087,7 +3089,9 @@ static void test_upgrade_from_4(void)
     CHECK_INT_EQ(fts_drift(db), 0);
     CHECK_INT_EQ(raw_int_p(db, "UPDATE calls SET turns = ?1, transcript = NULL RETURNING 0", want),
                  0);
-    CHECK_INT_EQ(raw_exec(db, "ALTER TABLE calls DROP COLUMN turn_index; PRAGMA user_version = 4;"),
+    CHECK_INT_EQ(raw_exec(db,
+                          "ALTER TABLE calls DROP COLUMN turn_index; DROP TABLE erasures;"
+                          " DROP TABLE audit; DROP TABLE audit_calls; PRAGMA user_version = 4;"),
                  SQLITE_OK);
     CHECK_INT_EQ(fts_drift(db), 0); /* the view derives the same text from the JSON */
     sqlite3_close(db);
@@ -3150,6 +3154,7 @@ static void test_upgrade_from_2(void)
                               "ALTER TABLE calls DROP COLUMN extra_known;"
                               "ALTER TABLE calls DROP COLUMN turn_index;"
                               "CREATE INDEX deliveries_sha ON deliveries (body_sha256);"
+                              "DROP TABLE erasures; DROP TABLE audit; DROP TABLE audit_calls;"
                               "PRAGMA user_version = 2;"),
                  SQLITE_OK);
     sqlite3_close(db);

@@ -62,7 +62,7 @@
 #include "textutil.h"
 #include "xmalloc.h"
 
-#define PG_SCHEMA_VERSION 3
+#define PG_SCHEMA_VERSION 4
 /* Advisory lock keys: migrations (one bigint key), call ids (this class and hashtext). */
 #define PG_MIGRATE_LOCK       "7203341101"
 #define PG_CALL_LOCK          "18682"
@@ -306,6 +306,37 @@ static const char *const migration_3[] = {
     "  EXECUTE FUNCTION phonely_calls_search();",
 };
 
+/* 4: erasures and the access audit (as SQLite's schema 6). */
+static const char *const migration_4[] = {
+    "CREATE TABLE erasures ("
+    "  id bigserial PRIMARY KEY,"
+    "  at_ms bigint NOT NULL,"
+    "  kind text NOT NULL CHECK (kind IN ('phone', 'email', 'call')),"
+    "  identifier_hash text NOT NULL,"
+    "  calls bigint NOT NULL,"
+    "  deliveries bigint NOT NULL"
+    ");"
+    "CREATE INDEX erasures_hash ON erasures (identifier_hash);"
+    "CREATE TABLE audit ("
+    "  id bigserial PRIMARY KEY,"
+    "  at_ms bigint NOT NULL,"
+    "  transport text NOT NULL,"
+    "  client_name text,"
+    "  client_version text,"
+    "  session_id text,"
+    "  kind text NOT NULL CHECK (kind IN ('tool', 'resource')),"
+    "  name text NOT NULL,"
+    "  error boolean NOT NULL DEFAULT false,"
+    "  call_ids text"
+    ");"
+    "CREATE INDEX audit_at ON audit (at_ms, id);"
+    "CREATE TABLE audit_calls ("
+    "  call_id text NOT NULL,"
+    "  audit_id bigint NOT NULL REFERENCES audit (id) ON DELETE CASCADE,"
+    "  PRIMARY KEY (call_id, audit_id)"
+    ");",
+};
+
 struct pg_store;
 static int index_calls(struct pg_store *st, int64_t after, int64_t last, struct err *err);
 static int index_all_calls(struct pg_store *st, struct err *err)
@@ -325,6 +356,7 @@ static const struct {
     {migration_1, sizeof migration_1 / sizeof migration_1[0], NULL},
     {migration_2, sizeof migration_2 / sizeof migration_2[0], NULL},
     {migration_3, sizeof migration_3 / sizeof migration_3[0], index_all_calls},
+    {migration_4, sizeof migration_4 / sizeof migration_4[0], NULL},
 };
 
 /* ts_rank weights {D, C, B, A}: SQLite's bm25 weights 1, 1.5, 2, 3 scaled to 1. */

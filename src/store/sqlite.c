@@ -225,6 +225,39 @@ static const char *const migrations[] = {
      * turns JSON and are read as before.
      */
     "ALTER TABLE calls ADD COLUMN turn_index TEXT;",
+    /*
+     * 6: the records personal-data duties keep. erasures: one row per
+     * erasure (the identifier only as a keyed hash). audit: one row per
+     * MCP tool call or resource read, and audit_calls the call ids each
+     * returned, to list who read a call.
+     */
+    "CREATE TABLE erasures ("
+    "  id INTEGER PRIMARY KEY,"
+    "  at_ms INTEGER NOT NULL,"
+    "  kind TEXT NOT NULL CHECK (kind IN ('phone', 'email', 'call')),"
+    "  identifier_hash TEXT NOT NULL,"
+    "  calls INTEGER NOT NULL,"
+    "  deliveries INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX erasures_hash ON erasures (identifier_hash);"
+    "CREATE TABLE audit ("
+    "  id INTEGER PRIMARY KEY,"
+    "  at_ms INTEGER NOT NULL,"
+    "  transport TEXT NOT NULL,"
+    "  client_name TEXT,"
+    "  client_version TEXT,"
+    "  session_id TEXT,"
+    "  kind TEXT NOT NULL CHECK (kind IN ('tool', 'resource')),"
+    "  name TEXT NOT NULL,"
+    "  error INTEGER NOT NULL DEFAULT 0,"
+    "  call_ids TEXT"
+    ");"
+    "CREATE INDEX audit_at ON audit (at_ms);"
+    "CREATE TABLE audit_calls ("
+    "  call_id TEXT NOT NULL,"
+    "  audit_id INTEGER NOT NULL,"
+    "  PRIMARY KEY (call_id, audit_id)"
+    ") WITHOUT ROWID;",
 };
 
 #define STORE_SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
