@@ -47,13 +47,16 @@ struct config {
     unsigned db_writers;                 /* PostgreSQL writers, default 4, <= DB_WRITERS_MAX */
     bool commit_grouping;                /* default true; false = one commit per request */
     unsigned busy_timeout_ms;            /* default 5000 */
-    size_t min_free_bytes; /* refuse ingest (503) below this free space, default 64 MiB */
-    int log_level;         /* log_level: error|warn|info|debug */
-    bool mcp_allow_writes; /* MCP tools that write are allowed; default no (read-only) */
-    char *token;           /* secret: bearer token of the private listener */
-    bool private_auth;     /* require token on the private listener; default yes */
-    char *allowed_hosts;   /* extra Host names, space separated, or NULL */
-    char *allowed_origins; /* extra Origins, space separated, or NULL */
+    size_t min_free_bytes;   /* refuse ingest (503) below this free space, default 64 MiB */
+    unsigned retention_days; /* remove calls older than this (0: keep forever) */
+    unsigned retention_rejected_days; /* remove rejected deliveries older than this (0: keep) */
+    unsigned retention_interval;      /* seconds between the daemon's sweeps, default 3600 */
+    int log_level;                    /* log_level: error|warn|info|debug */
+    bool mcp_allow_writes;            /* MCP tools that write are allowed; default no (read-only) */
+    char *token;                      /* secret: bearer token of the private listener */
+    bool private_auth;                /* require token on the private listener; default yes */
+    char *allowed_hosts;              /* extra Host names, space separated, or NULL */
+    char *allowed_origins;            /* extra Origins, space separated, or NULL */
     unsigned mcp_workers;
     unsigned mcp_sessions_max;
     unsigned mcp_session_idle; /* seconds */

@@ -29,7 +29,11 @@ struct metrics_gauges {
     uint64_t wal_syncs;         /* WAL flushes, each for one or more grouped commits */
     uint64_t wal_sync_failures; /* flushes that failed: their deliveries were answered 503 */
     uint64_t committed_deliveries;
-    const uint64_t *batch_hist; /* counts per batch-size bucket, see batch_bounds */
+    uint64_t retention_sweeps;
+    uint64_t retention_failures;
+    uint64_t retention_calls;      /* calls removed by retention sweeps */
+    uint64_t retention_deliveries; /* deliveries removed by retention sweeps */
+    const uint64_t *batch_hist;    /* counts per batch-size bucket, see batch_bounds */
     const unsigned *batch_bounds;
     size_t nbatch;
 };

@@ -335,6 +335,108 @@ cJSON *store_top_list_items(struct store *st, const char *column, int64_t from_m
 int store_complete(struct store *st, const char *field, const char *prefix, unsigned limit,
                    cJSON *values, bool *has_more, struct err *err);
 
+/* ---- personal data: retention, erasure, export ---- */
+
+/* What a retention sweep or an erasure removed (or, dry run, would remove). */
+struct store_removed {
+    int64_t calls;
+    int64_t deliveries; /* every delivery: the calls' history with its bodies, and rejected ones */
+};
+
+/*
+ * One batch of retention: remove up to limit calls whose time (started,
+ * else received) is before calls_before_ms, each with every delivery that
+ * names it (bodies, history), its follow-up state and its search entry,
+ * and up to limit rejected deliveries received before rejected_before_ms;
+ * INT64_MIN for either removes none of that kind. One short write
+ * transaction, so that webhook commits wait at most for one batch. Adds
+ * what it removed to *out. Returns 1 when a batch was full (call again), 0
+ * when nothing older remains, -1 on error. With dry_run nothing is
+ * removed: *out gets everything that would be (every batch), and 0.
+ */
+int store_purge(struct store *st, int64_t calls_before_ms, int64_t rejected_before_ms,
+                unsigned limit, bool dry_run, struct store_removed *out, struct err *err);
+
+/* Whose data an erasure or an export concerns. */
+enum store_person_kind { STORE_PERSON_PHONE = 0, STORE_PERSON_EMAIL, STORE_PERSON_CALL };
+struct store_person {
+    enum store_person_kind kind;
+    /* A phone number in any spelling (matched by its phone_normalize()
+     * digits, against the customer's number), an email address (any case,
+     * against the mentioned email), or a call id. */
+    const char *value;
+};
+
+const char *store_person_kind_name(enum store_person_kind kind);
+
+/*
+ * The person's identifier as it is matched: phone digits, a lower-cased
+ * email, the call id. Caller frees; NULL with ERR_INVALID (a message for
+ * the operator) when value is not one.
+ */
+char *store_person_key(const struct store_person *p, struct err *err);
+
+/* Append the ids of the person's calls to ids (strings), oldest first. */
+int store_person_calls(struct store *st, const struct store_person *p, cJSON *ids, struct err *err);
+
+/*
+ * Whether a body (a delivery no stored call accounts for: a rejected one)
+ * holds the person's identifier: the number's digits in any spelling, the
+ * email in any case, the call id.
+ */
+bool store_body_holds(const char *body, size_t len, const struct store_person *p, const char *key);
+
+/*
+ * Visit every delivery kept with a body that names no stored call (the
+ * rejected ones), in id order: fn gets its id and body. fn returns 0 to
+ * go on, -1 to stop with an error (err set).
+ */
+int store_loose_bodies(struct store *st,
+                       int (*fn)(int64_t id, const char *body, size_t len, void *arg,
+                                 struct err *err),
+                       void *arg, struct err *err);
+
+/* One recorded erasure. */
+struct store_erasure {
+    int64_t id;
+    int64_t at_ms;
+    enum store_person_kind kind;
+    char hash[65]; /* hex keyed BLAKE2b-256 of "kind:key" (see store_person_hash) */
+    int64_t calls, deliveries;
+};
+
+/*
+ * The keyed hash an erasure of p is recorded under: the key is random, made
+ * once per database and kept in it, so the same identifier gives the same
+ * hash on every daemon of the database, and the hash alone does not tell
+ * the number. Needs a read-write store the first time.
+ */
+int store_person_hash(struct store *st, const struct store_person *p, char hash[65],
+                      struct err *err);
+
+/*
+ * Erase everything stored about p: each of their calls (a batch of calls
+ * per transaction) with every delivery naming it, their search entries
+ * and follow-up state; every delivery body no call accounts for that
+ * holds the identifier (store_body_holds); then make what was removed
+ * unreadable in the database's files (SQLite: deleted content is zeroed,
+ * the search index merged past the removed entries, the WAL checkpointed
+ * and truncated; PostgreSQL: the tables concerned rewritten), and record
+ * the erasure (*out) with its counts and the identifier's keyed hash, never
+ * the identifier. With dry_run only *out's counts are set. Webhooks go on
+ * being stored meanwhile.
+ */
+int store_erase(struct store *st, const struct store_person *p, bool dry_run, int64_t now_ms,
+                struct store_erasure *out, struct err *err);
+
+/*
+ * The recorded erasures, oldest first; with hash, only those recorded
+ * under it. fn returns 0 to go on.
+ */
+int store_list_erasures(struct store *st, const char *hash,
+                        int (*fn)(const struct store_erasure *e, void *arg), void *arg,
+                        struct err *err);
+
 /* ---- copying a database (phonely-mcp migrate) ---- */
 
 /* The tables a copy moves, in the order it moves them (calls refer to deliveries). */

@@ -12,6 +12,7 @@
  * store, so it runs beside a writing `serve`.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,8 @@
 #include "mcp.h"
 #include "mcp_stdio.h"
 #include "migrate.h"
+#include "export.h"
+#include "retention.h"
 #include "serve.h"
 #include "store.h"
 #include "textutil.h"
@@ -45,6 +48,11 @@ struct cli {
     bool force;            /* backup --force */
     const char *from, *to; /* migrate */
     unsigned batch;
+    /* purge, erase, erasures, export */
+    bool dry_run;
+    int person_kinds; /* how many of --phone, --email, --call were given */
+    struct store_person person;
+    const char *format, *output;
 };
 
 struct command {
@@ -64,6 +72,10 @@ static int cmd_stdio(struct cli *cli);
 static int cmd_tool(struct cli *cli);
 static int cmd_backup(struct cli *cli);
 static int cmd_migrate(struct cli *cli);
+static int cmd_purge(struct cli *cli);
+static int cmd_erase(struct cli *cli);
+static int cmd_erasures(struct cli *cli);
+static int cmd_export(struct cli *cli);
 
 static const struct command commands[] = {
     {"serve", cmd_serve, "serve [options]",
@@ -141,6 +153,45 @@ static const struct command commands[] = {
      "  phonely-mcp migrate --from /var/lib/phonely-mcp/calls.db \\\n"
      "      --to postgresql://phonely@db.internal/phonely",
      false},
+    {"purge", cmd_purge, "purge [options] [--dry-run]",
+     "Run one retention sweep by hand, as `serve` does at start and every\n"
+     "retention_interval seconds: remove the calls older than retention_days\n"
+     "(with their deliveries, bodies, history and follow-up state) and the\n"
+     "rejected deliveries older than retention_rejected_days, a small batch per\n"
+     "transaction while `serve` goes on storing webhooks. Prints what it removed;\n"
+     "with --dry-run, what it would remove, removing nothing. Exits 0, or 1 on\n"
+     "errors and when no retention is set. E.g.\n"
+     "  phonely-mcp purge --retention-days 365 --dry-run",
+     false},
+    {"erase", cmd_erase, "erase [options] --phone NUMBER | --email ADDRESS | --call ID [--dry-run]",
+     "Erase everything stored about one caller (a deletion request): every call\n"
+     "of that customer number (in any spelling: +1 415 555 0100, (415) 555-0100),\n"
+     "of that mentioned email (any case), or the one call, with all their\n"
+     "deliveries, bodies, history, follow-up notes and search entries, and every\n"
+     "rejected delivery whose body holds the number, email or id. Then the\n"
+     "removed bytes are made unreadable in the database files (SQLite: zeroed,\n"
+     "the search index merged, the WAL truncated; PostgreSQL: the tables\n"
+     "rewritten). Records the erasure (time, kind, counts, a keyed hash of the\n"
+     "identifier; never the identifier). `serve` keeps running meanwhile. With\n"
+     "--dry-run, prints what would be erased. Backups and replicas still hold\n"
+     "the data: see docs/privacy.md. Exits 0, 1 on errors, 2 on a usage error.",
+     false},
+    {"erasures", cmd_erasures, "erasures [options] [--phone NUMBER | --email ADDRESS | --call ID]",
+     "List the recorded erasures (when, kind, calls and deliveries removed, the\n"
+     "identifier's keyed hash); with an identifier, only the erasures of it, to\n"
+     "show that a request was honoured. Exits 0 when something is listed, 1 when\n"
+     "nothing (or on errors).",
+     false},
+    {"export", cmd_export,
+     "export [options] --phone NUMBER | --email ADDRESS | --call ID [--format jsonl|csv]"
+     " [--output FILE]",
+     "Write everything stored about one caller (an access request): their calls\n"
+     "with transcripts and follow-up notes, every delivery of those calls with its\n"
+     "body, and the rejected deliveries whose bodies name them. JSON Lines (one\n"
+     "record per line; the default) or CSV (record,call_id,delivery_id,field,value),\n"
+     "to standard output or to FILE, made mode 0600 (an existing FILE is kept).\n"
+     "Exits 0, 1 on errors, 2 on a usage error.",
+     false},
 };
 
 static const char common_options[] =
@@ -208,6 +259,11 @@ static int cli_load(struct cli *cli, const struct command *cmd, int argc, char *
             cli->list = true;
             continue;
         }
+        if ((strcmp(cmd->name, "purge") == 0 || strcmp(cmd->name, "erase") == 0) &&
+            strcmp(a, "--dry-run") == 0) {
+            cli->dry_run = true;
+            continue;
+        }
         if (strcmp(cmd->name, "backup") == 0 && strcmp(a, "--force") == 0) {
             cli->force = true;
             continue;
@@ -248,6 +304,18 @@ static int cli_load(struct cli *cli, const struct command *cmd, int argc, char *
             cli->to = value;
         } else if (strcmp(name, "batch") == 0 && strcmp(cmd->name, "migrate") == 0) {
             cli->batch = (unsigned)strtoul(value, NULL, 10);
+        } else if ((strcmp(name, "phone") == 0 || strcmp(name, "email") == 0 ||
+                    strcmp(name, "call") == 0) &&
+                   (strcmp(cmd->name, "erase") == 0 || strcmp(cmd->name, "erasures") == 0 ||
+                    strcmp(cmd->name, "export") == 0)) {
+            cli->person.kind = name[0] == 'p'   ? STORE_PERSON_PHONE
+                               : name[0] == 'e' ? STORE_PERSON_EMAIL
+                                                : STORE_PERSON_CALL;
+            cli->person.value = value;
+            cli->person_kinds++;
+        } else if ((strcmp(name, "format") == 0 || strcmp(name, "output") == 0) &&
+                   strcmp(cmd->name, "export") == 0) {
+            *(name[0] == 'f' ? &cli->format : &cli->output) = value;
         } else {
             flags[nflags].name = xstrdup(name);
             flags[nflags++].value = value;
@@ -884,12 +952,211 @@ int main(int argc, char **argv)
         return 1;
     }
     if (cli_load(&cli, cmd, argc - 2, argv + 2) == -1) {
-        /* tool and backup promise 2 for usage errors */
-        rc = cmd->run == cmd_tool || cmd->run == cmd_backup ? 2 : 1;
+        /* tool, backup, erase and export promise 2 for usage errors */
+        rc = cmd->run == cmd_tool || cmd->run == cmd_backup || cmd->run == cmd_erase ||
+                     cmd->run == cmd_export
+                 ? 2
+                 : 1;
     } else {
         rc = cmd->run(&cli);
     }
     free(cli.args);
     config_free(&cli.cfg);
     return rc;
+}
+
+/* ---- personal data: purge, erase, erasures, export ---- */
+
+static struct store *open_rw(const struct cli *cli, const char *cmd)
+{
+    struct store_options opt = {
+        .busy_timeout_ms = cli->cfg.busy_timeout_ms,
+        .password = cli->cfg.db_password,
+    };
+    struct err err = {0};
+    struct store *st = store_open(cli->cfg.db_path, &opt, &err);
+
+    if (st == NULL)
+        fprintf(stderr, "phonely-mcp %s: %s\n", cmd, err.msg);
+    return st;
+}
+
+static int cmd_purge(struct cli *cli)
+{
+    struct store_removed removed = {0};
+    struct retention_stats stats = {0};
+    struct err err = {0};
+    struct store *st;
+    double t0 = time_mono();
+    int rc;
+
+    if (!retention_enabled(&cli->cfg)) {
+        fprintf(stderr, "phonely-mcp purge: no retention is set; set retention_days or"
+                        " retention_rejected_days (e.g. --retention-days 365)\n");
+        return 1;
+    }
+    if ((st = open_rw(cli, "purge")) == NULL)
+        return 1;
+    rc = retention_sweep(st, &cli->cfg, time_now_ms(), cli->dry_run, 0, NULL, &removed, &stats,
+                         &err);
+    store_close(st);
+    if (rc == -1) {
+        fprintf(stderr, "phonely-mcp purge: %s (removed %lld calls and %lld deliveries before)\n",
+                err.msg, (long long)stats.calls, (long long)stats.deliveries);
+        return 1;
+    }
+    printf("%s %lld calls and %lld deliveries (calls kept %u days, rejected deliveries %u days;"
+           " 0: forever) in %.1f s\n",
+           cli->dry_run ? "would remove" : "removed", (long long)removed.calls,
+           (long long)removed.deliveries, cli->cfg.retention_days, cli->cfg.retention_rejected_days,
+           time_mono() - t0);
+    return fflush(stdout) == 0 ? 0 : 1;
+}
+
+/* The one identifier erase and export need; 2 (usage) when there is not exactly one. */
+static int person_check(const struct cli *cli, const char *cmd, bool optional)
+{
+    struct err err = {0};
+    char *key;
+
+    if (cli->person_kinds == 0 && optional)
+        return 0;
+    if (cli->person_kinds != 1) {
+        fprintf(stderr, "phonely-mcp %s: name one of --phone NUMBER, --email ADDRESS, --call ID\n",
+                cmd);
+        return 2;
+    }
+    if ((key = store_person_key(&cli->person, &err)) == NULL) {
+        fprintf(stderr, "phonely-mcp %s: --%s: %s\n", cmd, store_person_kind_name(cli->person.kind),
+                err.msg);
+        return 2;
+    }
+    free(key);
+    return 0;
+}
+
+static int cmd_erase(struct cli *cli)
+{
+    struct store_erasure e;
+    struct err err = {0};
+    struct store *st;
+    double t0 = time_mono();
+    int rc;
+
+    if ((rc = person_check(cli, "erase", false)) != 0)
+        return rc;
+    if ((st = open_rw(cli, "erase")) == NULL)
+        return 1;
+    rc = store_erase(st, &cli->person, cli->dry_run, time_now_ms(), &e, &err);
+    store_close(st);
+    if (rc == -1) {
+        fprintf(stderr, "phonely-mcp erase: %s\n", err.msg);
+        return 1;
+    }
+    if (cli->dry_run)
+        printf("would erase %lld calls and %lld deliveries (%s)\n", (long long)e.calls,
+               (long long)e.deliveries, store_person_kind_name(e.kind));
+    else
+        printf(
+            "erased %lld calls and %lld deliveries in %.1f s; recorded as erasure %lld (%s %s)\n",
+            (long long)e.calls, (long long)e.deliveries, time_mono() - t0, (long long)e.id,
+            store_person_kind_name(e.kind), e.hash);
+    return fflush(stdout) == 0 ? 0 : 1;
+}
+
+static int print_erasure(const struct store_erasure *e, void *arg)
+{
+    char when[40];
+
+    time_format_iso8601(e->at_ms, when, sizeof when);
+    printf("%-6lld %-24s %-5s %7lld %10lld  %s\n", (long long)e->id, when,
+           store_person_kind_name(e->kind), (long long)e->calls, (long long)e->deliveries, e->hash);
+    (*(int *)arg)++;
+    return 0;
+}
+
+static int cmd_erasures(struct cli *cli)
+{
+    struct store_options opt = {
+        .read_only = true,
+        .busy_timeout_ms = cli->cfg.busy_timeout_ms,
+        .password = cli->cfg.db_password,
+    };
+    struct err err = {0};
+    struct store *st;
+    char hash[65];
+    int rc, n = 0;
+
+    if ((rc = person_check(cli, "erasures", true)) != 0)
+        return rc;
+    if (cli->person_kinds > 0)
+        opt.read_only = false; /* the hash key may have to be made */
+    if ((st = store_open(cli->cfg.db_path, &opt, &err)) == NULL) {
+        fprintf(stderr, "phonely-mcp erasures: %s\n", err.msg);
+        return 1;
+    }
+    rc = cli->person_kinds > 0 ? store_person_hash(st, &cli->person, hash, &err) : 0;
+    printf("%-6s %-24s %-5s %7s %10s  %s\n", "ID", "ERASED", "KIND", "CALLS", "DELIVERIES",
+           "IDENTIFIER HASH");
+    if (rc == 0)
+        rc = store_list_erasures(st, cli->person_kinds > 0 ? hash : NULL, print_erasure, &n, &err);
+    store_close(st);
+    if (rc == -1) {
+        fprintf(stderr, "phonely-mcp erasures: %s\n", err.msg);
+        return 1;
+    }
+    if (n == 0)
+        fprintf(stderr, "phonely-mcp erasures: none recorded%s\n",
+                cli->person_kinds > 0 ? " for that identifier" : "");
+    return fflush(stdout) == 0 && n > 0 ? 0 : 1;
+}
+
+static int cmd_export(struct cli *cli)
+{
+    struct store_options opt = {
+        .read_only = true,
+        .busy_timeout_ms = cli->cfg.busy_timeout_ms,
+        .password = cli->cfg.db_password,
+    };
+    int fmt = export_format_parse(cli->format);
+    struct err err = {0};
+    struct store *st;
+    int64_t calls = 0, deliveries = 0;
+    FILE *out = stdout;
+    int rc;
+
+    if ((rc = person_check(cli, "export", false)) != 0)
+        return rc;
+    if (fmt < 0) {
+        fprintf(stderr, "phonely-mcp export: --format is jsonl or csv\n");
+        return 2;
+    }
+    if ((st = store_open(cli->cfg.db_path, &opt, &err)) == NULL) {
+        fprintf(stderr, "phonely-mcp export: %s\n", err.msg);
+        return 1;
+    }
+    if (cli->output != NULL) {
+        int fd = open(cli->output, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd == -1 || (out = fdopen(fd, "w")) == NULL) {
+            fprintf(stderr, "phonely-mcp export: cannot create %s: %s\n", cli->output,
+                    strerror(errno));
+            if (fd != -1)
+                close(fd);
+            store_close(st);
+            return 1;
+        }
+    }
+    rc = export_person(st, &cli->person, (enum export_format)fmt, time_now_ms(), out, &calls,
+                       &deliveries, &err);
+    store_close(st);
+    if (out != stdout && fclose(out) != 0 && rc == 0)
+        rc = err_set(&err, ERR_SYSTEM, "cannot write %s", cli->output);
+    if (rc == -1) {
+        fprintf(stderr, "phonely-mcp export: %s\n", err.msg);
+        return 1;
+    }
+    fprintf(stderr, "phonely-mcp export: %lld calls and %lld deliveries%s%s\n", (long long)calls,
+            (long long)deliveries, cli->output != NULL ? " written to " : "",
+            cli->output != NULL ? cli->output : "");
+    return 0;
 }

@@ -260,6 +260,17 @@ char *metrics_render(struct metrics *m, const struct metrics_gauges *g)
     gauge(&b, "phonely_wal_sync_failures_total",
           "WAL flushes that failed (the deliveries waiting on them were answered 503).", "counter",
           (long long)g->wal_sync_failures);
+    gauge(&b, "phonely_retention_sweeps_total", "Retention sweeps run by this daemon.", "counter",
+          (long long)g->retention_sweeps);
+    gauge(&b, "phonely_retention_failures_total",
+          "Retention sweeps that stopped on an error (logged; the next one goes on).", "counter",
+          (long long)g->retention_failures);
+    gauge(&b, "phonely_retention_removed_calls_total",
+          "Calls removed by this daemon's retention sweeps.", "counter",
+          (long long)g->retention_calls);
+    gauge(&b, "phonely_retention_removed_deliveries_total",
+          "Deliveries (with their bodies) removed by this daemon's retention sweeps.", "counter",
+          (long long)g->retention_deliveries);
     gauge(&b, "phonely_mcp_sessions", "MCP sessions open over HTTP.", "gauge",
           (long long)g->mcp_sessions);
     gauge(&b, "phonely_database_bytes", "Size of the database file and its WAL.", "gauge",

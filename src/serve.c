@@ -18,6 +18,7 @@
 #include "mcp_http.h"
 #include "metrics.h"
 #include "private_http.h"
+#include "retention.h"
 #include "tools.h"
 #include "log.h"
 #include "serve.h"
@@ -38,6 +39,7 @@ struct serve {
     struct private_ctx priv;
     struct http_listener *webhook_listener;
     struct http_listener *private_listener;
+    struct retention *retention;
 };
 
 /*
@@ -132,6 +134,7 @@ static enum MHD_Result serve_metrics(void *arg, struct MHD_Connection *conn)
 {
     struct serve *s = arg;
     struct ingest_stats is;
+    struct retention_stats rs;
     struct mcp_http_stats hs;
     struct store_counts counts = {.calls = -1, .deliveries = -1};
     struct err err = {0};
@@ -142,6 +145,7 @@ static enum MHD_Result serve_metrics(void *arg, struct MHD_Connection *conn)
 
     ingest_get_stats(s->ingest, &is);
     mcp_http_get_stats(s->mcp, &hs);
+    retention_get_stats(s->retention, &rs);
     pthread_mutex_lock(&s->reader_lock);
     if (store_counts(s->reader, &counts, &err) == -1)
         counts.calls = counts.deliveries = -1;
@@ -158,6 +162,10 @@ static enum MHD_Result serve_metrics(void *arg, struct MHD_Connection *conn)
         .wal_syncs = is.syncs,
         .wal_sync_failures = is.failed_syncs,
         .committed_deliveries = is.deliveries,
+        .retention_sweeps = rs.sweeps,
+        .retention_failures = rs.failures,
+        .retention_calls = rs.calls,
+        .retention_deliveries = rs.deliveries,
         .batch_hist = is.batch_hist,
         .batch_bounds = ingest_batch_bounds,
         .nbatch = INGEST_BATCH_BUCKETS,
@@ -211,6 +219,7 @@ static void serve_teardown(struct serve *s)
      * listeners (no new work), then let the writer commit what is left
      * (refusals queued without waiting) and close the store.
      */
+    retention_stop(s->retention);
     webhook_quiesce(&s->webhook);
     mcp_http_quiesce(s->mcp);
     http_listener_stop(s->webhook_listener);
@@ -337,6 +346,8 @@ int serve_run(const struct config *cfg)
     s.private_listener = serve_listen(&s, "private", &cfg->private_listen, private_handle,
                                       private_completed, &s.priv, &err);
     if (s.private_listener == NULL)
+        goto fail;
+    if ((s.retention = retention_start(cfg, &err)) == NULL && err.code != ERR_NONE)
         goto fail;
     {
         char *shown = store_db_display(cfg->db_path);

@@ -91,6 +91,30 @@ struct store_backend {
     int (*load_done)(struct store *st, struct err *err); /* optional */
     int (*table_size)(struct store *st, enum store_table t, int64_t *rows, int64_t *max_id,
                       struct err *err);
+    /* Personal data (store.c runs erasures from these). */
+    int (*purge)(struct store *st, int64_t calls_before_ms, int64_t rejected_before_ms,
+                 unsigned limit, bool dry_run, struct store_removed *out, struct err *err);
+    /* key: store_person_key(p). */
+    int (*person_calls)(struct store *st, const struct store_person *p, const char *key, cJSON *ids,
+                        struct err *err);
+    /* Remove the calls of ids (strings) and every delivery naming them, in one transaction. */
+    int (*remove_calls)(struct store *st, const cJSON *ids, bool dry_run, struct store_removed *out,
+                        struct err *err);
+    /* Up to limit deliveries with a body and no stored call, ids above after_id, in id order. */
+    int (*loose_bodies)(struct store *st, int64_t after_id, unsigned limit,
+                        int (*fn)(int64_t id, const char *body, size_t len, void *arg,
+                                  struct err *err),
+                        void *arg, int64_t *last_id, struct err *err);
+    int (*remove_deliveries)(struct store *st, const int64_t *ids, size_t n, int64_t *removed,
+                             struct err *err);
+    /* Make removed rows unreadable in the files (see store_erase). */
+    int (*scrub)(struct store *st, struct err *err);
+    /* A random 32-byte key kept under name in the database, made when missing. */
+    int (*meta_key)(struct store *st, const char *name, unsigned char key[32], struct err *err);
+    int (*add_erasure)(struct store *st, struct store_erasure *e, struct err *err);
+    int (*list_erasures)(struct store *st, const char *hash,
+                         int (*fn)(const struct store_erasure *e, void *arg), void *arg,
+                         struct err *err);
 };
 
 /* The backends. Each open takes the --db value as given (a path, or a URI). */

@@ -52,6 +52,7 @@
 #include <string.h>
 
 #include <libpq-fe.h>
+#include <sodium.h>
 
 #include "auth.h"
 #include "backend.h"
@@ -1303,6 +1304,371 @@ int store_postgres_make_schema(const char *uri, int version, struct err *err)
     rc = schema_migrate(st, version, err);
     pg_free(st);
     return rc;
+}
+
+/* ---- personal data: retention and erasure (store.h) ---- */
+
+/* Run sql with p; *out the first column of its one row (0 when none). */
+static int pg_int(struct pg_store *st, const char *sql, struct params *p, const char *what,
+                  int64_t *out, struct err *err)
+{
+    PGresult *res = pg_run(st, STMT_COUNT_, sql, p, false, what, err);
+
+    *out = 0;
+    if (res == NULL)
+        return -1;
+    if (PQntuples(res) > 0)
+        *out = res_int64(res, 0, 0);
+    PQclear(res);
+    return 0;
+}
+
+/* Run sql with p; add the rows it changed to *changed. */
+static int pg_change(struct pg_store *st, const char *sql, struct params *p, const char *what,
+                     int64_t *changed, struct err *err)
+{
+    PGresult *res = pg_run(st, STMT_COUNT_, sql, p, false, what, err);
+
+    if (res == NULL)
+        return -1;
+    *changed += strtoll(PQcmdTuples(res), NULL, 10);
+    PQclear(res);
+    return 0;
+}
+
+#define IDS_OF_JSON "(SELECT jsonb_array_elements_text($1::jsonb))"
+
+/* In the open write transaction: the calls of ids (a JSON array text) and their deliveries. */
+static int remove_json_calls(struct pg_store *st, const char *ids, struct store_removed *out,
+                             struct err *err)
+{
+    struct params p;
+    int rc;
+
+    params_init(&p, 1);
+    p_text(&p, ids);
+    /* call_search rows go with their calls (ON DELETE CASCADE). */
+    rc = pg_change(st, "DELETE FROM calls WHERE call_id IN " IDS_OF_JSON, &p, "remove calls",
+                   &out->calls, err);
+    if (rc == 0)
+        rc = pg_change(st, "DELETE FROM deliveries WHERE call_id IN " IDS_OF_JSON, &p,
+                       "remove deliveries", &out->deliveries, err);
+    params_free(&p);
+    return rc;
+}
+
+static int pg_write_begin(struct pg_store *st, struct err *err)
+{
+    if (st->base.read_only)
+        return err_set(err, ERR_STORAGE, "the store is open read-only");
+    return pg_begin(st, false, err);
+}
+
+#define PG_OLD_REJECTED "SELECT id FROM deliveries WHERE outcome = 'rejected' AND received_ms < $1"
+
+static int pg_purge_count(struct pg_store *st, int64_t calls_before, int64_t rejected_before,
+                          struct store_removed *out, struct err *err)
+{
+    struct params p;
+    int64_t n;
+    int rc = 0;
+
+    if (pg_begin(st, true, err) == -1)
+        return -1;
+    params_init(&p, 2);
+    p_int(&p, calls_before);
+    p_int(&p, rejected_before);
+    if (calls_before != INT64_MIN) {
+        rc = pg_int(st, "SELECT count(*) FROM calls WHERE sort_ms < $1 AND $2::bigint IS NOT NULL",
+                    &p, "count old calls", &n, err);
+        out->calls += n;
+        if (rc == 0)
+            rc =
+                pg_int(st,
+                       "SELECT count(*) FROM deliveries WHERE call_id IN"
+                       " (SELECT call_id FROM calls WHERE sort_ms < $1) AND $2::bigint IS NOT NULL",
+                       &p, "count their deliveries", &n, err);
+        out->deliveries += n;
+    }
+    if (rc == 0 && rejected_before != INT64_MIN) {
+        rc = pg_int(st,
+                    "SELECT count(*) FROM deliveries WHERE outcome = 'rejected'"
+                    " AND received_ms < $2 AND (call_id IS NULL OR call_id NOT IN"
+                    " (SELECT call_id FROM calls WHERE sort_ms < $1))",
+                    &p, "count old rejected deliveries", &n, err);
+        out->deliveries += n;
+    }
+    params_free(&p);
+    if (rc == 0)
+        rc = pg_commit(st, err);
+    if (rc == -1)
+        pg_abort(st);
+    return rc;
+}
+
+/*
+ * One batch. Rows another daemon's sweep has locked are skipped (FOR
+ * UPDATE SKIP LOCKED), so that daemons sweeping at once share the work.
+ */
+static int pg_purge(struct store *base, int64_t calls_before, int64_t rejected_before,
+                    unsigned limit, bool dry_run, struct store_removed *out, struct err *err)
+{
+    struct pg_store *st = pg(base);
+    struct params p = {0};
+    PGresult *res = NULL;
+    bool full = false;
+    char *ids = NULL;
+    int64_t n = 0;
+
+    if (dry_run)
+        return pg_purge_count(st, calls_before, rejected_before, out, err);
+    if (pg_write_begin(st, err) == -1)
+        return -1;
+    if (calls_before != INT64_MIN) {
+        params_init(&p, 2);
+        p_int(&p, calls_before);
+        p_int(&p, limit);
+        res = pg_run(st, STMT_COUNT_,
+                     "SELECT coalesce(jsonb_agg(call_id), '[]'), count(*) FROM"
+                     " (SELECT call_id FROM calls WHERE sort_ms < $1 ORDER BY sort_ms, id"
+                     " LIMIT $2 FOR UPDATE SKIP LOCKED) o",
+                     &p, false, "find old calls", err);
+        params_free(&p);
+        if (res == NULL)
+            goto fail;
+        ids = xstrdup(PQgetvalue(res, 0, 0));
+        full = res_int64(res, 0, 1) == (int64_t)limit;
+        PQclear(res);
+        if (remove_json_calls(st, ids, out, err) == -1)
+            goto fail;
+    }
+    if (rejected_before != INT64_MIN) {
+        params_init(&p, 2);
+        p_int(&p, rejected_before);
+        p_int(&p, limit);
+        if (pg_change(st,
+                      "DELETE FROM deliveries WHERE id IN (" PG_OLD_REJECTED
+                      " ORDER BY received_ms, id LIMIT $2 FOR UPDATE SKIP LOCKED)",
+                      &p, "remove old rejected deliveries", &n, err) == -1) {
+            params_free(&p);
+            goto fail;
+        }
+        params_free(&p);
+        out->deliveries += n;
+        full = full || n == (int64_t)limit;
+    }
+    if (pg_commit(st, err) == -1)
+        goto fail;
+    free(ids);
+    return full ? 1 : 0;
+fail:
+    pg_abort(st);
+    free(ids);
+    return -1;
+}
+
+static int pg_person_calls(struct store *base, const struct store_person *p, const char *key,
+                           cJSON *ids, struct err *err)
+{
+    static const char *const sql[] = {
+        [STORE_PERSON_PHONE] =
+            "SELECT call_id FROM calls WHERE customer_digits = $1 ORDER BY sort_ms, id",
+        [STORE_PERSON_EMAIL] =
+            "SELECT call_id FROM calls WHERE lower(mentioned_email) = $1 ORDER BY sort_ms, id",
+        [STORE_PERSON_CALL] = "SELECT call_id FROM calls WHERE call_id = $1",
+    };
+    struct params q;
+    PGresult *res;
+
+    params_init(&q, 1);
+    p_text(&q, key);
+    res = pg_run(pg(base), STMT_COUNT_, sql[p->kind], &q, false, "find the person's calls", err);
+    params_free(&q);
+    if (res == NULL)
+        return -1;
+    for (int i = 0; i < PQntuples(res); i++)
+        cJSON_AddItemToArray(ids, cJSON_CreateString(PQgetvalue(res, i, 0)));
+    PQclear(res);
+    return 0;
+}
+
+static int pg_remove_calls(struct store *base, const cJSON *ids, bool dry_run,
+                           struct store_removed *out, struct err *err)
+{
+    struct pg_store *st = pg(base);
+    struct store_removed batch = {0};
+    char *json = cJSON_PrintUnformatted(ids);
+    int rc = -1;
+
+    if (pg_write_begin(st, err) == 0 && remove_json_calls(st, json, &batch, err) == 0)
+        rc = dry_run ? pg_do(st, STMT_COUNT_, "ROLLBACK", NULL, "rollback", err)
+                     : pg_commit(st, err);
+    if (rc == -1)
+        pg_abort(st);
+    else {
+        out->calls += batch.calls;
+        out->deliveries += batch.deliveries;
+    }
+    free(json);
+    return rc;
+}
+
+static int pg_loose_bodies(struct store *base, int64_t after_id, unsigned limit,
+                           int (*fn)(int64_t id, const char *body, size_t len, void *arg,
+                                     struct err *err),
+                           void *arg, int64_t *last_id, struct err *err)
+{
+    struct params p;
+    PGresult *res;
+    int rc = 0;
+
+    params_init(&p, 2);
+    p_int(&p, after_id);
+    p_int(&p, limit);
+    /* Binary, for the bodies: the id comes as text so that it reads the same. */
+    res = pg_run(pg(base), STMT_COUNT_,
+                 "SELECT id::text, body FROM deliveries WHERE outcome = 'rejected'"
+                 " AND body IS NOT NULL AND id > $1 ORDER BY id LIMIT $2",
+                 &p, true, "read rejected bodies", err);
+    params_free(&p);
+    if (res == NULL)
+        return -1;
+    for (int i = 0; i < PQntuples(res) && rc == 0; i++) {
+        *last_id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+        rc = fn(*last_id, PQgetvalue(res, i, 1), (size_t)PQgetlength(res, i, 1), arg, err);
+    }
+    PQclear(res);
+    return rc;
+}
+
+static int pg_remove_deliveries(struct store *base, const int64_t *ids, size_t n, int64_t *removed,
+                                struct err *err)
+{
+    struct pg_store *st = pg(base);
+    cJSON *arr = cJSON_CreateArray();
+    struct params p;
+    char *json;
+    int rc = -1;
+
+    for (size_t i = 0; i < n; i++)
+        cJSON_AddItemToArray(arr, cJSON_CreateNumber((double)ids[i]));
+    json = cJSON_PrintUnformatted(arr);
+    cJSON_Delete(arr);
+    params_init(&p, 1);
+    p_text(&p, json);
+    if (pg_write_begin(st, err) == 0 &&
+        pg_change(st,
+                  "DELETE FROM deliveries WHERE id IN"
+                  " (SELECT jsonb_array_elements_text($1::jsonb)::bigint)",
+                  &p, "remove deliveries", removed, err) == 0)
+        rc = pg_commit(st, err);
+    if (rc == -1)
+        pg_abort(st);
+    params_free(&p);
+    free(json);
+    return rc;
+}
+
+/*
+ * A delete leaves the old row versions in the tables' pages (and a GIN
+ * index keeps every word it ever saw) until the table is rewritten: VACUUM
+ * FULL writes each table concerned, and its indexes, into new files and
+ * drops the old ones. It locks each table while it copies it, so webhook
+ * commits wait for the largest table's copy.
+ */
+static int pg_scrub(struct store *base, struct err *err)
+{
+    return pg_do(pg(base), STMT_COUNT_, "VACUUM (FULL) call_search, calls, deliveries", NULL,
+                 "rewrite the tables", err);
+}
+
+static int pg_meta_key(struct store *base, const char *name, unsigned char key[32], struct err *err)
+{
+    struct pg_store *st = pg(base);
+    unsigned char fresh[32];
+    char hex[65];
+    struct params p;
+    PGresult *res;
+    int rc = 0;
+
+    randombytes_buf(fresh, sizeof fresh);
+    sodium_bin2hex(hex, sizeof hex, fresh, sizeof fresh);
+    sodium_memzero(fresh, sizeof fresh);
+    params_init(&p, 2);
+    p_text(&p, name);
+    p_text(&p, hex);
+    if (!st->base.read_only && pg_do(st, STMT_COUNT_,
+                                     "INSERT INTO meta (key, value) VALUES ($1, $2)"
+                                     " ON CONFLICT (key) DO NOTHING",
+                                     &p, "keep a key", err) == -1) {
+        params_free(&p);
+        return -1;
+    }
+    p.n = 1;
+    res = pg_run(st, STMT_COUNT_, "SELECT value FROM meta WHERE key = $1", &p, false, "read a key",
+                 err);
+    params_free(&p);
+    if (res == NULL)
+        return -1;
+    if (PQntuples(res) != 1 || PQgetlength(res, 0, 0) != 64 ||
+        sodium_hex2bin(key, 32, PQgetvalue(res, 0, 0), 64, NULL, NULL, NULL) != 0)
+        rc = err_set(err, ERR_STORAGE, "the database has no usable %s", name);
+    PQclear(res);
+    return rc;
+}
+
+static int pg_add_erasure(struct store *base, struct store_erasure *e, struct err *err)
+{
+    struct params p;
+    int rc;
+
+    params_init(&p, 5);
+    p_int(&p, e->at_ms);
+    p_text(&p, store_person_kind_name(e->kind));
+    p_text(&p, e->hash);
+    p_int(&p, e->calls);
+    p_int(&p, e->deliveries);
+    rc = pg_int(pg(base),
+                "INSERT INTO erasures (at_ms, kind, identifier_hash, calls, deliveries)"
+                " VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                &p, "record the erasure", &e->id, err);
+    params_free(&p);
+    return rc;
+}
+
+static int pg_list_erasures(struct store *base, const char *hash,
+                            int (*fn)(const struct store_erasure *e, void *arg), void *arg,
+                            struct err *err)
+{
+    struct params p;
+    PGresult *res;
+
+    params_init(&p, 1);
+    p_text(&p, hash);
+    res = pg_run(pg(base), STMT_COUNT_,
+                 "SELECT id, at_ms, kind, identifier_hash, calls, deliveries FROM erasures"
+                 " WHERE $1::text IS NULL OR identifier_hash = $1 ORDER BY id",
+                 &p, false, "list erasures", err);
+    params_free(&p);
+    if (res == NULL)
+        return -1;
+    for (int i = 0; i < PQntuples(res); i++) {
+        struct store_erasure e = {
+            .id = res_int64(res, i, 0),
+            .at_ms = res_int64(res, i, 1),
+            .calls = res_int64(res, i, 4),
+            .deliveries = res_int64(res, i, 5),
+        };
+        const char *kind = PQgetvalue(res, i, 2);
+        e.kind = strcmp(kind, "phone") == 0   ? STORE_PERSON_PHONE
+                 : strcmp(kind, "email") == 0 ? STORE_PERSON_EMAIL
+                                              : STORE_PERSON_CALL;
+        snprintf(e.hash, sizeof e.hash, "%s", PQgetvalue(res, i, 3));
+        if (fn(&e, arg) != 0)
+            break;
+    }
+    PQclear(res);
+    return 0;
 }
 
 static void pg_close(struct store *base)
@@ -3718,4 +4084,13 @@ const struct store_backend store_postgres_backend = {
     .load_done = pg_load_done,
     .table_size = pg_table_size,
     .size = pg_size,
+    .purge = pg_purge,
+    .person_calls = pg_person_calls,
+    .remove_calls = pg_remove_calls,
+    .loose_bodies = pg_loose_bodies,
+    .remove_deliveries = pg_remove_deliveries,
+    .scrub = pg_scrub,
+    .meta_key = pg_meta_key,
+    .add_erasure = pg_add_erasure,
+    .list_erasures = pg_list_erasures,
 };

@@ -47,6 +47,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sodium.h>
 #include <sqlite3.h>
 
 #include "auth.h"
@@ -1398,6 +1399,10 @@ static int store_configure(struct sq_store *st, struct err *err)
         return -1;
     if (sync != 2)
         return err_set(err, ERR_STORAGE, "synchronous is %d after setting FULL (2)", sync);
+    /* What a retention sweep or an erasure deletes is overwritten, not left in free space. */
+    if (!st->base.read_only &&
+        pragma_text(st, "PRAGMA secure_delete = ON", mode, sizeof mode, err) == -1)
+        return -1;
     if (pragma_text(st, "PRAGMA foreign_keys = ON", mode, sizeof mode, err) == -1 ||
         pragma_text(st, STORE_JOURNAL_LIMIT_SQL, mode, sizeof mode, err) == -1)
         return -1;
@@ -3735,6 +3740,418 @@ static int sq_size(struct store *base, uint64_t *bytes, struct err *err)
     return 0;
 }
 
+/* ---- personal data: retention and erasure (store.h) ---- */
+
+/* Run sql (from the query cache) with up to two integer parameters; *out its one integer. */
+static int query_int(struct sq_store *st, const char *sql, int64_t a, int64_t b, int64_t *out,
+                     struct err *err)
+{
+    sqlite3_stmt *s = query_get(st, sql, err);
+
+    *out = 0;
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, a);
+    sqlite3_bind_int64(s, 2, b);
+    return step_int64(st, s, "count", out, err) == -1 ? -1 : 0;
+}
+
+/* Run sql with one text parameter for its effect; *changed the rows it changed. */
+static int run_text(struct sq_store *st, const char *sql, const char *text, int64_t *changed,
+                    struct err *err)
+{
+    sqlite3_stmt *s = query_get(st, sql, err);
+
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_text(s, 1, text, -1, SQLITE_STATIC);
+    if (stmt_run(st, s, "remove", err) == -1)
+        return -1;
+    if (changed != NULL)
+        *changed += sqlite3_changes(st->db);
+    return 0;
+}
+
+/*
+ * Inside a write transaction: remove the call call_id (if stored) with its
+ * index entry, and every delivery naming it.
+ */
+static int remove_call(struct sq_store *st, const char *call_id, struct store_removed *out,
+                       struct err *err)
+{
+    sqlite3_stmt *s = query_get(st, "SELECT id FROM calls WHERE call_id = ?1", err);
+    int64_t id = 0;
+    int found;
+
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_text(s, 1, call_id, -1, SQLITE_STATIC);
+    if ((found = step_int64(st, s, "find call", &id, err)) == -1)
+        return -1;
+    if (found == 1) {
+        if (fts_unindex(st, id, err) == -1 ||
+            run_text(st, "DELETE FROM calls WHERE call_id = ?1", call_id, &out->calls, err) == -1)
+            return -1;
+    }
+    return run_text(st, "DELETE FROM deliveries WHERE call_id = ?1", call_id, &out->deliveries,
+                    err);
+}
+
+static int write_begin(struct sq_store *st, struct err *err)
+{
+    if (st->base.read_only)
+        return err_set(err, ERR_STORAGE, "the store is open read-only");
+    return stmt_exec(st, STMT_BEGIN, "begin", err);
+}
+
+static int write_end(struct sq_store *st, bool commit, struct err *err)
+{
+    return stmt_exec(st, commit ? STMT_COMMIT : STMT_ROLLBACK, commit ? "commit" : "rollback", err);
+}
+
+static void write_abort(struct sq_store *st)
+{
+    if (!sqlite3_get_autocommit(st->db))
+        stmt_exec(st, STMT_ROLLBACK, "rollback", NULL);
+}
+
+#define OLD_CALLS    "SELECT call_id FROM calls WHERE sort_ms < ?1"
+#define OLD_REJECTED "SELECT id FROM deliveries WHERE outcome = 'rejected' AND received_ms < ?1"
+
+/* What a sweep would remove: every call before calls_before, every old rejected delivery. */
+static int purge_count(struct sq_store *st, int64_t calls_before, int64_t rejected_before,
+                       struct store_removed *out, struct err *err)
+{
+    int64_t n;
+
+    if (read_begin(st, err) == -1)
+        return -1;
+    if (calls_before != INT64_MIN) {
+        if (query_int(st, "SELECT count(*) FROM calls WHERE sort_ms < ?1", calls_before, 0, &n,
+                      err) == -1)
+            goto fail;
+        out->calls += n;
+        if (query_int(st, "SELECT count(*) FROM deliveries WHERE call_id IN (" OLD_CALLS ")",
+                      calls_before, 0, &n, err) == -1)
+            goto fail;
+        out->deliveries += n;
+    }
+    if (rejected_before != INT64_MIN) {
+        /* Those a removed call takes along are counted with it. */
+        if (query_int(st,
+                      "SELECT count(*) FROM deliveries WHERE outcome = 'rejected'"
+                      " AND received_ms < ?1 AND (call_id IS NULL OR call_id NOT IN"
+                      " (SELECT call_id FROM calls WHERE sort_ms < ?2))",
+                      rejected_before, calls_before, &n, err) == -1)
+            goto fail;
+        out->deliveries += n;
+    }
+    return read_end(st, err);
+fail:
+    read_abort(st);
+    return -1;
+}
+
+static int sq_purge(struct store *base, int64_t calls_before, int64_t rejected_before,
+                    unsigned limit, bool dry_run, struct store_removed *out, struct err *err)
+{
+    struct sq_store *st = sq(base);
+    sqlite3_stmt *s;
+    bool full = false;
+    char **ids = NULL;
+    size_t n = 0;
+    int rc;
+
+    if (dry_run)
+        return purge_count(st, calls_before, rejected_before, out, err);
+    if (write_begin(st, err) == -1)
+        return -1;
+    if (calls_before != INT64_MIN) {
+        if ((s = query_get(st, OLD_CALLS " ORDER BY sort_ms, id LIMIT ?2", err)) == NULL)
+            goto fail;
+        ids = xcalloc(limit, sizeof *ids);
+        sqlite3_bind_int64(s, 1, calls_before);
+        sqlite3_bind_int64(s, 2, limit);
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+            ids[n++] = col_dup(s, 0);
+        stmt_release(s);
+        if (rc != SQLITE_DONE) {
+            db_fail(st, err, rc, "find old calls");
+            goto fail;
+        }
+        for (size_t i = 0; i < n; i++)
+            if (remove_call(st, ids[i], out, err) == -1)
+                goto fail;
+        full = n == limit;
+    }
+    if (rejected_before != INT64_MIN) {
+        if ((s = query_get(st,
+                           "DELETE FROM deliveries WHERE id IN (" OLD_REJECTED
+                           " ORDER BY received_ms, id LIMIT ?2)",
+                           err)) == NULL)
+            goto fail;
+        sqlite3_bind_int64(s, 1, rejected_before);
+        sqlite3_bind_int64(s, 2, limit);
+        if (stmt_run(st, s, "remove old rejected deliveries", err) == -1)
+            goto fail;
+        out->deliveries += sqlite3_changes(st->db);
+        full = full || sqlite3_changes(st->db) == (int)limit;
+    }
+    if (write_end(st, true, err) == -1)
+        goto fail;
+    for (size_t i = 0; i < n; i++)
+        free(ids[i]);
+    free(ids);
+    return full ? 1 : 0;
+fail:
+    write_abort(st);
+    for (size_t i = 0; i < n; i++)
+        free(ids[i]);
+    free(ids);
+    return -1;
+}
+
+static int sq_person_calls(struct store *base, const struct store_person *p, const char *key,
+                           cJSON *ids, struct err *err)
+{
+    static const char *const sql[] = {
+        [STORE_PERSON_PHONE] =
+            "SELECT call_id FROM calls WHERE customer_digits = ?1 ORDER BY sort_ms, id",
+        [STORE_PERSON_EMAIL] =
+            "SELECT call_id FROM calls WHERE lower(mentioned_email) = ?1 ORDER BY sort_ms, id",
+        [STORE_PERSON_CALL] = "SELECT call_id FROM calls WHERE call_id = ?1",
+    };
+    struct sq_store *st = sq(base);
+    sqlite3_stmt *s = query_get(st, sql[p->kind], err);
+    int rc;
+
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+        cJSON_AddItemToArray(ids, cJSON_CreateString(col_text(s, 0)));
+    stmt_release(s);
+    return rc == SQLITE_DONE ? 0 : db_fail(st, err, rc, "find the person's calls");
+}
+
+static int sq_remove_calls(struct store *base, const cJSON *ids, bool dry_run,
+                           struct store_removed *out, struct err *err)
+{
+    struct sq_store *st = sq(base);
+    struct store_removed batch = {0};
+    const cJSON *id;
+
+    if (write_begin(st, err) == -1)
+        return -1;
+    cJSON_ArrayForEach(id, ids)
+    {
+        if (cJSON_IsString(id) && remove_call(st, id->valuestring, &batch, err) == -1) {
+            write_abort(st);
+            return -1;
+        }
+    }
+    if (write_end(st, !dry_run, err) == -1) {
+        write_abort(st);
+        return -1;
+    }
+    out->calls += batch.calls;
+    out->deliveries += batch.deliveries;
+    return 0;
+}
+
+static int sq_loose_bodies(struct store *base, int64_t after_id, unsigned limit,
+                           int (*fn)(int64_t id, const char *body, size_t len, void *arg,
+                                     struct err *err),
+                           void *arg, int64_t *last_id, struct err *err)
+{
+    struct sq_store *st = sq(base);
+    sqlite3_stmt *s = query_get(st,
+                                "SELECT id, body FROM deliveries WHERE outcome = 'rejected'"
+                                " AND body IS NOT NULL AND id > ?1 ORDER BY id LIMIT ?2",
+                                err);
+    int rc;
+
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, after_id);
+    sqlite3_bind_int64(s, 2, limit);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        *last_id = sqlite3_column_int64(s, 0);
+        if (fn(*last_id, sqlite3_column_blob(s, 1), (size_t)sqlite3_column_bytes(s, 1), arg, err) ==
+            -1) {
+            stmt_release(s);
+            return -1;
+        }
+    }
+    stmt_release(s);
+    return rc == SQLITE_DONE ? 0 : db_fail(st, err, rc, "read rejected bodies");
+}
+
+static int sq_remove_deliveries(struct store *base, const int64_t *ids, size_t n, int64_t *removed,
+                                struct err *err)
+{
+    struct sq_store *st = sq(base);
+    sqlite3_stmt *s;
+
+    if (write_begin(st, err) == -1)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if ((s = query_get(st, "DELETE FROM deliveries WHERE id = ?1", err)) == NULL)
+            goto fail;
+        sqlite3_bind_int64(s, 1, ids[i]);
+        if (stmt_run(st, s, "remove delivery", err) == -1)
+            goto fail;
+        *removed += sqlite3_changes(st->db);
+    }
+    if (write_end(st, true, err) == 0)
+        return 0;
+fail:
+    write_abort(st);
+    return -1;
+}
+
+/* Leaf pages of index work per merge step: each its own short transaction. */
+#define SCRUB_MERGE_PAGES 2000
+#define SCRUB_CKPT_TRIES  100
+
+/*
+ * Deleted rows are zeroed as they go (secure_delete, set on every writing
+ * connection), but the search index keeps a removed call's words in its
+ * older segments until they are merged: merge them all, a step at a time
+ * so that webhook commits go on in between, until a step finds nothing to
+ * do. Then copy the WAL, whose older frames hold the pages as they were,
+ * into the database and truncate it.
+ */
+static int sq_scrub(struct store *base, struct err *err)
+{
+    struct sq_store *st = sq(base);
+    sqlite3_stmt *s;
+    int rc, log = 0, done = 0;
+    bool first = true;
+
+    for (;;) {
+        int64_t before = sqlite3_total_changes64(st->db);
+        if (write_begin(st, err) == -1)
+            return -1;
+        /* The first step gathers every segment into one level; the others go on merging it. */
+        if ((s = query_get(st, "INSERT INTO calls_fts (calls_fts, rank) VALUES ('merge', ?1)",
+                           err)) == NULL)
+            goto fail;
+        sqlite3_bind_int(s, 1, first ? -SCRUB_MERGE_PAGES : SCRUB_MERGE_PAGES);
+        if (stmt_run(st, s, "merge the search index", err) == -1 || write_end(st, true, err) == -1)
+            goto fail;
+        first = false;
+        if (sqlite3_total_changes64(st->db) - before < 2)
+            break;
+    }
+    if (st->file == NULL)
+        return 0;
+    for (int i = 0; i < SCRUB_CKPT_TRIES; i++) {
+        rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, &log, &done);
+        if (rc == SQLITE_OK && log == 0)
+            return 0;
+        if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+            return db_fail(st, err, rc, "checkpoint");
+        nanosleep(&(struct timespec){0, 100 * 1000000L}, NULL);
+    }
+    return err_set(err, ERR_BUSY,
+                   "the write-ahead log still holds removed pages: readers kept it busy; run the"
+                   " same command again");
+fail:
+    write_abort(st);
+    return -1;
+}
+
+static int sq_meta_key(struct store *base, const char *name, unsigned char key[32], struct err *err)
+{
+    struct sq_store *st = sq(base);
+    unsigned char fresh[32];
+    char hex[65];
+    sqlite3_stmt *s;
+    int rc;
+
+    randombytes_buf(fresh, sizeof fresh);
+    sodium_bin2hex(hex, sizeof hex, fresh, sizeof fresh);
+    sodium_memzero(fresh, sizeof fresh);
+    if (!st->base.read_only) {
+        if ((s = query_get(st, "INSERT OR IGNORE INTO meta (key, value) VALUES (?1, ?2)", err)) ==
+            NULL)
+            return -1;
+        sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 2, hex, -1, SQLITE_STATIC);
+        if (stmt_run(st, s, "keep a key", err) == -1)
+            return -1;
+    }
+    if ((s = query_get(st, "SELECT value FROM meta WHERE key = ?1", err)) == NULL)
+        return -1;
+    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+    rc = sqlite3_step(s);
+    if (rc != SQLITE_ROW || sqlite3_column_bytes(s, 0) != 64 ||
+        sodium_hex2bin(key, 32, col_text(s, 0), 64, NULL, NULL, NULL) != 0) {
+        stmt_release(s);
+        if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+            return err_set(err, ERR_STORAGE, "the database has no usable %s", name);
+        return db_fail(st, err, rc, "read a key");
+    }
+    stmt_release(s);
+    return 0;
+}
+
+static int sq_add_erasure(struct store *base, struct store_erasure *e, struct err *err)
+{
+    struct sq_store *st = sq(base);
+    sqlite3_stmt *s = query_get(st,
+                                "INSERT INTO erasures (at_ms, kind, identifier_hash, calls,"
+                                " deliveries) VALUES (?1, ?2, ?3, ?4, ?5)",
+                                err);
+
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, e->at_ms);
+    sqlite3_bind_text(s, 2, store_person_kind_name(e->kind), -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, e->hash, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 4, e->calls);
+    sqlite3_bind_int64(s, 5, e->deliveries);
+    if (stmt_run(st, s, "record the erasure", err) == -1)
+        return -1;
+    e->id = sqlite3_last_insert_rowid(st->db);
+    return 0;
+}
+
+static int sq_list_erasures(struct store *base, const char *hash,
+                            int (*fn)(const struct store_erasure *e, void *arg), void *arg,
+                            struct err *err)
+{
+    struct sq_store *st = sq(base);
+    sqlite3_stmt *s = query_get(st,
+                                "SELECT id, at_ms, kind, identifier_hash, calls, deliveries"
+                                " FROM erasures WHERE ?1 IS NULL OR identifier_hash = ?1"
+                                " ORDER BY id",
+                                err);
+    int rc;
+
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_text(s, 1, hash, -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct store_erasure e = {
+            .id = sqlite3_column_int64(s, 0),
+            .at_ms = sqlite3_column_int64(s, 1),
+            .calls = sqlite3_column_int64(s, 4),
+            .deliveries = sqlite3_column_int64(s, 5),
+        };
+        const char *kind = col_text(s, 2);
+        e.kind = strcmp(kind, "phone") == 0   ? STORE_PERSON_PHONE
+                 : strcmp(kind, "email") == 0 ? STORE_PERSON_EMAIL
+                                              : STORE_PERSON_CALL;
+        snprintf(e.hash, sizeof e.hash, "%s", col_text(s, 3));
+        if (fn(&e, arg) != 0)
+            break;
+    }
+    stmt_release(s);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : db_fail(st, err, rc, "list erasures");
+}
+
 static void sq_close(struct store *base)
 {
     sq_free(sq(base));
@@ -3777,4 +4194,13 @@ const struct store_backend store_sqlite_backend = {
     .dump = sq_dump,
     .load = NULL, /* copies go into PostgreSQL */
     .table_size = sq_table_size,
+    .purge = sq_purge,
+    .person_calls = sq_person_calls,
+    .remove_calls = sq_remove_calls,
+    .loose_bodies = sq_loose_bodies,
+    .remove_deliveries = sq_remove_deliveries,
+    .scrub = sq_scrub,
+    .meta_key = sq_meta_key,
+    .add_erasure = sq_add_erasure,
+    .list_erasures = sq_list_erasures,
 };
