@@ -48,6 +48,7 @@ struct config {
     bool commit_grouping;                /* default true; false = one commit per request */
     unsigned busy_timeout_ms;            /* default 5000 */
     size_t min_free_bytes; /* refuse ingest (503) below this free space, default 64 MiB */
+    bool redact;           /* mask card and SSN numbers in call text before storing; default no */
     int log_level;         /* log_level: error|warn|info|debug */
     bool mcp_allow_writes; /* MCP tools that write are allowed; default no (read-only) */
     char *token;           /* secret: bearer token of the private listener */

@@ -127,6 +127,8 @@ static const struct directive directives[] = {
      "milliseconds to wait for a locked database"},
     {"min_free_bytes", DT_SIZE, 0, OFF(min_free_bytes), 0, TIB, "64M",
      "refuse new deliveries (503) when the disk has less free space"},
+    {"redact", DT_BOOL, 0, OFF(redact), 0, 0, "no",
+     "mask payment card and US social security numbers in call text before storing"},
     {"log_level", DT_LOGLEVEL, 0, OFF(log_level), 0, 0, "info", "error, warn, info or debug"},
     {"mcp_allow_writes", DT_BOOL, 0, OFF(mcp_allow_writes), 0, 0, "no",
      "let MCP clients (stdio, tool, HTTP) run tools that change stored data"},
