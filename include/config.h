@@ -51,12 +51,13 @@ struct config {
     unsigned retention_days; /* remove calls older than this (0: keep forever) */
     unsigned retention_rejected_days; /* remove rejected deliveries older than this (0: keep) */
     unsigned retention_interval;      /* seconds between the daemon's sweeps, default 3600 */
-    int log_level;                    /* log_level: error|warn|info|debug */
-    bool mcp_allow_writes;            /* MCP tools that write are allowed; default no (read-only) */
-    char *token;                      /* secret: bearer token of the private listener */
-    bool private_auth;                /* require token on the private listener; default yes */
-    char *allowed_hosts;              /* extra Host names, space separated, or NULL */
-    char *allowed_origins;            /* extra Origins, space separated, or NULL */
+    bool redact;           /* mask card and SSN numbers in call text before storing; default no */
+    int log_level;         /* log_level: error|warn|info|debug */
+    bool mcp_allow_writes; /* MCP tools that write are allowed; default no (read-only) */
+    char *token;           /* secret: bearer token of the private listener */
+    bool private_auth;     /* require token on the private listener; default yes */
+    char *allowed_hosts;   /* extra Host names, space separated, or NULL */
+    char *allowed_origins; /* extra Origins, space separated, or NULL */
     unsigned mcp_workers;
     unsigned mcp_sessions_max;
     unsigned mcp_session_idle; /* seconds */

@@ -28,6 +28,7 @@ struct import_opts {
     size_t record_max; /* bytes; longer records are rejected (body_max) */
     size_t rejected_body_max;
     unsigned batch_max; /* records per transaction */
+    bool redact;        /* mask card and SSN numbers first, as the webhook does (payload_redact) */
     import_reject_fn on_reject;
     import_progress_fn on_progress;
     void *arg;
@@ -37,7 +38,8 @@ struct import_opts {
  * Read one file: a single JSON document (possibly spanning lines), or JSON
  * Lines (one document per line; blank lines skipped). Each document goes
  * through payload_parse and store_put_deliveries exactly as a webhook
- * body does, with source "import" and peer "name:line". Rejected records
+ * body does, with source "import" and peer "name:line" (redacted first
+ * when opts->redact, the digest then the redacted body's). Rejected records
  * are kept in the deliveries log like rejected webhooks. Returns 0, or -1
  * when reading or storing failed (err says why; stats count what was
  * committed before).

@@ -92,6 +92,20 @@ void payload_call_free(struct call *call);
 /* True when key is a top-level member payload_parse() reads (and so not in extra). */
 bool payload_key_known(const char *key);
 /*
+ * True when key is a top-level member payload_parse() reads as a call id,
+ * a phone number or a timestamp: identifiers, not text, which redaction
+ * leaves as sent.
+ */
+bool payload_key_verbatim(const char *key);
+/*
+ * The body with payment card and social security numbers in its text
+ * masked (redact_json, the payload_key_verbatim() members left alone):
+ * a new NUL-terminated copy the caller frees, its length in *outlen; NULL
+ * when nothing was masked. counts (may be NULL) adds what was masked.
+ */
+struct redact_counts;
+char *payload_redact(const char *body, size_t len, size_t *outlen, struct redact_counts *counts);
+/*
  * Move the members of the object root that payload_parse() does not read
  * into a new object (the caller's), as sent; NULL when there are none.
  */

@@ -38,6 +38,9 @@ bool utf8_valid(const char *s, size_t len);
  */
 char *utf8_sanitize(const char *s, size_t len);
 
+/* The value of one hexadecimal digit (either case), or -1. */
+int text_hex_value(char c);
+
 /*
  * s quoted for an error message, so that a message never echoes long or raw
  * input: between qc quotes, at most max bytes of s cut on a character

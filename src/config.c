@@ -133,6 +133,8 @@ static const struct directive directives[] = {
      "remove rejected deliveries older than this many days (0: keep)"},
     {"retention_interval", DT_UINT, 0, OFF(retention_interval), 1, 604800, "3600",
      "seconds between the retention sweeps of serve (it also sweeps at start)"},
+    {"redact", DT_BOOL, 0, OFF(redact), 0, 0, "no",
+     "mask payment card and US social security numbers in call text before storing"},
     {"log_level", DT_LOGLEVEL, 0, OFF(log_level), 0, 0, "info", "error, warn, info or debug"},
     {"mcp_allow_writes", DT_BOOL, 0, OFF(mcp_allow_writes), 0, 0, "no",
      "let MCP clients (stdio, tool, HTTP) run tools that change stored data"},

@@ -83,7 +83,7 @@ static int batch_commit(struct store *st, struct import_batch *b, const char *na
     return 0;
 }
 
-/* Parse one record into the batch; body is taken over. */
+/* Redact (when asked) and parse one record into the batch; body is taken over. */
 static void batch_add(struct import_batch *b, const char *name, uint64_t line, char *body,
                       size_t len, uint64_t size, const char *too_large,
                       const struct import_opts *opts)
@@ -97,6 +97,15 @@ static void batch_add(struct import_batch *b, const char *name, uint64_t line, c
         b->recs = xreallocarray(b->recs, b->cap, sizeof *b->recs);
         b->items = xreallocarray(b->items, b->cap, sizeof *b->items);
         /* NOLINTEND(bugprone-sizeof-expression) */
+    }
+    if (opts->redact && too_large == NULL) {
+        size_t rlen;
+        char *red = payload_redact(body, len, &rlen, NULL);
+        if (red != NULL) {
+            free(body);
+            body = red;
+            len = size = rlen;
+        }
     }
     r = b->recs[b->n++] = xcalloc(1, sizeof *r);
     r->body = body;

@@ -437,6 +437,7 @@ static int cmd_import(struct cli *cli)
         .record_max = cli->cfg.body_max,
         .rejected_body_max = cli->cfg.rejected_body_max,
         .batch_max = cli->cfg.commit_batch_max,
+        .redact = cli->cfg.redact,
         .on_reject = import_on_reject,
         .on_progress = import_on_progress,
         .arg = &ui,

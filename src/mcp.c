@@ -1111,17 +1111,6 @@ static int m_templates_list(struct mcp_call *c, const cJSON *params, cJSON **res
     return 0;
 }
 
-static int hexval(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decode s[0..len); NULL when the result holds a NUL. Caller frees. */
 static char *pct_decode(const char *s, size_t len)
 {
@@ -1130,8 +1119,8 @@ static char *pct_decode(const char *s, size_t len)
 
     for (size_t i = 0; i < len; i++) {
         int hi, lo;
-        if (s[i] == '%' && i + 2 < len && (hi = hexval(s[i + 1])) >= 0 &&
-            (lo = hexval(s[i + 2])) >= 0) {
+        if (s[i] == '%' && i + 2 < len && (hi = text_hex_value(s[i + 1])) >= 0 &&
+            (lo = text_hex_value(s[i + 2])) >= 0) {
             out[o++] = (char)(hi * 16 + lo);
             i += 2;
         } else {

@@ -28,6 +28,7 @@
 #include "err.h"
 #include "log.h"
 #include "payload.h"
+#include "redact.h"
 #include "textutil.h"
 #include "xmalloc.h"
 
@@ -541,6 +542,40 @@ bool payload_key_known(const char *key)
         if (strcmp(key, known_keys[i]) == 0)
             return true;
     return false;
+}
+
+/* In a NULL-padded list of at most MAX_ALIASES names. */
+static bool name_listed(const char *const *names, const char *key)
+{
+    for (size_t i = 0; i < MAX_ALIASES && names[i] != NULL; i++)
+        if (strcmp(key, names[i]) == 0)
+            return true;
+    return false;
+}
+
+bool payload_key_verbatim(const char *key)
+{
+    for (size_t i = 0; i < NELEM(id_names); i++)
+        if (strcmp(key, id_names[i]) == 0)
+            return true;
+    for (size_t i = 0; i < NELEM(phone_fields); i++)
+        if (name_listed(phone_fields[i].names, key))
+            return true;
+    for (size_t i = 0; i < NELEM(time_fields); i++)
+        if (name_listed(time_fields[i].names, key))
+            return true;
+    return false;
+}
+
+char *payload_redact(const char *body, size_t len, size_t *outlen, struct redact_counts *counts)
+{
+    struct buf out = {0};
+
+    if (redact_json(body, len, payload_key_verbatim, &out, counts) == 0) {
+        buf_free(&out);
+        return NULL;
+    }
+    return buf_steal(&out, outlen);
 }
 
 cJSON *payload_extra_take(cJSON *root)

@@ -432,3 +432,14 @@ const char *text_quote(const char *s, char qc, size_t max, bool escape, char *ou
     out[o] = '\0';
     return out;
 }
+
+int text_hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}

@@ -2,8 +2,9 @@
  * webhook.c: POST /phonely/webhook[/<token>]. Checks run cheapest first and
  * before anything is buffered: framing (request smuggling shapes), method,
  * token, media type, declared size; the body is then read up to the cap
- * (also for chunked bodies), the signature checked on the raw bytes, the
- * JSON parsed and normalised, and the connection suspended while the writer
+ * (also for chunked bodies), the signature checked on the raw bytes, card
+ * and SSN numbers masked when the redact setting is on, the JSON parsed
+ * and normalised, and the connection suspended while the writer
  * commits. The reply is sent only after the commit: 200 when stored (or a
  * duplicate), 503 when storage failed.
  *
@@ -28,6 +29,7 @@
 #include "callfmt.h"
 #include "log.h"
 #include "payload.h"
+#include "redact.h"
 #include "textutil.h"
 #include "webhook.h"
 #include "xmalloc.h"
@@ -255,7 +257,27 @@ static enum MHD_Result wh_answer_commit(struct wh_req *req)
     return rc;
 }
 
-/* The whole body is here: verify, parse, and queue the commit. */
+/*
+ * Replace the body with its redacted copy (payload_redact) when anything
+ * was masked. Runs after the signature check, which needs the bytes as
+ * sent, and before the digest, so that the stored body and its digest
+ * agree.
+ */
+static void wh_redact(struct wh_req *req)
+{
+    struct redact_counts counts = {0};
+    size_t len;
+    char *red = payload_redact(req->body.data, req->body.len, &len, &counts);
+
+    if (red == NULL)
+        return;
+    buf_free(&req->body);
+    req->body = (struct buf){.data = red, .len = len, .cap = len + 1};
+    log_debug("webhook %s: masked %zu card and %zu SSN numbers", req->peer, counts.cards,
+              counts.ssns);
+}
+
+/* The whole body is here: verify, redact, parse, and queue the commit. */
 static enum MHD_Result wh_finish_body(struct wh_req *req)
 {
     struct webhook_ctx *ctx = req->ctx;
@@ -281,6 +303,8 @@ static enum MHD_Result wh_finish_body(struct wh_req *req)
                              "the webhook signature did not verify");
         req->webhook_id = xstrdup(id);
     }
+    if (ctx->cfg->redact)
+        wh_redact(req);
     auth_sha256_hex(req->body.data, req->body.len, req->sha256);
     req->job.d = (struct delivery){
         .received_ms = req->start_ms,

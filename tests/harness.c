@@ -1,11 +1,14 @@
 /* harness.c: shared helpers for the test programs. */
 #include <dirent.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <cjson/cJSON.h>
 
 #include "check.h"
 #include "harness.h"
@@ -44,10 +47,188 @@ char *fixture_read(const char *name, size_t *len)
 {
     const char *dir = getenv("PHONELY_TEST_FIXTURES");
     char *path = xasprintf("%s/%s", dir ? dir : "tests/fixtures", name);
-    char *data = file_read(path, len);
+    size_t n;
+    char *data = file_read(path, &n);
 
     free(path);
+    pii_note(data, n);
+    if (len != NULL)
+        *len = n;
     return data;
+}
+
+/* ---- personal data sent, looked for in logs ---- */
+
+/*
+ * The noted items, each at least PII_MIN bytes, in a hash table keyed on
+ * their first PII_MIN bytes: a log is scanned once, each position looked
+ * up, so that thousands of items cost little more than a few.
+ */
+#define PII_MIN     6
+#define PII_BUCKETS 65536
+
+static struct {
+    pthread_mutex_t lock;
+    char **items;
+    size_t *next; /* chain: index + 1 of the next item in the bucket, 0 at the end */
+    size_t n, cap;
+    size_t heads[PII_BUCKETS]; /* index + 1 of a bucket's first item, 0 when empty */
+} pii = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static size_t pii_bucket(const char *s)
+{
+    uint32_t h = 2166136261u;
+
+    for (size_t i = 0; i < PII_MIN; i++)
+        h = (h ^ (unsigned char)s[i]) * 16777619u;
+    return h % PII_BUCKETS;
+}
+
+/* Note s[0..len) unless it is too short to search for or already noted. Holds pii.lock. */
+static void pii_add(const char *s, size_t len)
+{
+    size_t b;
+
+    while (len > 0 && (*s == ' ' || *s == '\t' || *s == '\n'))
+        s++, len--;
+    while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\n'))
+        len--;
+    if (len < PII_MIN || memchr(s, '\0', len) != NULL)
+        return;
+    b = pii_bucket(s);
+    for (size_t i = pii.heads[b]; i != 0; i = pii.next[i - 1])
+        if (strlen(pii.items[i - 1]) == len && memcmp(pii.items[i - 1], s, len) == 0)
+            return;
+    if (pii.n == pii.cap) {
+        pii.cap = pii.cap ? pii.cap * 2 : 256;
+        pii.items = xreallocarray(pii.items, pii.cap, sizeof *pii.items);
+        pii.next = xreallocarray(pii.next, pii.cap, sizeof *pii.next);
+    }
+    pii.items[pii.n] = xstrndup(s, len);
+    pii.next[pii.n] = pii.heads[b];
+    pii.heads[b] = ++pii.n;
+}
+
+/* The start of a text, cut before anything a log would escape; noted when at least 12 bytes. */
+static void pii_add_snippet(const char *s)
+{
+    size_t n = 0;
+
+    while (n < PII_SNIPPET && s[n] >= 0x20 && s[n] < 0x7F && s[n] != '"' && s[n] != '\\')
+        n++;
+    if (n >= 12)
+        pii_add(s, n);
+}
+
+/* A member of obj as text: a string, or a number's digits. NULL otherwise. */
+static const char *pii_member(const cJSON *obj, const char *name, char tmp[32])
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, name);
+
+    if (cJSON_IsString(item))
+        return item->valuestring;
+    if (cJSON_IsNumber(item) && item->valuedouble >= 0 && item->valuedouble < 1e18) {
+        snprintf(tmp, 32, "%.0f", item->valuedouble);
+        return tmp;
+    }
+    return NULL;
+}
+
+/* The personal data of one call object. Holds pii.lock. */
+static void pii_note_call(const cJSON *call)
+{
+    static const char *const names[] = {"callerName", "caller_name", "mentionedEmail",
+                                        "mentioned_email"};
+    static const char *const phones[] = {"customerPhoneNumber",   "customer_phone_number",
+                                         "customer_phone",        "businessPhoneNumber",
+                                         "business_phone_number", "business_phone"};
+    static const char *const texts[] = {"summary",        "longSummary",     "long_summary",
+                                        "transcriptText", "transcript_text", "transcript",
+                                        "followUpReason"};
+    const cJSON *turn;
+    char tmp[32];
+    const char *v;
+
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if ((v = pii_member(call, names[i], tmp)) != NULL)
+            pii_add(v, strlen(v));
+    for (size_t i = 0; i < sizeof phones / sizeof phones[0]; i++) {
+        char digits[32], plain[32];
+        size_t n = 0;
+        if ((v = pii_member(call, phones[i], tmp)) == NULL)
+            continue;
+        pii_add(v, strlen(v));
+        if (phone_normalize(v, digits, sizeof digits) > 0)
+            pii_add(digits, strlen(digits));
+        for (const char *p = v; *p != '\0' && n + 1 < sizeof plain; p++)
+            if (*p >= '0' && *p <= '9')
+                plain[n++] = *p;
+        pii_add(plain, n);
+    }
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
+        if ((v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(call, texts[i]))) != NULL)
+            pii_add_snippet(v);
+    cJSON_ArrayForEach(turn, cJSON_GetObjectItemCaseSensitive(call, "transcript"))
+    {
+        if ((v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(turn, "content"))) != NULL ||
+            (v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(turn, "text"))) != NULL)
+            pii_add_snippet(v);
+    }
+}
+
+/* The calls in one JSON text: an object, or the objects of an array. Holds pii.lock. */
+static bool pii_note_json(const char *s, size_t len)
+{
+    cJSON *root = cJSON_ParseWithLength(s, len), *item;
+
+    if (root == NULL)
+        return false;
+    if (cJSON_IsObject(root))
+        pii_note_call(root);
+    if (cJSON_IsArray(root)) {
+        cJSON_ArrayForEach(item, root)
+        {
+            if (cJSON_IsObject(item))
+                pii_note_call(item);
+        }
+    }
+    cJSON_Delete(root);
+    return true;
+}
+
+void pii_note(const char *body, size_t len)
+{
+    if (body == NULL)
+        return;
+    pthread_mutex_lock(&pii.lock);
+    if (!pii_note_json(body, len)) {
+        for (const char *p = body, *end = body + len; p < end;) {
+            const char *nl = memchr(p, '\n', (size_t)(end - p));
+            size_t n = nl != NULL ? (size_t)(nl - p) : (size_t)(end - p);
+            pii_note_json(p, n);
+            p += n + 1;
+        }
+    }
+    pthread_mutex_unlock(&pii.lock);
+}
+
+const char *pii_leaked(const char *text)
+{
+    const char *found = NULL;
+    size_t len = text != NULL ? strlen(text) : 0;
+
+    pthread_mutex_lock(&pii.lock);
+    for (size_t i = 0; pii.n > 0 && i + PII_MIN <= len && found == NULL; i++) {
+        for (size_t j = pii.heads[pii_bucket(text + i)]; j != 0; j = pii.next[j - 1]) {
+            size_t n = strlen(pii.items[j - 1]);
+            if (n <= len - i && memcmp(text + i, pii.items[j - 1], n) == 0) {
+                found = pii.items[j - 1];
+                break;
+            }
+        }
+    }
+    pthread_mutex_unlock(&pii.lock);
+    return found;
 }
 
 struct store *store_open_or_die(const char *db)
@@ -286,13 +467,21 @@ const char *secret_leaked(const char *text, char *const *secrets)
     return NULL;
 }
 
-/* Abort the test when the log at path (or text) holds one of secrets. */
+/*
+ * Abort the test when the log text holds one of secrets, or personal data
+ * of a call this test program sent (pii_leaked).
+ */
 static void secrets_check(const char *what, const char *text, char *const *secrets)
 {
     const char *leak = secret_leaked(text, secrets);
     if (leak != NULL) {
         fprintf(stderr, "%s wrote a secret it was given (%.6s...) to its log:\n%s\n", what, leak,
                 text);
+        abort();
+    }
+    if ((leak = pii_leaked(text)) != NULL) {
+        fprintf(stderr, "%s wrote personal data of a call it was sent (\"%s\") to its log:\n%s\n",
+                what, leak, text);
         abort();
     }
 }
@@ -404,7 +593,7 @@ void daemon_kill(struct daemon *d)
 void daemon_cleanup(struct daemon *d)
 {
     daemon_stop(d);
-    if (d->log != NULL && d->secrets != NULL && d->secrets[0] != NULL) {
+    if (d->log != NULL) {
         struct stat st;
         if (stat(d->log, &st) == 0) {
             char *text = file_read(d->log, NULL);
@@ -448,6 +637,8 @@ int run_cli(const char *const *argv, const char *const *env, const char *stdin_d
     fd = open(inp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     if (stdin_data != NULL && write(fd, stdin_data, strlen(stdin_data)) < 0)
         abort();
+    if (stdin_data != NULL)
+        pii_note(stdin_data, strlen(stdin_data));
     close(fd);
     pid = fork();
     if (pid == 0) {
@@ -523,6 +714,15 @@ int http_raw(uint16_t port, const char *req, size_t len, struct http_resp *out)
     memset(out, 0, sizeof *out);
     if (fd == -1)
         return -1;
+    {
+        /* The body of the request, whatever its path: the daemon must not log it. */
+        for (size_t i = 0; i + 4 <= len; i++) {
+            if (memcmp(req + i, "\r\n\r\n", 4) == 0) {
+                pii_note(req + i + 4, len - i - 4);
+                break;
+            }
+        }
+    }
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
     for (;;) {
         struct pollfd pfd = {fd, POLLIN | (off < len ? POLLOUT : 0), 0};

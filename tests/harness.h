@@ -77,6 +77,22 @@ void secrets_free(char **secrets);
 /* The first of secrets found in text, or NULL. */
 const char *secret_leaked(const char *text, char *const *secrets);
 /*
+ * Personal data of the calls this test program sent anywhere: for each
+ * JSON object in body (or in each of its lines, for JSON Lines), the
+ * caller's name, the phone numbers as sent and as digits, the email, and
+ * the start of the summaries, the transcript text and every turn (up to
+ * PII_SNIPPET bytes of plain ASCII, at least 12). http_raw (so http_post)
+ * notes every request body, fixture_read every fixture and run_cli its
+ * standard input. Every daemon and CLI run checks its log against all
+ * that was noted when it is cleaned up, like the secrets, and aborts the
+ * test when one is there: logs carry ids, counts and outcomes, never
+ * personal data. Thread-safe.
+ */
+#define PII_SNIPPET 24
+void pii_note(const char *body, size_t len);
+/* The first noted item found in text, or NULL. */
+const char *pii_leaked(const char *text);
+/*
  * A new empty database on the throwaway PostgreSQL cluster CTest's pg
  * fixture started (tests/pg/cluster.sh, named by PHONELY_TEST_PG_CLUSTER
  * and PHONELY_TEST_PG_SCRIPT): its URI, which the caller frees. Aborts

@@ -99,6 +99,7 @@ static void test_defaults(void)
     CHECK(cfg.commit_grouping);
     CHECK_INT_EQ(cfg.busy_timeout_ms, 5000);
     CHECK_INT_EQ(cfg.min_free_bytes, 64 * 1024 * 1024);
+    CHECK(!cfg.redact);
     CHECK_INT_EQ(cfg.log_level, LOG_LEVEL_INFO);
     CHECK(cfg.source_file == NULL);
     config_free(&cfg);
@@ -1094,6 +1095,7 @@ static void test_example_config(void)
     CHECK_INT_EQ(cfg.commit_grouping, def.commit_grouping);
     CHECK_INT_EQ(cfg.busy_timeout_ms, def.busy_timeout_ms);
     CHECK_INT_EQ(cfg.min_free_bytes, def.min_free_bytes);
+    CHECK_INT_EQ(cfg.redact, def.redact);
     CHECK_INT_EQ(cfg.log_level, def.log_level);
     CHECK_INT_EQ(config_validate(&cfg, &err), 0);
     free(path);
@@ -1101,6 +1103,36 @@ static void test_example_config(void)
     config_free(&cfg);
     config_free(&def);
     free(text);
+}
+
+/* redact: a boolean from the file, the environment and --redact, off by default. */
+static void test_redact_setting(void)
+{
+    struct config cfg;
+    struct err err;
+    char *path;
+    char *on[] = {"PHONELY_MCP_REDACT=yes", NULL}, *off[] = {"PHONELY_MCP_REDACT=off", NULL},
+         *bad[] = {"PHONELY_MCP_REDACT=maybe", NULL};
+
+    config_defaults(&cfg);
+    CHECK_INT_EQ(load_text(&cfg, "redact.conf", "redact yes\n", &path, &err), 0);
+    CHECK(cfg.redact);
+    free(path);
+    CHECK_INT_EQ(config_load_env(&cfg, off, &err), 0);
+    CHECK(!cfg.redact);
+    CHECK_INT_EQ(config_load_env(&cfg, on, &err), 0);
+    CHECK(cfg.redact);
+    CHECK_INT_EQ(flag(&cfg, "redact", "no", &err), 0);
+    CHECK(!cfg.redact);
+    CHECK_INT_EQ(flag(&cfg, "redact", "true", &err), 0);
+    CHECK(cfg.redact);
+    CHECK(config_is_flag("redact"));
+    err_clear(&err);
+    CHECK_INT_EQ(config_load_env(&cfg, bad, &err), -1);
+    CHECK_STR_CONTAINS(err.msg, "expected yes or no");
+    config_free(&cfg);
+    expect_file_error("redact sometimes\n", 1,
+                      "redact: expected yes or no (or true/false, on/off, 1/0)");
 }
 
 static void test_docs_cover_settings(void)
@@ -1139,6 +1171,7 @@ int main(void)
     RUN(test_secret_flags_refused);
     RUN(test_validate);
     RUN(test_help);
+    RUN(test_redact_setting);
     RUN(test_example_config);
     RUN(test_docs_cover_settings);
     tmpdir_remove(tmp);

@@ -411,7 +411,7 @@ static void test_healthz(void)
     http_resp_free(&r);
 }
 
-/* Run after the daemon stopped: nothing it logged names a token. */
+/* Run after the daemon stopped: nothing it logged names a token or a caller. */
 static void test_no_secret_in_log(void)
 {
     size_t len;
@@ -434,6 +434,15 @@ static void test_no_secret_in_log(void)
         CHECK(secret_leaked(leaky, secrets) != NULL);
         CHECK(secret_leaked("key MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", sig) != NULL);
         CHECK(secret_leaked("listening on 127.0.0.1:0", sig) == NULL);
+        /* Likewise for the personal data of the calls sent (sample-call.json among them). */
+        CHECK_STR_EQ(pii_leaked(log), NULL);
+        CHECK_STR_EQ(pii_leaked("webhook 127.0.0.1:4000 from Maria Hernandez"), "Maria Hernandez");
+        CHECK(pii_leaked("caller 14155557777 ok") != NULL);
+        CHECK(pii_leaked("number +14155557777") != NULL);
+        CHECK(pii_leaked("mail maria.h@example.com") != NULL);
+        CHECK(pii_leaked("said: Hi, I'd like to schedule a cleaning") != NULL);
+        CHECK(pii_leaked("Maria Hernandez booked a dental") != NULL);
+        CHECK_STR_EQ(pii_leaked("webhook 127.0.0.1:4000 -> 200 stored delivery 1"), NULL);
         secrets_free(secrets);
         secrets_free(sig);
         free(leaky);
