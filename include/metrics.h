@@ -33,7 +33,8 @@ struct metrics_gauges {
     uint64_t retention_failures;
     uint64_t retention_calls;      /* calls removed by retention sweeps */
     uint64_t retention_deliveries; /* deliveries removed by retention sweeps */
-    const uint64_t *batch_hist;    /* counts per batch-size bucket, see batch_bounds */
+    double retention_longest_batch_s;
+    const uint64_t *batch_hist; /* counts per batch-size bucket, see batch_bounds */
     const unsigned *batch_bounds;
     size_t nbatch;
 };

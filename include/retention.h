@@ -17,7 +17,7 @@
 #include "store.h"
 
 /* Calls (and, separately, rejected deliveries) removed per transaction. */
-#define RETENTION_BATCH 50
+#define RETENTION_BATCH 20
 
 /* Whether the settings ask for any retention at all. */
 bool retention_enabled(const struct config *cfg);

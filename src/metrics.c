@@ -271,6 +271,12 @@ char *metrics_render(struct metrics *m, const struct metrics_gauges *g)
     gauge(&b, "phonely_retention_removed_deliveries_total",
           "Deliveries (with their bodies) removed by this daemon's retention sweeps.", "counter",
           (long long)g->retention_deliveries);
+    buf_printf(&b,
+               "# HELP phonely_retention_longest_batch_seconds The longest one batch of"
+               " retention took (its transaction, and any checkpoint after it).\n"
+               "# TYPE phonely_retention_longest_batch_seconds gauge\n"
+               "phonely_retention_longest_batch_seconds %.6f\n",
+               g->retention_longest_batch_s);
     gauge(&b, "phonely_mcp_sessions", "MCP sessions open over HTTP.", "gauge",
           (long long)g->mcp_sessions);
     gauge(&b, "phonely_database_bytes", "Size of the database file and its WAL.", "gauge",

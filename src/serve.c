@@ -166,6 +166,7 @@ static enum MHD_Result serve_metrics(void *arg, struct MHD_Connection *conn)
         .retention_failures = rs.failures,
         .retention_calls = rs.calls,
         .retention_deliveries = rs.deliveries,
+        .retention_longest_batch_s = rs.longest_batch_s,
         .batch_hist = is.batch_hist,
         .batch_bounds = ingest_batch_bounds,
         .nbatch = INGEST_BATCH_BUCKETS,

@@ -129,10 +129,13 @@ static void pool_make(struct pool *p)
  * webhook's is: every request of a run carries the time it is sent.
  * Returns the start written (ms).
  */
+/* How long ago the calls sent ended (0: now); the retention figures send old calls. */
+static int64_t calls_age_ms;
+
 static int64_t stamp_times(const struct pool *p, size_t i, char *body)
 {
     char when[32];
-    int64_t now = time_now_ms(), started;
+    int64_t now = time_now_ms() - calls_age_ms, started;
 
     now -= now % 1000;
     started = now - (int64_t)p->duration_s[i] * 1000;
@@ -274,6 +277,7 @@ static struct level_result run_level_on(const struct pool *pool, const uint16_t 
     bench_figuref(r.rps, "req/s", "ingest.%s.c%d.rps", label, conns);
     bench_figuref(p50, "ms", "ingest.%s.c%d.p50", label, conns);
     bench_figuref(p99, "ms", "ingest.%s.c%d.p99", label, conns);
+    bench_figuref(nlat > 0 ? lat[nlat - 1] : 0, "ms", "ingest.%s.c%d.max", label, conns);
     bench_figuref((double)errors + (conns - started), "count", "ingest.%s.c%d.errors", label,
                   conns);
     free(lat);
@@ -317,6 +321,77 @@ static void pg_figures(const struct pool *pool, unsigned *next_id, double second
         }
         free(uri);
     }
+}
+
+/* The value of a metric (its first sample) in the daemon's /metrics, or -1. */
+static double metric(const struct daemon *d, const char *name)
+{
+    struct http_resp r;
+    double v = -1;
+    char *key = xasprintf("\n%s ", name), *at;
+
+    if (http_get(d->private_port, "/metrics", &r) == 0) {
+        if ((at = strstr(r.body, key)) != NULL)
+            v = atof(at + strlen(key));
+        http_resp_free(&r);
+    }
+    free(key);
+    return v;
+}
+
+/*
+ * Webhook latency while a retention sweep runs: a database filled with
+ * calls that ended 400 days ago (32 connections for seconds), then new
+ * calls at 32 connections for seconds without retention
+ * (ingest.retention_off.c32.*), then the same on a daemon with
+ * retention_days 365, whose sweep at start removes the old calls while
+ * the load runs (ingest.retention_sweep.c32.*). The longest pause a
+ * webhook saw is the .max figure; retention.* are the sweep's own.
+ */
+static void retention_figures(const struct pool *pool, unsigned *next_id, double seconds)
+{
+    const char *env_off[] = {"PHONELY_MCP_CONNECTION_LIMIT=1024", "PHONELY_MCP_PER_IP_LIMIT=0",
+                             NULL};
+    const char *env_on[] = {"PHONELY_MCP_CONNECTION_LIMIT=1024", "PHONELY_MCP_PER_IP_LIMIT=0",
+                            "PHONELY_MCP_RETENTION_DAYS=365", NULL};
+    struct daemon d;
+    char *dir = tmpdir_make("bench-retention"), *db = xasprintf("%s/calls.db", dir);
+    double removed, longest, t0;
+    struct level_result old;
+
+    daemon_start_db(&d, db, env_off);
+    calls_age_ms = 400LL * 86400 * 1000;
+    old = run_level(pool, d.webhook_port, 32, *next_id, seconds, "retention_fill");
+    calls_age_ms = 0;
+    *next_id += 32;
+    daemon_cleanup(&d);
+    bench_figure("retention.old_calls", (double)old.ok, "count");
+
+    daemon_start_db(&d, db, env_off);
+    bench_watch(d.pid);
+    run_level(pool, d.webhook_port, 32, *next_id, seconds, "retention_off");
+    *next_id += 32;
+    bench_unwatch(d.pid);
+    daemon_cleanup(&d);
+
+    daemon_start_db(&d, db, env_on);
+    bench_watch(d.pid);
+    t0 = time_mono();
+    run_level(pool, d.webhook_port, 32, *next_id, seconds, "retention_sweep");
+    *next_id += 32;
+    /* The sweep may outlast the load: wait for it, to report all it removed. */
+    while ((removed = metric(&d, "phonely_retention_removed_calls_total")) >= 0 &&
+           removed < (double)old.ok && time_mono() - t0 < 10 * seconds)
+        sleep_ms(100);
+    longest = metric(&d, "phonely_retention_longest_batch_seconds");
+    bench_figure("retention.removed_calls", removed, "count");
+    bench_figure("retention.sweep_s", time_mono() - t0, "s");
+    bench_figure("retention.longest_batch", longest * 1000.0, "ms");
+    bench_unwatch(d.pid);
+    daemon_cleanup(&d);
+    tmpdir_remove(dir);
+    free(dir);
+    free(db);
 }
 
 /* Bytes of a file, 0 when missing. */
@@ -429,6 +504,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < nlevels; i++)
         bench_figuref(single[i].rps > 0 ? grouped[i].rps / single[i].rps : 0, "x",
                       "ingest.gain.c%d", levels[i]);
+    retention_figures(&pool, &next_id, seconds);
     if (getenv("PHONELY_TEST_PG_CLUSTER") != NULL)
         pg_figures(&pool, &next_id, seconds);
     pool_free(&pool);

@@ -307,8 +307,15 @@ static const char *const migration_3[] = {
     "  EXECUTE FUNCTION phonely_calls_search();",
 };
 
-/* 4: erasures and the access audit (as SQLite's schema 6). */
+/*
+ * 4: erasures and the access audit (as SQLite's schema 6). Retention and
+ * erasure delete deliveries, and the foreign key from calls would make each
+ * deleted delivery a scan of calls (no index leads from a delivery to the
+ * call that names it): it goes. The store keeps the rule itself: a call's
+ * delivery is written before the call and removed after it.
+ */
 static const char *const migration_4[] = {
+    "ALTER TABLE calls DROP CONSTRAINT IF EXISTS calls_delivery_id_fkey;"
     "CREATE TABLE erasures ("
     "  id bigserial PRIMARY KEY,"
     "  at_ms bigint NOT NULL,"

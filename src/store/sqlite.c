@@ -3797,22 +3797,37 @@ static int remove_call(struct sq_store *st, const char *call_id, struct store_re
                     err);
 }
 
+/*
+ * A transaction that removes rows. Foreign keys are off meanwhile: with
+ * them, each deleted delivery would be a scan of calls (no index leads
+ * from a delivery to the call that names it), and a batch would hold the
+ * write lock for seconds. The removal keeps the rule itself (a call goes
+ * before its deliveries).
+ */
 static int write_begin(struct sq_store *st, struct err *err)
 {
     if (st->base.read_only)
         return err_set(err, ERR_STORAGE, "the store is open read-only");
+    if (exec_script(st, "PRAGMA foreign_keys = OFF", "foreign keys", err) == -1)
+        return -1;
     return stmt_exec(st, STMT_BEGIN, "begin", err);
 }
 
 static int write_end(struct sq_store *st, bool commit, struct err *err)
 {
-    return stmt_exec(st, commit ? STMT_COMMIT : STMT_ROLLBACK, commit ? "commit" : "rollback", err);
+    int rc =
+        stmt_exec(st, commit ? STMT_COMMIT : STMT_ROLLBACK, commit ? "commit" : "rollback", err);
+
+    if (rc == 0 && exec_script(st, "PRAGMA foreign_keys = ON", "foreign keys", err) == -1)
+        return -1;
+    return rc;
 }
 
 static void write_abort(struct sq_store *st)
 {
     if (!sqlite3_get_autocommit(st->db))
         stmt_exec(st, STMT_ROLLBACK, "rollback", NULL);
+    exec_script(st, "PRAGMA foreign_keys = ON", "foreign keys", NULL);
 }
 
 #define OLD_CALLS    "SELECT call_id FROM calls WHERE sort_ms < ?1"
