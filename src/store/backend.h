@@ -91,6 +91,14 @@ struct store_backend {
     int (*load_done)(struct store *st, struct err *err); /* optional */
     int (*table_size)(struct store *st, enum store_table t, int64_t *rows, int64_t *max_id,
                       struct err *err);
+    /* The access audit (entries and arguments checked by store.c). */
+    int (*audit_add)(struct store *st, const struct store_audit_entry *entries, size_t n,
+                     struct err *err);
+    int (*audit_list)(struct store *st, const char *call_id, int64_t since_ms, unsigned limit,
+                      int (*fn)(const struct store_audit_row *row, void *arg), void *arg,
+                      struct err *err);
+    int (*audit_purge)(struct store *st, int64_t before_ms, unsigned batch_limit, int64_t *removed,
+                       struct err *err);
 };
 
 /* The backends. Each open takes the --db value as given (a path, or a URI). */
@@ -316,5 +324,10 @@ void store_json_put_iso(cJSON *obj, const char *name, int64_t ms);
 
 /* The statuses a delivery can be listed by. */
 bool store_outcome_known(const char *name);
+
+/* ---- the access audit ---- */
+
+/* An entry's call ids as a JSON array of strings (caller frees), or NULL when it has none. */
+char *store_audit_ids_json(const struct store_audit_entry *e);
 
 #endif
