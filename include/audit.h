@@ -13,7 +13,7 @@
 #include "store.h"
 
 #define AUDIT_QUEUE_DEFAULT    10000 /* entries waiting for the writer */
-#define AUDIT_BATCH_MAX        500   /* entries committed in one transaction */
+#define AUDIT_BATCH_MAX        5000  /* entries committed in one transaction */
 #define AUDIT_PURGE_BATCH      500   /* old entries removed in one transaction */
 #define AUDIT_PURGE_INTERVAL_S 3600  /* how often old entries are looked for */
 

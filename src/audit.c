@@ -32,6 +32,13 @@
 #include "xmalloc.h"
 
 #define MS_PER_DAY INT64_C(86400000)
+/*
+ * The writer commits at most this often (or when a batch is full): each
+ * commit to an SQLite file makes every reader's connection drop its page
+ * cache at its next transaction, so commits as fast as requests come
+ * would slow the reads they record.
+ */
+#define AUDIT_FLUSH_MS 1000
 
 /* One queued entry: the entry, then its id pointers and every string in the same block. */
 struct audit_item {
@@ -119,8 +126,8 @@ void audit_record(void *arg, const struct store_audit_entry *e)
         return;
     }
     a->ring[(a->head + a->len) % a->cap] = it;
-    if (a->len++ == 0)
-        pthread_cond_signal(&a->wake);
+    if (++a->len == 1 || a->len == AUDIT_BATCH_MAX || a->len == a->cap)
+        pthread_cond_signal(&a->wake); /* the first waits for the flush time, a full batch not */
     pthread_mutex_unlock(&a->lock);
 }
 
@@ -200,21 +207,35 @@ static void *writer_main(void *arg)
 {
     struct audit *a = arg;
     struct audit_item *batch[AUDIT_BATCH_MAX];
-    struct timespec next_purge;
+    struct timespec next_purge, flush;
     bool purge_due = a->retention_days > 0;
+    unsigned full = a->cap < AUDIT_BATCH_MAX ? a->cap : AUDIT_BATCH_MAX;
 
     deadline_in(&next_purge, 0);
     pthread_mutex_lock(&a->lock);
+    deadline_in(&flush, 0);
     for (;;) {
         size_t n = 0;
         bool stopping;
 
-        while (a->len == 0 && !a->stopping && !purge_due) {
-            if (a->retention_days == 0)
-                pthread_cond_wait(&a->wake, &a->lock);
-            else if (pthread_cond_timedwait(&a->wake, &a->lock, &next_purge) != 0 &&
-                     deadline_passed(&next_purge))
+        /*
+         * Gather entries until AUDIT_FLUSH_MS after the last commit, unless
+         * a batch is full, the writer stops, or a purge is due.
+         */
+        for (;;) {
+            if (a->stopping || a->len >= full || purge_due ||
+                (a->len > 0 && deadline_passed(&flush)))
+                break;
+            if (a->retention_days > 0 && deadline_passed(&next_purge)) {
                 purge_due = true;
+                break;
+            }
+            if (a->len > 0)
+                pthread_cond_timedwait(&a->wake, &a->lock, &flush);
+            else if (a->retention_days > 0)
+                pthread_cond_timedwait(&a->wake, &a->lock, &next_purge);
+            else
+                pthread_cond_wait(&a->wake, &a->lock);
         }
         if (a->len == 0 && a->stopping)
             break;
@@ -225,8 +246,10 @@ static void *writer_main(void *arg)
         }
         stopping = a->stopping;
         pthread_mutex_unlock(&a->lock);
-        if (n > 0)
+        if (n > 0) {
             write_batch(a, batch, n);
+            deadline_in(&flush, AUDIT_FLUSH_MS);
+        }
         if (purge_due && !stopping) {
             /* One batch at a time, so that queued entries are written in between. */
             purge_due = purge_batch(a);
