@@ -95,7 +95,9 @@ BENCH_DOC     ?=
 BENCH_CALLS    = 100000 $(if $(BENCH_1M),1000000)
 BENCH_PG      ?=
 BENCH_PG_CLUSTER = $(CURDIR)/$(BENCH_BUILD)/pg-cluster
+BENCH_ONLY    ?=
 BENCH_ENV      = PHONELY_TEST_BIN=$(BENCH_BUILD)/phonely-mcp \
+                 $(if $(BENCH_ONLY),PHONELY_BENCH_ONLY=$(BENCH_ONLY)) \
                  PHONELY_BENCH_RESULTS=$(BENCH_BUILD)/bench-results.new.txt \
                  $(if $(BENCH_PG),PHONELY_TEST_PG_CLUSTER=$(BENCH_PG_CLUSTER) \
                      PHONELY_TEST_PG_SCRIPT=$(CURDIR)/tests/pg/cluster.sh)

@@ -60,8 +60,10 @@ struct config {
     char *allowed_origins; /* extra Origins, space separated, or NULL */
     unsigned mcp_workers;
     unsigned mcp_sessions_max;
-    unsigned mcp_session_idle; /* seconds */
-    char *source_file;         /* the config file read, if any */
+    unsigned mcp_session_idle;     /* seconds */
+    bool audit;                    /* record MCP tool calls and resource reads; default yes */
+    unsigned audit_retention_days; /* remove audit entries older than this; 0 keeps them */
+    char *source_file;             /* the config file read, if any */
 };
 
 /* Fill cfg with defaults. */

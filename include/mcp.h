@@ -138,6 +138,14 @@ struct mcp_server_opts {
     void (*observe)(void *arg, const char *method, const char *tool, const char *outcome,
                     double seconds);
     void *observe_arg;
+    /*
+     * The access audit: called after every tools/call and resources/read,
+     * failed ones too, with what was called, by which client and session,
+     * and the call ids the answer held (see mcp_call_returned); never the
+     * arguments. The entry is borrowed for the call. NULL: not audited.
+     */
+    void (*audit)(void *arg, const struct store_audit_entry *e);
+    void *audit_arg;
 };
 
 struct mcp_server;
@@ -155,6 +163,12 @@ struct mcp_session *mcp_session_new(struct mcp_server *srv);
 /* A session initialized elsewhere with protocol, ready for requests; NULL for an unknown one. */
 struct mcp_session *mcp_session_resume(struct mcp_server *srv, const char *protocol);
 void mcp_session_free(struct mcp_session *s);
+/*
+ * Where the session's requests come from, for the audit: the transport
+ * ("stdio", "http") and the session's id (Mcp-Session-Id), or NULL for a
+ * random one. Call it before the session handles anything.
+ */
+void mcp_session_set_origin(struct mcp_session *s, const char *transport, const char *session_id);
 /* The key of mcp_server_opts (or the random one): MCP_CURSOR_KEY_BYTES. */
 const unsigned char *mcp_server_key(const struct mcp_server *srv);
 /* The protocol version agreed at initialize, or NULL before it. */
@@ -183,6 +197,12 @@ struct store *mcp_call_store(struct mcp_call *c);
 void *mcp_call_app(struct mcp_call *c);
 bool mcp_call_read_only(struct mcp_call *c);
 const unsigned char *mcp_call_cursor_key(struct mcp_call *c); /* MCP_CURSOR_KEY_BYTES */
+/*
+ * Note that the answer holds the call call_id (for the access audit; each
+ * id counts once). Handlers take the ids from what they answer, never
+ * from their arguments.
+ */
+void mcp_call_returned(struct mcp_call *c, const char *call_id);
 /* True once the client sent notifications/cancelled for this request. */
 bool mcp_call_cancelled(struct mcp_call *c);
 /* notifications/progress, when the request carried a progressToken; progress must increase. */

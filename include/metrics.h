@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 struct metrics;
+struct audit_stats;
 
 struct metrics *metrics_new(void);
 void metrics_free(struct metrics *m);
@@ -37,6 +38,7 @@ struct metrics_gauges {
     const uint64_t *batch_hist; /* counts per batch-size bucket, see batch_bounds */
     const unsigned *batch_bounds;
     size_t nbatch;
+    const struct audit_stats *audit; /* the access audit's writer, NULL when off */
 };
 
 /* The whole exposition (text/plain; version=0.0.4). Caller frees. */

@@ -396,6 +396,13 @@ int store_loose_bodies(struct store *st,
                                  struct err *err),
                        void *arg, struct err *err);
 
+/*
+ * Give to the key erasures are hashed under in from (when it has one), so
+ * that a copy (migrate) finds the erasures of an identifier as from did.
+ * ERR_STORAGE when to has another key already.
+ */
+int store_copy_erasure_key(struct store *from, struct store *to, struct err *err);
+
 /* One recorded erasure. */
 struct store_erasure {
     int64_t id;
@@ -439,8 +446,18 @@ int store_list_erasures(struct store *st, const char *hash,
 
 /* ---- copying a database (phonely-mcp migrate) ---- */
 
-/* The tables a copy moves, in the order it moves them (calls refer to deliveries). */
-enum store_table { STORE_TABLE_DELIVERIES = 0, STORE_TABLE_CALLS, STORE_TABLE_COUNT_ };
+/*
+ * The tables a copy moves, in the order it moves them (calls refer to
+ * deliveries). The audit's rows carry their call ids, from which a
+ * destination makes its audit_calls again.
+ */
+enum store_table {
+    STORE_TABLE_DELIVERIES = 0,
+    STORE_TABLE_CALLS,
+    STORE_TABLE_AUDIT,
+    STORE_TABLE_ERASURES,
+    STORE_TABLE_COUNT_
+};
 
 const char *store_table_name(enum store_table t);
 
@@ -480,5 +497,69 @@ int store_table_size(struct store *st, enum store_table t, int64_t *rows, int64_
  * ERR_CANCELLED. NULL fn clears it.
  */
 void store_set_interrupt(struct store *st, bool (*fn)(void *arg), void *arg);
+
+/* ---- the access audit: which MCP client read which calls ---- */
+
+/*
+ * One MCP tool call or resource read. Never the arguments: only what was
+ * called and which calls its answer held. Strings are borrowed.
+ */
+struct store_audit_entry {
+    int64_t at_ms;
+    const char *transport;       /* "stdio", "http" */
+    const char *client_name;     /* initialize's clientInfo.name, or NULL */
+    const char *client_version;  /* clientInfo.version, or NULL */
+    const char *session_id;      /* the MCP session, or NULL */
+    const char *kind;            /* "tool" or "resource" */
+    const char *name;            /* the tool's name, or the resource's URI template */
+    bool error;                  /* answered with an error (isError or a JSON-RPC error) */
+    const char *const *call_ids; /* the calls the answer held, each once */
+    size_t ncall_ids;            /* at most STORE_AUDIT_IDS_MAX */
+};
+#define STORE_AUDIT_IDS_MAX   1000
+#define STORE_AUDIT_BATCH_MAX 10000
+
+/*
+ * Record n entries in one transaction, each with its call ids (for
+ * store_audit_list by call). ERR_INVALID for an entry without transport or
+ * name, with a kind other than "tool" and "resource", or with more than
+ * STORE_AUDIT_IDS_MAX ids; ERR_STORAGE on a read-only store; else as
+ * store_put_deliveries. On -1 nothing was recorded.
+ */
+int store_audit_add(struct store *st, const struct store_audit_entry *entries, size_t n,
+                    struct err *err);
+
+/* A recorded entry as listed. Strings are borrowed for the callback's duration. */
+struct store_audit_row {
+    int64_t id;
+    int64_t at_ms;
+    const char *transport;
+    const char *client_name; /* NULL when the client gave none */
+    const char *client_version;
+    const char *session_id;
+    const char *kind;
+    const char *name;
+    bool error;
+    const char *call_ids; /* a JSON array of strings, or NULL when the answer held none */
+};
+
+/*
+ * Call fn for the newest entries first (by time, then id) recorded at or
+ * after since_ms, at most limit of them; with call_id, only those whose
+ * answer held that call. fn returning non-zero stops the listing.
+ * ERR_UNSUPPORTED on an SQLite file whose schema predates the audit.
+ */
+int store_audit_list(struct store *st, const char *call_id, int64_t since_ms, unsigned limit,
+                     int (*fn)(const struct store_audit_row *row, void *arg), void *arg,
+                     struct err *err);
+
+/*
+ * Remove the oldest entries recorded before before_ms, at most
+ * batch_limit of them (1..STORE_AUDIT_BATCH_MAX), with their call ids, in
+ * one transaction; *removed says how many. Call it again while *removed is
+ * batch_limit. Needs a read-write store.
+ */
+int store_audit_purge(struct store *st, int64_t before_ms, unsigned batch_limit, int64_t *removed,
+                      struct err *err);
 
 #endif

@@ -153,6 +153,10 @@ static const struct directive directives[] = {
      "MCP sessions open at once over HTTP"},
     {"mcp_session_idle", DT_UINT, 0, OFF(mcp_session_idle), 10, 604800, "1800",
      "seconds after which an unused MCP session ends"},
+    {"audit", DT_BOOL, 0, OFF(audit), 0, 0, "yes",
+     "record every MCP tool call and resource read: client, session, call ids (no arguments)"},
+    {"audit_retention_days", DT_UINT, 0, OFF(audit_retention_days), 0, 36500, "365",
+     "days audit entries are kept (0: kept until removed by hand)"},
 };
 
 #define NDIRECTIVES (sizeof directives / sizeof directives[0])

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "auth.h"
 #include "config.h"
 #include "import.h"
@@ -53,6 +54,9 @@ struct cli {
     int person_kinds; /* how many of --phone, --email, --call were given */
     struct store_person person;
     const char *format, *output;
+    const char *audit_call; /* audit --call */
+    const char *since;      /* audit --since */
+    bool json;              /* audit --json */
 };
 
 struct command {
@@ -76,6 +80,7 @@ static int cmd_purge(struct cli *cli);
 static int cmd_erase(struct cli *cli);
 static int cmd_erasures(struct cli *cli);
 static int cmd_export(struct cli *cli);
+static int cmd_audit(struct cli *cli);
 
 static const struct command commands[] = {
     {"serve", cmd_serve, "serve [options]",
@@ -99,6 +104,17 @@ static const struct command commands[] = {
      "with --body ID print the body kept for one of them to standard output, e.g.\n"
      "  phonely-mcp deliveries --outcome rejected\n"
      "  phonely-mcp deliveries --body 42 | phonely-mcp import -",
+     false},
+    {"audit", cmd_audit, "audit [options] [--call ID] [--since TIME] [--limit N] [--json]",
+     "List the access audit, newest first: every MCP tool call and resource read\n"
+     "(stdio, HTTP and `tool`), with its time (UTC), transport, client (name/version\n"
+     "from initialize), session, kind, tool or resource, result and the call ids the\n"
+     "answer held. Never the arguments. --call ID lists only the reads that returned\n"
+     "that call; --since TIME (ISO 8601, e.g. 2026-05-01 or 2026-05-01T08:00:00Z)\n"
+     "only those since then; --limit N at most N (default 100); --json one JSON\n"
+     "object per line. Entries are kept audit_retention_days (default 365). E.g.\n"
+     "  phonely-mcp audit --call c-123\n"
+     "  phonely-mcp audit --since 2026-05-01 --json",
      false},
     {"stdio", cmd_stdio, "stdio [options] [--read-only | --allow-writes]",
      "Serve MCP (the Model Context Protocol) on standard input and output, one\n"
@@ -268,6 +284,10 @@ static int cli_load(struct cli *cli, const struct command *cmd, int argc, char *
             cli->force = true;
             continue;
         }
+        if (strcmp(cmd->name, "audit") == 0 && strcmp(a, "--json") == 0) {
+            cli->json = true;
+            continue;
+        }
         if (strcmp(a, "-") == 0 || strncmp(a, "--", 2) != 0 || strcmp(a, "--") == 0) {
             if (strcmp(a, "--") == 0)
                 i++;
@@ -294,7 +314,12 @@ static int cli_load(struct cli *cli, const struct command *cmd, int argc, char *
             config_path = value;
         } else if (strcmp(name, "outcome") == 0 && strcmp(cmd->name, "deliveries") == 0) {
             cli->outcome = value;
-        } else if (strcmp(name, "limit") == 0 && strcmp(cmd->name, "deliveries") == 0) {
+        } else if (strcmp(name, "call") == 0 && strcmp(cmd->name, "audit") == 0) {
+            cli->audit_call = value;
+        } else if (strcmp(name, "since") == 0 && strcmp(cmd->name, "audit") == 0) {
+            cli->since = value;
+        } else if (strcmp(name, "limit") == 0 &&
+                   (strcmp(cmd->name, "deliveries") == 0 || strcmp(cmd->name, "audit") == 0)) {
             cli->limit = (unsigned)strtoul(value, NULL, 10);
         } else if (strcmp(name, "body") == 0 && strcmp(cmd->name, "deliveries") == 0) {
             cli->body_id = strtoll(value, NULL, 10);
@@ -498,7 +523,8 @@ static int print_delivery(const struct delivery_row *r, void *arg)
     return 0;
 }
 
-static int cmd_deliveries(struct cli *cli)
+/* The database opened read-only for an operator's listing, or NULL (the error printed). */
+static struct store *cli_open_read(const struct cli *cli, const char *cmd)
 {
     struct store_options opt = {
         .read_only = true,
@@ -507,12 +533,20 @@ static int cmd_deliveries(struct cli *cli)
     };
     struct err err = {0};
     struct store *st = store_open(cli->cfg.db_path, &opt, &err);
+
+    if (st == NULL)
+        fprintf(stderr, "phonely-mcp %s: %s\n", cmd, err.msg);
+    return st;
+}
+
+static int cmd_deliveries(struct cli *cli)
+{
+    struct err err = {0};
+    struct store *st = cli_open_read(cli, "deliveries");
     int rc = 0;
 
-    if (st == NULL) {
-        fprintf(stderr, "phonely-mcp deliveries: %s\n", err.msg);
+    if (st == NULL)
         return 1;
-    }
     if (cli->body_id > 0) {
         char *body = NULL;
         size_t len = 0;
@@ -538,6 +572,108 @@ static int cmd_deliveries(struct cli *cli)
     return rc;
 }
 
+/* ---- audit ---- */
+
+/* The call ids of a listed entry (a JSON array's text) joined by commas, escaped; into b. */
+static void audit_ids_text(const char *json, struct buf *b)
+{
+    cJSON *ids = json != NULL ? cJSON_Parse(json) : NULL;
+    const cJSON *id;
+    char safe[200];
+
+    cJSON_ArrayForEach(id, ids)
+    {
+        if (!cJSON_IsString(id))
+            continue;
+        buf_printf(b, "%s%s", b->len > 0 ? "," : "",
+                   log_escape(id->valuestring, strlen(id->valuestring), safe, sizeof safe));
+    }
+    if (b->len == 0)
+        buf_puts(b, "-");
+    cJSON_Delete(ids);
+}
+
+static int print_audit(const struct store_audit_row *r, void *arg)
+{
+    const struct cli *cli = arg;
+    char when[40];
+
+    time_format_iso8601(r->at_ms, when, sizeof when);
+    if (cli->json) {
+        cJSON *o = cJSON_CreateObject(), *ids = r->call_ids ? cJSON_Parse(r->call_ids) : NULL;
+        char *text;
+
+        cJSON_AddNumberToObject(o, "id", (double)r->id);
+        cJSON_AddStringToObject(o, "at", when);
+        cJSON_AddStringToObject(o, "transport", r->transport);
+        cJSON_AddItemToObject(o, "clientName",
+                              r->client_name ? cJSON_CreateString(r->client_name)
+                                             : cJSON_CreateNull());
+        cJSON_AddItemToObject(o, "clientVersion",
+                              r->client_version ? cJSON_CreateString(r->client_version)
+                                                : cJSON_CreateNull());
+        cJSON_AddItemToObject(
+            o, "sessionId", r->session_id ? cJSON_CreateString(r->session_id) : cJSON_CreateNull());
+        cJSON_AddStringToObject(o, "kind", r->kind);
+        cJSON_AddStringToObject(o, "name", r->name);
+        cJSON_AddBoolToObject(o, "error", r->error);
+        cJSON_AddItemToObject(o, "callIds", cJSON_IsArray(ids) ? ids : cJSON_CreateArray());
+        if (!cJSON_IsArray(ids))
+            cJSON_Delete(ids);
+        text = cJSON_PrintUnformatted(o);
+        printf("%s\n", text);
+        free(text);
+        cJSON_Delete(o);
+    } else {
+        char client[300], version[300], session[100], name[200];
+        struct buf ids = {0};
+
+        audit_ids_text(r->call_ids, &ids);
+        printf("%-24s %-9s %s/%s %s %-8s %-28s %-5s %s\n", when, r->transport,
+               r->client_name
+                   ? log_escape(r->client_name, strlen(r->client_name), client, sizeof client)
+                   : "-",
+               r->client_version ? log_escape(r->client_version, strlen(r->client_version), version,
+                                              sizeof version)
+                                 : "-",
+               r->session_id
+                   ? log_escape(r->session_id, strlen(r->session_id), session, sizeof session)
+                   : "-",
+               r->kind, log_escape(r->name, strlen(r->name), name, sizeof name),
+               r->error ? "error" : "ok", ids.data);
+        buf_free(&ids);
+    }
+    return 0;
+}
+
+static int cmd_audit(struct cli *cli)
+{
+    struct err err = {0};
+    struct store *st;
+    int64_t since = INT64_MIN;
+    int rc = 0;
+
+    if (cli->since != NULL && time_parse_iso8601(cli->since, &since) == -1) {
+        fprintf(stderr, "phonely-mcp audit: --since needs an ISO 8601 date or time, e.g. "
+                        "2026-05-01 or 2026-05-01T08:00:00Z\n");
+        return 1;
+    }
+    if ((st = cli_open_read(cli, "audit")) == NULL)
+        return 1;
+    if (!cli->json)
+        printf("%-24s %-9s %s %s %-8s %-28s %-5s %s\n", "TIME", "TRANSPORT", "CLIENT/VERSION",
+               "SESSION", "KIND", "NAME", "RESULT", "CALLS");
+    if (store_audit_list(st, cli->audit_call, since, cli->limit ? cli->limit : 100, print_audit,
+                         cli, &err) == -1) {
+        fprintf(stderr, "phonely-mcp audit: %s\n", err.msg);
+        rc = 1;
+    }
+    if (fflush(stdout) != 0)
+        rc = 1;
+    store_close(st);
+    return rc;
+}
+
 /* ---- MCP: stdio and tool ---- */
 
 /* Whether tools that write are allowed: the flags, else the setting. */
@@ -546,7 +682,8 @@ static bool cli_writes(const struct cli *cli)
     return cli->writes != 0 ? cli->writes > 0 : cli->cfg.mcp_allow_writes;
 }
 
-static struct mcp_server *mcp_server_make(struct cli *cli, bool writes)
+/* The MCP server of stdio and tool; a, when not NULL, is handed every audit entry. */
+static struct mcp_server *mcp_server_make(struct cli *cli, bool writes, struct audit *a)
 {
     struct mcp_server_opts o = {
         .name = "phonely-mcp",
@@ -556,6 +693,8 @@ static struct mcp_server *mcp_server_make(struct cli *cli, bool writes)
         .registry = tools_registry(),
         .read_only = !writes,
         .app = &cli->cfg,
+        .audit = a != NULL ? audit_record : NULL,
+        .audit_arg = a,
     };
     return mcp_server_new(&o);
 }
@@ -574,7 +713,8 @@ static struct store_options mcp_store_options(const struct cli *cli, bool writes
 static int cmd_stdio(struct cli *cli)
 {
     bool writes = cli_writes(cli);
-    struct mcp_server *srv = mcp_server_make(cli, writes);
+    struct audit *a = audit_start_config(&cli->cfg);
+    struct mcp_server *srv = mcp_server_make(cli, writes, a);
     struct mcp_stdio_opts o = {
         .db_path = cli->cfg.db_path,
         .store = mcp_store_options(cli, writes),
@@ -590,6 +730,7 @@ static int cmd_stdio(struct cli *cli)
     free(shown);
     rc = mcp_stdio_run(srv, &o);
     mcp_server_free(srv);
+    audit_stop(a);
     return rc;
 }
 
@@ -666,6 +807,7 @@ static int cmd_tool(struct cli *cli)
     const char *name = NULL, *json = NULL, *end = NULL;
     struct mcp_server *srv = NULL;
     struct mcp_session *s = NULL;
+    struct audit *audit = NULL;
     struct store_options so;
     struct store *st = NULL;
     struct err err = {0};
@@ -728,8 +870,10 @@ static int cmd_tool(struct cli *cli)
         fprintf(stderr, "phonely-mcp tool: %s\n", err.msg);
         goto done;
     }
-    srv = mcp_server_make(cli, writes);
+    audit = audit_start_config(&cli->cfg);
+    srv = mcp_server_make(cli, writes, audit);
     s = mcp_session_new(srv);
+    mcp_session_set_origin(s, "cli", NULL);
     resp = tool_exchange(
         s, st,
         "{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"initialize\",\"params\":{"
@@ -780,6 +924,7 @@ done:
     cJSON_Delete(args);
     mcp_session_free(s);
     mcp_server_free(srv);
+    audit_stop(audit);
     store_close(st);
     return rc;
 }

@@ -60,6 +60,7 @@
 #define MCP_VALUE_MAX       4096 /* bytes of a completion argument value */
 #define MCP_MATCH_BUDGET    100000
 #define MCP_VARS_MAX        (sizeof(((struct mcp_vars *)0)->name) / sizeof(const char *))
+#define MCP_CLIENT_INFO_MAX 128 /* bytes of a client's name or version kept for the audit */
 
 static const char *const protocols[] = {"2025-11-25", "2025-06-18", "2025-03-26"};
 
@@ -99,6 +100,10 @@ struct mcp_call {
     mcp_send_fn send;
     void *send_arg;
     struct mcp_call *next; /* in the session's in-flight list */
+    /* For the audit: what was called (static or registry text) and the call ids answered. */
+    const char *audit_name;
+    char **returned;
+    size_t nreturned, returned_cap;
 };
 
 struct mcp_session {
@@ -108,6 +113,10 @@ struct mcp_session {
     bool client_ready;    /* notifications/initialized received */
     atomic_int log_level; /* index into log_levels */
     struct mcp_call *inflight;
+    /* For the audit: set by the transport, and by initialize's clientInfo. */
+    char transport[16];
+    char session_id[72];
+    char *client_name, *client_version;
 };
 
 /* Why a method failed: a JSON-RPC code, a message and optional data. */
@@ -491,7 +500,40 @@ void mcp_session_free(struct mcp_session *s)
     if (s == NULL)
         return;
     pthread_mutex_destroy(&s->lock);
+    free(s->client_name);
+    free(s->client_version);
     free(s);
+}
+
+void mcp_session_set_origin(struct mcp_session *s, const char *transport, const char *session_id)
+{
+    unsigned char raw[16];
+
+    snprintf(s->transport, sizeof s->transport, "%s", transport);
+    if (session_id != NULL) {
+        snprintf(s->session_id, sizeof s->session_id, "%s", session_id);
+        return;
+    }
+    auth_random(raw, sizeof raw);
+    for (size_t i = 0; i < sizeof raw; i++)
+        snprintf(s->session_id + 2 * i, 3, "%02x", raw[i]);
+}
+
+/* A client's name or version as the audit keeps it: valid UTF-8, capped; NULL for none. */
+static char *client_text(const cJSON *info, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(info, name);
+    size_t n;
+
+    if (!cJSON_IsString(v) || v->valuestring[0] == '\0')
+        return NULL;
+    n = strlen(v->valuestring);
+    if (n > MCP_CLIENT_INFO_MAX) {
+        n = MCP_CLIENT_INFO_MAX;
+        while (n > 0 && ((unsigned char)v->valuestring[n] & 0xC0) == 0x80)
+            n--; /* not within a character */
+    }
+    return utf8_sanitize(v->valuestring, n);
 }
 
 /* The version agreed at initialize (a static string), or NULL before it. */
@@ -581,6 +623,37 @@ static void inflight_remove(struct mcp_session *s, struct mcp_call *c)
     pthread_mutex_unlock(&s->lock);
 }
 
+/*
+ * Hand the audit what a tools/call or resources/read was: by whom, over
+ * which session, and the calls its answer held. Other methods are not
+ * recorded.
+ */
+static void audit_request(struct mcp_call *c, const char *method, int64_t at_ms, bool error)
+{
+    struct mcp_session *s = c->s;
+    struct store_audit_entry e = {
+        .at_ms = at_ms,
+        .name = c->audit_name != NULL ? c->audit_name : "(unknown)",
+        .error = error,
+        .call_ids = (const char *const *)c->returned,
+        .ncall_ids = c->nreturned,
+    };
+
+    if (strcmp(method, "tools/call") == 0)
+        e.kind = "tool";
+    else if (strcmp(method, "resources/read") == 0)
+        e.kind = "resource";
+    else
+        return;
+    pthread_mutex_lock(&s->lock);
+    e.transport = s->transport[0] != '\0' ? s->transport : "unknown";
+    e.session_id = s->session_id[0] != '\0' ? s->session_id : NULL;
+    e.client_name = s->client_name;
+    e.client_version = s->client_version;
+    s->srv->opts.audit(s->srv->opts.audit_arg, &e);
+    pthread_mutex_unlock(&s->lock);
+}
+
 static void handle_request(struct mcp_session *s, struct store *st, const struct rpc_msg *msg,
                            mcp_send_fn send, void *send_arg)
 {
@@ -590,6 +663,7 @@ static void handle_request(struct mcp_session *s, struct store *st, const struct
     cJSON *result = NULL, *empty = NULL;
     const cJSON *params = msg->params, *meta;
     bool registered = false;
+    int64_t at_ms = time_now_ms();
     double t0;
     int rc;
 
@@ -627,6 +701,13 @@ static void handle_request(struct mcp_session *s, struct store *st, const struct
     if (registered)
         inflight_remove(s, &c);
 
+    if (s->srv->opts.audit != NULL)
+        audit_request(&c, msg->method, at_ms,
+                      rc != 0 || atomic_load(&c.cancelled) ||
+                          cJSON_IsTrue(field(result, "isError")));
+    for (size_t i = 0; i < c.nreturned; i++)
+        free(c.returned[i]);
+    free(c.returned);
     if (s->srv->opts.observe != NULL) {
         const cJSON *tool = strcmp(msg->method, "tools/call") == 0 ? field(params, "name") : NULL;
         const char *outcome = atomic_load(&c.cancelled) ? "cancelled"
@@ -751,6 +832,8 @@ static int m_initialize(struct mcp_call *c, const cJSON *params, cJSON **result,
         return fail_set(f, RPC_INVALID_REQUEST, "the session is already initialized");
     }
     s->protocol = chosen;
+    s->client_name = client_text(info, "name");
+    s->client_version = client_text(info, "version");
     pthread_mutex_unlock(&s->lock);
     if (log_level >= LOG_LEVEL_DEBUG) {
         char name[80];
@@ -966,6 +1049,7 @@ static int m_tools_call(struct mcp_call *c, const cJSON *params, cJSON **result,
     if ((i = tool_index(srv, name)) == srv->reg->ntools)
         return fail_set(f, RPC_INVALID_PARAMS, "Unknown tool: %s", echo(name, shown, sizeof shown));
     t = &srv->reg->tools[i];
+    c->audit_name = t->name;
     args = field(params, "arguments");
     if (args == NULL || cJSON_IsNull(args))
         args = empty = cJSON_CreateObject();
@@ -1239,6 +1323,7 @@ static int m_resources_read(struct mcp_call *c, const cJSON *params, cJSON **res
             res = &srv->reg->resources[srv->templates[i]];
     if (res == NULL)
         return not_found(f, uri);
+    c->audit_name = res->uri;
 
     r = cJSON_CreateObject();
     contents = cJSON_AddArrayToObject(r, "contents");
@@ -1464,6 +1549,21 @@ bool mcp_call_read_only(struct mcp_call *c)
 const unsigned char *mcp_call_cursor_key(struct mcp_call *c)
 {
     return c->s->srv->key;
+}
+
+/* Note a call id the answer holds (copied; each once; at most STORE_AUDIT_IDS_MAX). */
+void mcp_call_returned(struct mcp_call *c, const char *call_id)
+{
+    if (call_id == NULL || c->nreturned == STORE_AUDIT_IDS_MAX)
+        return;
+    for (size_t i = 0; i < c->nreturned; i++)
+        if (strcmp(c->returned[i], call_id) == 0)
+            return;
+    if (c->nreturned == c->returned_cap) {
+        c->returned_cap = c->returned_cap ? 2 * c->returned_cap : 8;
+        c->returned = xreallocarray(c->returned, c->returned_cap, sizeof *c->returned);
+    }
+    c->returned[c->nreturned++] = xstrdup(call_id);
 }
 
 /* True once the client cancelled this request; the response will not be sent. */

@@ -222,6 +222,7 @@ static struct mh_session *session_create(struct mcp_http *h)
     ss = xcalloc(1, sizeof *ss);
     sid_make(h, now, ss->id);
     ss->s = mcp_session_new(h->opts.srv);
+    mcp_session_set_origin(ss->s, "http", ss->id);
     ss->refs = 2; /* the table and the caller */
     ss->last_ms = now;
     ss->listed = true;
@@ -264,6 +265,7 @@ static struct mh_session *session_find(struct mcp_http *h, const char *id, const
             found = xcalloc(1, sizeof *found);
             memcpy(found->id, id, SID_LEN + 1);
             found->s = ms;
+            mcp_session_set_origin(ms, "http", found->id);
             found->refs = 2; /* the table and the caller */
             found->last_ms = now;
             found->listed = true;

@@ -496,6 +496,7 @@ int mcp_stdio_run(struct mcp_server *srv, const struct mcp_stdio_opts *opts)
     pthread_mutex_init(&ss.out_lock, NULL);
     pthread_mutex_init(&ss.lock, NULL);
     ss.session = mcp_session_new(srv);
+    mcp_session_set_origin(ss.session, "stdio", NULL); /* one random id per process */
     in.buf = xmalloc(in.cap);
     /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers, sizeof(T *) each */
     ss.running = xcalloc(nworkers, sizeof *ss.running);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit.h"
 #include "metrics.h"
 #include "xmalloc.h"
 
@@ -285,5 +286,20 @@ char *metrics_render(struct metrics *m, const struct metrics_gauges *g)
         gauge(&b, "phonely_calls", "Calls stored.", "gauge", (long long)g->calls);
     if (g->deliveries >= 0)
         gauge(&b, "phonely_deliveries", "Deliveries logged.", "gauge", (long long)g->deliveries);
+    if (g->audit != NULL) {
+        gauge(&b, "phonely_audit_recorded_total", "MCP tool calls and resource reads audited.",
+              "counter", (long long)g->audit->recorded);
+        gauge(&b, "phonely_audit_written_total", "Audit entries committed.", "counter",
+              (long long)g->audit->written);
+        gauge(&b, "phonely_audit_dropped_total",
+              "Audit entries lost because the queue to the audit writer was full.", "counter",
+              (long long)g->audit->dropped);
+        gauge(&b, "phonely_audit_failed_total", "Audit entries lost because their commit failed.",
+              "counter", (long long)g->audit->failed);
+        gauge(&b, "phonely_audit_purged_total", "Audit entries removed after audit_retention_days.",
+              "counter", (long long)g->audit->purged);
+        gauge(&b, "phonely_audit_queued", "Audit entries waiting for the audit writer.", "gauge",
+              (long long)g->audit->queued);
+    }
     return buf_steal(&b, NULL);
 }

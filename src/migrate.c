@@ -152,7 +152,7 @@ int migrate_run(struct store *from, struct store *to, unsigned batch, migrate_pr
         if (copy_table(from, to, (enum store_table)t, batch, progress, arg, &report->tables[t],
                        err) == -1)
             return -1;
-    if (store_load_done(to, err) == -1)
+    if (store_copy_erasure_key(from, to, err) == -1 || store_load_done(to, err) == -1)
         return -1;
     for (t = 0; t < STORE_TABLE_COUNT_; t++) {
         r = &report->tables[t];

@@ -13,6 +13,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "audit.h"
 #include "auth.h"
 #include "http.h"
 #include "mcp_http.h"
@@ -34,6 +35,7 @@ struct serve {
     struct auth_secrets *secrets;
     struct webhook_ctx webhook;
     struct metrics *metrics;
+    struct audit *audit;
     struct mcp_server *mcp_server;
     struct mcp_http *mcp;
     struct private_ctx priv;
@@ -136,6 +138,7 @@ static enum MHD_Result serve_metrics(void *arg, struct MHD_Connection *conn)
     struct ingest_stats is;
     struct retention_stats rs;
     struct mcp_http_stats hs;
+    struct audit_stats as;
     struct store_counts counts = {.calls = -1, .deliveries = -1};
     struct err err = {0};
     uint64_t bytes = 0;
@@ -146,6 +149,8 @@ static enum MHD_Result serve_metrics(void *arg, struct MHD_Connection *conn)
     ingest_get_stats(s->ingest, &is);
     mcp_http_get_stats(s->mcp, &hs);
     retention_get_stats(s->retention, &rs);
+    if (s->audit != NULL)
+        audit_get_stats(s->audit, &as);
     pthread_mutex_lock(&s->reader_lock);
     if (store_counts(s->reader, &counts, &err) == -1)
         counts.calls = counts.deliveries = -1;
@@ -170,6 +175,7 @@ static enum MHD_Result serve_metrics(void *arg, struct MHD_Connection *conn)
         .batch_hist = is.batch_hist,
         .batch_bounds = ingest_batch_bounds,
         .nbatch = INGEST_BATCH_BUCKETS,
+        .audit = s->audit != NULL ? &as : NULL,
     };
     text = metrics_render(s->metrics, &g);
     resp = mhd.create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
@@ -227,6 +233,7 @@ static void serve_teardown(struct serve *s)
     http_listener_stop(s->private_listener);
     mcp_http_free(s->mcp);
     mcp_server_free(s->mcp_server);
+    audit_stop(s->audit); /* after the last MCP request: commits every entry queued */
     ingest_free(s->ingest);
     store_close(s->reader);
     auth_secrets_free(s->secrets);
@@ -329,6 +336,10 @@ int serve_run(const struct config *cfg)
         if (cfg->token != NULL) {
             auth_derive_key(cfg->token, "phonely-mcp sessions and cursors v1", key);
             mo.key = key;
+        }
+        if ((s.audit = audit_start_config(cfg)) != NULL) {
+            mo.audit = audit_record;
+            mo.audit_arg = s.audit;
         }
         s.mcp_server = mcp_server_new(&mo);
         ho.srv = s.mcp_server;

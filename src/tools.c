@@ -405,6 +405,36 @@ static const char *quoted(const char *s, char *out, size_t outsz)
 
 #define QBUF (QUOTE_MAX + 16)
 
+/*
+ * Tell the audit every call id in an answer: the values of callId and
+ * lastCallId members, outside a call's extra (fields of the body as sent,
+ * whose names mean nothing to us).
+ */
+static void note_calls(struct mcp_call *c, const cJSON *v, int depth)
+{
+    const cJSON *item;
+
+    if (depth > 4)
+        return;
+    cJSON_ArrayForEach(item, v)
+    {
+        if (cJSON_IsString(item) && item->string != NULL &&
+            (strcmp(item->string, "callId") == 0 || strcmp(item->string, "lastCallId") == 0))
+            mcp_call_returned(c, item->valuestring);
+        else if ((cJSON_IsObject(item) || cJSON_IsArray(item)) &&
+                 (item->string == NULL || strcmp(item->string, "extra") != 0))
+            note_calls(c, item, depth + 1);
+    }
+}
+
+/* mcp_result_structured, with the calls in structured noted for the audit. */
+static void result_structured(struct mcp_call *c, cJSON *result, cJSON *structured,
+                              const char *text_prefix)
+{
+    note_calls(c, structured, 0);
+    mcp_result_structured(result, structured, text_prefix);
+}
+
 static void fmt_time(int64_t ms, char *out, size_t outsz)
 {
     time_format_iso8601(ms, out, outsz);
@@ -774,10 +804,10 @@ static int tool_search_calls(struct mcp_call *c, const cJSON *args, cJSON *resul
         jset_num(out, "total", 0);
         jset_bool(out, "totalExact", true);
         jset(out, "calls", cJSON_CreateArray());
-        mcp_result_structured(result, out,
-                              "Call records " DATA_NOTE ": none; query has no searchable words "
-                              "(only spaces, punctuation or symbols), so no call can match. "
-                              "Search for words, e.g. cancellation fee.");
+        result_structured(c, result, out,
+                          "Call records " DATA_NOTE ": none; query has no searchable words "
+                          "(only spaces, punctuation or symbols), so no call can match. "
+                          "Search for words, e.g. cancellation fee.");
         rc = 0;
         goto fail;
     }
@@ -796,7 +826,7 @@ static int tool_search_calls(struct mcp_call *c, const cJSON *args, cJSON *resul
         jset_str(out, "nextCursor", next);
     prefix = xasprintf("Call records " DATA_NOTE ": %d shown of %s%" PRId64 " matching calls%s.", n,
                        page.total_exact ? "" : "more than ", page.total, more_note(next));
-    mcp_result_structured(result, out, prefix);
+    result_structured(c, result, out, prefix);
     rc = 0;
 fail:
     cJSON_Delete(page.calls);
@@ -846,7 +876,7 @@ static int tool_get_call(struct mcp_call *c, const cJSON *args, cJSON *result, s
     if (obj == NULL)
         return -1;
     prefix = call_prefix(id);
-    mcp_result_structured(result, obj, prefix);
+    result_structured(c, result, obj, prefix);
     free(prefix);
     return 0;
 }
@@ -897,7 +927,7 @@ static int tool_list_follow_ups(struct mcp_call *c, const cJSON *args, cJSON *re
                        n, page.total_exact ? "" : "more than ", page.total,
                        strcmp(status, "all") == 0 ? "flagged" : status,
                        q.sort == CALL_SORT_OLDEST ? "oldest" : "newest", more_note(next));
-    mcp_result_structured(result, out, prefix);
+    result_structured(c, result, out, prefix);
     rc = 0;
 fail:
     cJSON_Delete(page.calls);
@@ -964,7 +994,7 @@ static int tool_resolve_follow_up(struct mcp_call *c, const cJSON *args, cJSON *
                        prev, strcmp(prev, follow_status(after)) == 0 ? "; status unchanged" : "");
     jset(out, "followUp", after);
     after = NULL;
-    mcp_result_structured(result, out, prefix);
+    result_structured(c, result, out, prefix);
     rc = 0;
 fail:
     cJSON_Delete(before);
@@ -1012,7 +1042,7 @@ static int tool_latest_call(struct mcp_call *c, const cJSON *args, cJSON *result
     } else {
         prefix = xstrdup("Call records " DATA_NOTE ": none; no calls are stored yet.");
     }
-    mcp_result_structured(result, out, prefix);
+    result_structured(c, result, out, prefix);
     rc = 0;
 fail:
     cJSON_Delete(page.calls);
@@ -1060,7 +1090,7 @@ static int tool_call_stats(struct mcp_call *c, const cJSON *args, cJSON *result,
     out = period_obj(from, to);
     jmerge(out, stats);
     prefix = period_prefix("Call statistics", from, to);
-    mcp_result_structured(result, out, prefix);
+    result_structured(c, result, out, prefix);
     free(prefix);
     return 0;
 }
@@ -1086,7 +1116,7 @@ static int top_items(struct mcp_call *c, const char *column, const char *key, bo
         jset_bool(out, "includeResolved", !open_only);
     jset(out, key, items);
     prefix = period_prefix(what, from, to);
-    mcp_result_structured(result, out, prefix);
+    result_structured(c, result, out, prefix);
     free(prefix);
     return 0;
 }
@@ -1184,6 +1214,7 @@ static int read_call(struct mcp_call *c, const char *uri, const struct mcp_vars 
     text = json_text(obj);
     contents_add(contents, uri, "application/json", text);
     free(text);
+    note_calls(c, obj, 0);
     cJSON_Delete(obj);
     return 0;
 }
@@ -1207,6 +1238,7 @@ static int read_transcript(struct mcp_call *c, const char *uri, const struct mcp
     }
     contents_add(contents, uri, "text/plain", text);
     free(text);
+    mcp_call_returned(c, id); /* the call whose transcript this is */
     return 0;
 }
 

@@ -40,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -951,7 +952,20 @@ static void *http_client_main(void *arg)
     return NULL;
 }
 
-static void http_bench(const char *db, unsigned clients)
+static double tv_seconds(const struct timeval *tv)
+{
+    return (double)tv->tv_sec + (double)tv->tv_usec / 1e6;
+}
+
+/*
+ * get_call over HTTP from clients clients with their own sessions for the
+ * point's seconds; figures under mcp.http.get_call.c<clients><label>. setting
+ * is one more PHONELY_MCP_ setting for the daemon (or NULL). Returns the
+ * calls/s, and the load generator's own CPU use (this process, % of one
+ * core) in *own_cpu when not NULL.
+ */
+static double http_bench(const char *db, unsigned clients, const char *setting, const char *label,
+                         double *own_cpu)
 {
     char *dbenv = xasprintf("PHONELY_MCP_DB=%s", db);
     const char *env[] = {dbenv,
@@ -959,7 +973,10 @@ static void http_bench(const char *db, unsigned clients)
                          "PHONELY_MCP_PRIVATE_AUTH=yes",
                          "PHONELY_MCP_LOG_LEVEL=info", /* the harness waits for "listener ready" */
                          "PHONELY_MCP_PER_IP_LIMIT=0",
+                         setting,
                          NULL};
+    struct rusage ru0, ru1;
+    double cps, cpu;
     struct daemon d;
     struct http_client *c = xcalloc(clients, sizeof *c);
     pthread_t *th = xcalloc(clients, sizeof *th);
@@ -971,7 +988,9 @@ static void http_bench(const char *db, unsigned clients)
     daemon_start(&d, env);
     bench_watch(d.pid);
     nanosleep(&settle, NULL);
-    bench_figure("mem.serve.mcp_idle", (double)bench_proc_kb(d.pid, "VmRSS"), "kB");
+    if (label[0] == '\0')
+        bench_figure("mem.serve.mcp_idle", (double)bench_proc_kb(d.pid, "VmRSS"), "kB");
+    getrusage(RUSAGE_SELF, &ru0);
     t0 = time_mono();
     for (unsigned i = 0; i < clients; i++) {
         c[i] = (struct http_client){
@@ -986,7 +1005,12 @@ static void http_bench(const char *db, unsigned clients)
         failed += c[i].failed;
     }
     double elapsed = time_mono() - t0;
-    bench_figure("mem.serve.mcp_peak", (double)bench_proc_kb(d.pid, "VmHWM"), "kB");
+    getrusage(RUSAGE_SELF, &ru1);
+    cpu = (tv_seconds(&ru1.ru_utime) + tv_seconds(&ru1.ru_stime) - tv_seconds(&ru0.ru_utime) -
+           tv_seconds(&ru0.ru_stime)) /
+          elapsed * 100;
+    if (label[0] == '\0')
+        bench_figure("mem.serve.mcp_peak", (double)bench_proc_kb(d.pid, "VmHWM"), "kB");
     all = xcalloc(total ? total : 1, sizeof *all);
     total = 0;
     for (unsigned i = 0; i < clients; i++) {
@@ -996,21 +1020,49 @@ static void http_bench(const char *db, unsigned clients)
         free(c[i].lat);
         free(c[i].resp);
     }
-    snprintf(prefix, sizeof prefix, "mcp.http.get_call.c%u", clients);
-    bench_figuref((double)total / elapsed, "calls/s", "%s.cps", prefix);
+    snprintf(prefix, sizeof prefix, "mcp.http.get_call.c%u%s", clients, label);
+    cps = (double)total / elapsed;
+    bench_figuref(cps, "calls/s", "%s.cps", prefix);
     latency_figures(prefix, all, total);
     bench_figuref((double)failed, "count", "%s.failed_clients", prefix);
+    bench_figuref(cpu, "%", "%s.loadgen_cpu", prefix);
     bench_unwatch(d.pid);
     daemon_cleanup(&d);
     free(all);
     free(c);
     free(th);
     free(dbenv);
+    if (own_cpu != NULL)
+        *own_cpu = cpu;
+    return cps;
+}
+
+/*
+ * What the access audit costs get_call: the HTTP point with audit off,
+ * then on, side by side, and on/off (the goal: at least 0.9). Off and on
+ * alternate over two rounds, so that a drift of the machine meets both.
+ */
+static void audit_bench(const char *db, unsigned clients)
+{
+    double off = 0, on = 0, cpu;
+
+    for (int round = 0; round < 2; round++) {
+        off += http_bench(db, clients, "PHONELY_MCP_AUDIT=no", ".audit_off", &cpu);
+        on += http_bench(db, clients, "PHONELY_MCP_AUDIT=yes", ".audit_on", &cpu);
+    }
+    bench_note("audit",
+               "get_call over HTTP, %u clients: %.0f calls/s audit off, %.0f audit on, "
+               "ratio %.3f (means of 2 rounds each)",
+               clients, off / 2, on / 2, off > 0 ? on / off : 0);
+    bench_figure("mcp.audit.get_call_ratio", off > 0 ? on / off : 0, "on/off");
 }
 
 int main(int argc, char **argv)
 {
     const char *dir = argc > 1 ? argv[1] : ".";
+    /* PHONELY_BENCH_ONLY=audit: the audit's get_call points alone, on the first database. */
+    bool audit_only =
+        getenv("PHONELY_BENCH_ONLY") != NULL && strcmp(getenv("PHONELY_BENCH_ONLY"), "audit") == 0;
     long long counts[8] = {100000};
     int ncounts = 1;
 
@@ -1051,6 +1103,8 @@ int main(int argc, char **argv)
             load_ids(db);
             if (nids == 0)
                 fatalx("bench: no calls in %s", db);
+        }
+        if (i == 0 && !audit_only) {
             stdio_sequential(db, false, "get_call");
             bench_watchdog(WATCH_POINT_S);
             stdio_inflight(db, false, 16, "get_call");
@@ -1060,8 +1114,16 @@ int main(int argc, char **argv)
             stdio_inflight(db, true, 16, "search_calls");
             bench_figure("mem.stdio.loaded", (double)stdio_peak_kb, "kB");
             bench_watchdog(WATCH_POINT_S);
-            http_bench(db, 32);
-            bench_watchdog(WATCH_POINT_S);
+        }
+        if (i == 0) {
+            if (!audit_only) {
+                http_bench(db, 32, NULL, "", NULL);
+                bench_watchdog(WATCH_POINT_S);
+            }
+            audit_bench(db, 32);
+            bench_watchdog(4 * WATCH_POINT_S);
+            if (audit_only)
+                break;
         }
         stdio_cold_start(db, label);
         bench_watchdog(WATCH_POINT_S + Q_CLASSES * (unsigned)seconds);

@@ -883,3 +883,24 @@ void bench_percentiles(double *lat, size_t n, double *p50, double *p99)
     *p50 = n ? lat[n / 2] : 0;
     *p99 = n ? lat[n * 99 / 100] : 0;
 }
+
+cJSON *mcp_http_post(uint16_t port, const char *token, const char *session, const char *json,
+                     int *status, char *sid_out, size_t sid_size)
+{
+    struct http_resp r = {0};
+    char *headers = xasprintf("Authorization: Bearer %s\r\n"
+                              "Accept: application/json, text/event-stream\r\n"
+                              "MCP-Protocol-Version: 2025-06-18\r\n%s%s%s",
+                              token, session ? "Mcp-Session-Id: " : "", session ? session : "",
+                              session ? "\r\n" : "");
+    cJSON *out = NULL;
+
+    *status = http_post(port, "/mcp", headers, json, strlen(json), &r) == 0 ? r.status : -1;
+    if (sid_out != NULL && http_resp_header(&r, "Mcp-Session-Id", sid_out, sid_size) == NULL)
+        sid_out[0] = '\0';
+    if (r.body_len > 0)
+        out = cJSON_ParseWithLength(r.body, r.body_len);
+    http_resp_free(&r);
+    free(headers);
+    return out;
+}

@@ -126,6 +126,15 @@ int http_get(uint16_t port, const char *path, struct http_resp *out);
 /* Value of a response header (case-insensitive), copied into out; NULL when absent. */
 const char *http_resp_header(const struct http_resp *r, const char *name, char *out, size_t outsz);
 void http_resp_free(struct http_resp *r);
+/*
+ * POST one MCP message (JSON-RPC, protocol 2025-06-18) to /mcp on port with
+ * the bearer token and, when not NULL, the Mcp-Session-Id session. The
+ * parsed response (caller frees; NULL for none), its status in *status,
+ * and the session id answered into sid_out when it is not NULL.
+ */
+struct cJSON;
+struct cJSON *mcp_http_post(uint16_t port, const char *token, const char *session, const char *json,
+                            int *status, char *sid_out, size_t sid_size);
 
 /*
  * A plausible ~5 KB post-call body for benchmarks: 20 turns, summary,

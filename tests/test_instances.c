@@ -76,23 +76,7 @@ static char *call_body(const char *id, const char *word)
 static cJSON *mcp_post(uint16_t port, const char *session, const char *json, int *status,
                        char *sid_out, size_t sid_size)
 {
-    struct http_resp r = {0};
-    char *headers =
-        xasprintf("Authorization: Bearer " TOKEN "\r\n"
-                  "Accept: application/json, text/event-stream\r\n"
-                  "MCP-Protocol-Version: 2025-06-18\r\n%s%s%s",
-                  session ? "Mcp-Session-Id: " : "", session ? session : "", session ? "\r\n" : "");
-    cJSON *out = NULL;
-
-    CHECK_INT_EQ(http_post(port, "/mcp", headers, json, strlen(json), &r), 0);
-    *status = r.status;
-    if (sid_out != NULL)
-        http_resp_header(&r, "Mcp-Session-Id", sid_out, sid_size);
-    if (r.body_len > 0)
-        out = cJSON_ParseWithLength(r.body, r.body_len);
-    http_resp_free(&r);
-    free(headers);
-    return out;
+    return mcp_http_post(port, TOKEN, session, json, status, sid_out, sid_size);
 }
 
 /* The structured result of search_calls for query through session on port. */

@@ -66,8 +66,13 @@ static void fill(const char *db, int first, int n)
         put_body(st, body.data, T0 + i);
         if (i % 9 == 0) {
             char id[64];
+            const char *ids[] = {id};
+            struct store_audit_entry e = {T0 + i, "http", "migrate-client", i % 2 ? "1" : NULL,
+                                          "s-1",  "tool", "get_call",       i % 4 == 0,
+                                          ids,    1};
 
             sscanf(body.data, "{\"callId\":\"%63[^\"]", id);
+            CHECK_INT_EQ(store_audit_add(st, &e, 1, &err), 0); /* the audit goes along */
             CHECK_INT_EQ(
                 store_set_follow_up(st, id, true, "called back", "ops", T0 + 5000 + i, NULL, &err),
                 0);
@@ -76,6 +81,14 @@ static void fill(const char *db, int first, int n)
     put_body(st, "{\"not\": \"a call\"}", T0 + first + n);
     store_close(st);
     buf_free(&body);
+}
+
+static int audit_line(const struct store_audit_row *r, void *arg)
+{
+    buf_printf(arg, "audit %" PRId64 " %" PRId64 " %s %s %s %d %s\n", r->id, r->at_ms,
+               r->client_name, r->client_version ? r->client_version : "-", r->name, r->error,
+               r->call_ids);
+    return 0;
 }
 
 /* Everything a client could ask both stores, as text. */
@@ -100,6 +113,7 @@ static char *answers(const char *db)
         buf_printf(&out, "%s\n", text != NULL ? text : "-");
         free(text);
         cJSON_Delete(v);
+        CHECK_INT_EQ(store_audit_list(st, id, INT64_MIN, 10, audit_line, &out, &err), 0);
     }
     memset(&q, 0, sizeof q);
     q.follow_up = -1;

@@ -403,6 +403,20 @@ static void erase_by_email_and_call(bool pg)
     expect_cli(&c, none, NULL, 2, true, "name one of --phone");
     expect_cli(&c, two, NULL, 2, true, "name one of --phone");
     expect_cli(&c, bad, NULL, 2, true, "not a phone number");
+    if (!pg) {
+        /* A copy into PostgreSQL keeps the records, and finds them by the same identifier. */
+        char *uri = pg_newdb(), *to_db = xasprintf("PHONELY_MCP_DB=%s", uri);
+        const char *migrate[] = {"migrate", "--from", c.db, "--to", uri, NULL};
+        const char *list[] = {"erasures", "--email", TARGET_EMAIL, NULL};
+        const char *on_pg[] = {to_db, NULL};
+        expect_cli(&c, migrate, NULL, 0, false, "erasures");
+        char *out = NULL;
+        CHECK_INT_EQ(run_cli(list, on_pg, NULL, &out, NULL), 0);
+        CHECK_STR_CONTAINS(out, "email       1          1");
+        free(out);
+        free(to_db);
+        free(uri);
+    }
     ctx_free(&c);
 }
 

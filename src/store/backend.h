@@ -111,10 +111,21 @@ struct store_backend {
     int (*scrub)(struct store *st, struct err *err);
     /* A random 32-byte key kept under name in the database, made when missing. */
     int (*meta_key)(struct store *st, const char *name, unsigned char key[32], struct err *err);
+    /* Keep key under name unless one is there; optional (NULL: not a destination of copies). */
+    int (*put_meta_key)(struct store *st, const char *name, const unsigned char key[32],
+                        struct err *err);
     int (*add_erasure)(struct store *st, struct store_erasure *e, struct err *err);
     int (*list_erasures)(struct store *st, const char *hash,
                          int (*fn)(const struct store_erasure *e, void *arg), void *arg,
                          struct err *err);
+    /* The access audit (entries and arguments checked by store.c). */
+    int (*audit_add)(struct store *st, const struct store_audit_entry *entries, size_t n,
+                     struct err *err);
+    int (*audit_list)(struct store *st, const char *call_id, int64_t since_ms, unsigned limit,
+                      int (*fn)(const struct store_audit_row *row, void *arg), void *arg,
+                      struct err *err);
+    int (*audit_purge)(struct store *st, int64_t before_ms, unsigned batch_limit, int64_t *removed,
+                       struct err *err);
 };
 
 /* The backends. Each open takes the --db value as given (a path, or a URI). */
@@ -340,5 +351,10 @@ void store_json_put_iso(cJSON *obj, const char *name, int64_t ms);
 
 /* The statuses a delivery can be listed by. */
 bool store_outcome_known(const char *name);
+
+/* ---- the access audit ---- */
+
+/* An entry's call ids as a JSON array of strings (caller frees), or NULL when it has none. */
+char *store_audit_ids_json(const struct store_audit_entry *e);
 
 #endif

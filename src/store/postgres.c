@@ -342,7 +342,9 @@ static const char *const migration_4[] = {
     "  call_id text NOT NULL,"
     "  audit_id bigint NOT NULL REFERENCES audit (id) ON DELETE CASCADE,"
     "  PRIMARY KEY (call_id, audit_id)"
-    ");",
+    ");"
+    /* What the cascade from a removed audit row looks up. */
+    "CREATE INDEX audit_calls_audit ON audit_calls (audit_id);",
 };
 
 struct pg_store;
@@ -409,7 +411,7 @@ static const struct {
     " OR (customer_digits >= $3 AND customer_digits < $4))"
 
 /* The columns of a copy (store_dump), in the SQLite backend's column order. */
-enum col_type { COL_INT, COL_REAL, COL_TEXT, COL_BYTES };
+enum col_type { COL_INT, COL_REAL, COL_TEXT, COL_BYTES, COL_BOOL /* 0 or 1, as SQLite keeps it */ };
 struct copy_col {
     const char *name;
     enum col_type type;
@@ -473,6 +475,18 @@ static const struct copy_col call_cols[] = {
     {"turn_index", COL_TEXT},
 };
 
+static const struct copy_col erasure_cols[] = {
+    {"id", COL_INT},    {"at_ms", COL_INT},      {"kind", COL_TEXT}, {"identifier_hash", COL_TEXT},
+    {"calls", COL_INT}, {"deliveries", COL_INT},
+};
+
+static const struct copy_col audit_cols[] = {
+    {"id", COL_INT},           {"at_ms", COL_INT},           {"transport", COL_TEXT},
+    {"client_name", COL_TEXT}, {"client_version", COL_TEXT}, {"session_id", COL_TEXT},
+    {"kind", COL_TEXT},        {"name", COL_TEXT},           {"error", COL_BOOL},
+    {"call_ids", COL_TEXT},
+};
+
 #define NCOLS(a) (sizeof(a) / sizeof((a)[0]))
 
 enum stmt_id {
@@ -504,8 +518,19 @@ enum stmt_id {
     STMT_COMPLETE_PHONE_SCAN,
     STMT_SIZE_DELIVERIES,
     STMT_SIZE_CALLS,
+    STMT_AUDIT_ADD,
+    STMT_AUDIT_LIST,
+    STMT_AUDIT_LIST_CALL,
+    STMT_AUDIT_PURGE,
+    STMT_SIZE_AUDIT,
+    STMT_SIZE_ERASURES,
     STMT_COUNT_
 };
+
+/* The audit's listed columns (alias a). */
+#define AUDIT_COLUMNS                                                                              \
+    "a.id, a.at_ms, a.transport, a.client_name, a.client_version, a.session_id, a.kind, a.name,"   \
+    " a.error::int, a.call_ids"
 
 #define LIST_ROWS(col)                                                                             \
     "SELECT c.id, c.call_id, c.sort_ms, c." col " FROM calls c"                                    \
@@ -619,6 +644,31 @@ static const char *const stmt_sql[STMT_COUNT_] = {
         " ORDER BY sort_ms DESC, id DESC LIMIT " PG_CHUNK_TEXT,
     [STMT_SIZE_DELIVERIES] = "SELECT count(*), coalesce(max(id), 0) FROM deliveries",
     [STMT_SIZE_CALLS] = "SELECT count(*), coalesce(max(id), 0) FROM calls",
+    /*
+     * The access audit (see the section of that name below). $1: the
+     * entries as a JSON array of objects, each row with its calls in one
+     * statement.
+     */
+    [STMT_AUDIT_ADD] =
+        "WITH ins AS (INSERT INTO audit (at_ms, transport, client_name, client_version,"
+        " session_id, kind, name, error, call_ids) SELECT r.at_ms, r.transport, r.client_name,"
+        " r.client_version, r.session_id, r.kind, r.name, r.error, r.call_ids"
+        " FROM jsonb_to_recordset($1::jsonb) AS r(at_ms bigint, transport text,"
+        " client_name text, client_version text, session_id text, kind text, name text,"
+        " error boolean, call_ids text) RETURNING id, call_ids)"
+        " INSERT INTO audit_calls (call_id, audit_id) SELECT DISTINCT x, ins.id FROM ins,"
+        " jsonb_array_elements_text(ins.call_ids::jsonb) x ON CONFLICT DO NOTHING",
+    [STMT_AUDIT_LIST] = "SELECT " AUDIT_COLUMNS " FROM audit a WHERE a.at_ms >= $1"
+                        " ORDER BY a.at_ms DESC, a.id DESC LIMIT $2",
+    [STMT_AUDIT_LIST_CALL] = "SELECT " AUDIT_COLUMNS " FROM audit_calls c"
+                             " JOIN audit a ON a.id = c.audit_id"
+                             " WHERE c.call_id = $3 AND a.at_ms >= $1"
+                             " ORDER BY a.at_ms DESC, a.id DESC LIMIT $2",
+    /* audit_calls rows go with their audit row (ON DELETE CASCADE). */
+    [STMT_AUDIT_PURGE] = "DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE at_ms < $1"
+                         " ORDER BY at_ms, id LIMIT $2)",
+    [STMT_SIZE_AUDIT] = "SELECT count(*), coalesce(max(id), 0) FROM audit",
+    [STMT_SIZE_ERASURES] = "SELECT count(*), coalesce(max(id), 0) FROM erasures",
 };
 
 struct pg_store {
@@ -1621,6 +1671,25 @@ static int pg_meta_key(struct store *base, const char *name, unsigned char key[3
         sodium_hex2bin(key, 32, PQgetvalue(res, 0, 0), 64, NULL, NULL, NULL) != 0)
         rc = err_set(err, ERR_STORAGE, "the database has no usable %s", name);
     PQclear(res);
+    return rc;
+}
+
+static int pg_put_meta_key(struct store *base, const char *name, const unsigned char key[32],
+                           struct err *err)
+{
+    char hex[65];
+    struct params p;
+    int rc;
+
+    sodium_bin2hex(hex, sizeof hex, key, 32);
+    params_init(&p, 2);
+    p_text(&p, name);
+    p_text(&p, hex);
+    rc = pg_do(pg(base), STMT_COUNT_,
+               "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING", &p,
+               "keep a key", err);
+    params_free(&p);
+    sodium_memzero(hex, sizeof hex);
     return rc;
 }
 
@@ -3845,6 +3914,14 @@ static const struct copy_col *table_cols(enum store_table t, size_t *n)
         *n = NCOLS(call_cols);
         return call_cols;
     }
+    if (t == STORE_TABLE_AUDIT) {
+        *n = NCOLS(audit_cols);
+        return audit_cols;
+    }
+    if (t == STORE_TABLE_ERASURES) {
+        *n = NCOLS(erasure_cols);
+        return erasure_cols;
+    }
     *n = NCOLS(delivery_cols);
     return delivery_cols;
 }
@@ -3902,6 +3979,8 @@ static int pg_dump(struct store *base, enum store_table t, int64_t after_id, uns
                 v = cJSON_CreateNumber(res_real(res, i, col));
             } else if (cols[c].type == COL_TEXT) {
                 v = cJSON_CreateString(PQgetvalue(res, i, col));
+            } else if (cols[c].type == COL_BOOL) {
+                v = cJSON_CreateNumber(PQgetvalue(res, i, col)[0] == 't');
             } else {
                 size_t len = 0;
                 unsigned char *bytes =
@@ -3933,8 +4012,11 @@ static char *load_sql(enum store_table t)
 {
     size_t n, i;
     const struct copy_col *cols = table_cols(t, &n);
-    static const char *const types[] = {
-        [COL_INT] = "bigint", [COL_REAL] = "float8", [COL_TEXT] = "text", [COL_BYTES] = "jsonb"};
+    static const char *const types[] = {[COL_INT] = "bigint",
+                                        [COL_REAL] = "float8",
+                                        [COL_TEXT] = "text",
+                                        [COL_BYTES] = "jsonb",
+                                        [COL_BOOL] = "bigint"};
     struct buf b = {0};
 
     buf_printf(&b, "INSERT INTO %s (", store_table_name(t));
@@ -3952,6 +4034,8 @@ static char *load_sql(enum store_table t)
                        "r.%s->>'base64url', '-_', '+/'), (length(r.%s->>'base64url') + 3) / 4 * 4,"
                        " '='), 'base64') END",
                        name, name, name);
+        else if (cols[i].type == COL_BOOL)
+            buf_printf(&b, "coalesce(r.%s, 0) <> 0", name);
         else if (strcmp(name, "extra_known") == 0)
             buf_puts(&b, "coalesce(r.extra_known, 0)");
         else if (strcmp(name, "follow_up_status") == 0)
@@ -3987,6 +4071,16 @@ static bool rows_id_range(const cJSON *rows, int64_t *lo, int64_t *hi)
     return any;
 }
 
+/* The audit_calls rows of copied audit rows ($1 of p), made from their call ids. */
+static int audit_load_calls(struct pg_store *st, struct params *p, struct err *err)
+{
+    return pg_do(st, STMT_COUNT_,
+                 "INSERT INTO audit_calls (call_id, audit_id) SELECT DISTINCT x, r.id"
+                 " FROM jsonb_to_recordset($1::jsonb) AS r(id bigint, call_ids text),"
+                 " jsonb_array_elements_text(r.call_ids::jsonb) x ON CONFLICT DO NOTHING",
+                 p, "copy rows: audit calls", err);
+}
+
 /*
  * Insert rows (as store_dump gives them) into t in one transaction, ids
  * kept, rows already there left as they are; then move t's id sequence
@@ -4012,6 +4106,7 @@ static int pg_load(struct store *base, enum store_table t, const cJSON *rows, st
     p_text(&p, json);
     if (pg_begin(st, false, err) == 0 && pg_do(st, STMT_COUNT_, sql, &p, "copy rows", err) == 0 &&
         (!index || index_calls(st, lo - 1, hi, err) == 0) &&
+        (t != STORE_TABLE_AUDIT || audit_load_calls(st, &p, err) == 0) &&
         pg_do(st, STMT_COUNT_, seq, NULL, "copy rows: ids", err) == 0 && pg_commit(st, err) == 0)
         rc = 0;
     else
@@ -4026,16 +4121,21 @@ static int pg_load(struct store *base, enum store_table t, const cJSON *rows, st
 /* Statistics and the visibility map after a bulk copy (VACUUM runs outside a transaction). */
 static int pg_load_done(struct store *base, struct err *err)
 {
-    return pg_do(pg(base), STMT_COUNT_, "VACUUM (ANALYZE) deliveries, calls, call_search", NULL,
-                 "vacuum", err);
+    return pg_do(pg(base), STMT_COUNT_,
+                 "VACUUM (ANALYZE) deliveries, calls, call_search, audit, audit_calls, erasures",
+                 NULL, "vacuum", err);
 }
 
 static int pg_table_size(struct store *base, enum store_table t, int64_t *rows, int64_t *max_id,
                          struct err *err)
 {
-    PGresult *res =
-        pg_run(pg(base), t == STORE_TABLE_CALLS ? STMT_SIZE_CALLS : STMT_SIZE_DELIVERIES, NULL,
-               NULL, false, "count rows", err);
+    static const enum stmt_id size_stmt[STORE_TABLE_COUNT_] = {
+        [STORE_TABLE_DELIVERIES] = STMT_SIZE_DELIVERIES,
+        [STORE_TABLE_CALLS] = STMT_SIZE_CALLS,
+        [STORE_TABLE_AUDIT] = STMT_SIZE_AUDIT,
+        [STORE_TABLE_ERASURES] = STMT_SIZE_ERASURES,
+    };
+    PGresult *res = pg_run(pg(base), size_stmt[t], NULL, NULL, false, "count rows", err);
 
     if (res == NULL)
         return -1;
@@ -4056,6 +4156,106 @@ static int pg_size(struct store *base, uint64_t *bytes, struct err *err)
     n = first_int64(res);
     PQclear(res);
     *bytes = n > 0 ? (uint64_t)n : 0;
+    return 0;
+}
+
+/* ---- the access audit ---- */
+
+/*
+ * audit holds one row per MCP tool call or resource read, audit_calls one
+ * (call_id, audit_id) row per call id its answer held, which finds the
+ * reads of one call; they are removed with their audit row.
+ */
+
+/* Record n entries: one statement, so one transaction, for the batch. */
+static int pg_audit_add(struct store *base, const struct store_audit_entry *entries, size_t n,
+                        struct err *err)
+{
+    cJSON *rows = store_json_new(cJSON_CreateArray());
+    struct params p;
+    char *json;
+    int rc;
+
+    for (size_t i = 0; i < n; i++) {
+        const struct store_audit_entry *e = &entries[i];
+        cJSON *row = store_json_new(cJSON_CreateObject());
+        char *ids = store_audit_ids_json(e);
+
+        store_json_put(row, "at_ms", cJSON_CreateNumber((double)e->at_ms));
+        store_json_put_string(row, "transport", e->transport);
+        store_json_put_string(row, "client_name", e->client_name);
+        store_json_put_string(row, "client_version", e->client_version);
+        store_json_put_string(row, "session_id", e->session_id);
+        store_json_put_string(row, "kind", e->kind);
+        store_json_put_string(row, "name", e->name);
+        store_json_put(row, "error", cJSON_CreateBool(e->error));
+        store_json_put_string(row, "call_ids", ids);
+        free(ids);
+        store_json_push(rows, row);
+    }
+    json = cJSON_PrintUnformatted(rows);
+    cJSON_Delete(rows);
+    if (json == NULL)
+        fatalx("out of memory building JSON");
+    params_init(&p, 1);
+    p_text(&p, json);
+    rc = pg_do(pg(base), STMT_AUDIT_ADD, NULL, &p, "record audit entries", err);
+    params_free(&p);
+    free(json);
+    return rc;
+}
+
+static int pg_audit_list(struct store *base, const char *call_id, int64_t since_ms, unsigned limit,
+                         int (*fn)(const struct store_audit_row *row, void *arg), void *arg,
+                         struct err *err)
+{
+    struct store_audit_row row;
+    struct params p;
+    PGresult *res;
+
+    params_init(&p, 3);
+    p_int(&p, since_ms);
+    p_int(&p, (int64_t)limit);
+    if (call_id != NULL)
+        p_text(&p, call_id);
+    res = pg_run(pg(base), call_id != NULL ? STMT_AUDIT_LIST_CALL : STMT_AUDIT_LIST, NULL, &p,
+                 false, "list the audit", err);
+    params_free(&p);
+    if (res == NULL)
+        return -1;
+    for (int i = 0; i < PQntuples(res); i++) {
+        row.id = res_int64(res, i, 0);
+        row.at_ms = res_int64(res, i, 1);
+        row.transport = res_text(res, i, 2, NULL);
+        row.client_name = res_text(res, i, 3, NULL);
+        row.client_version = res_text(res, i, 4, NULL);
+        row.session_id = res_text(res, i, 5, NULL);
+        row.kind = res_text(res, i, 6, NULL);
+        row.name = res_text(res, i, 7, NULL);
+        row.error = res_int64(res, i, 8) != 0;
+        row.call_ids = res_text(res, i, 9, NULL);
+        if (fn(&row, arg) != 0)
+            break;
+    }
+    PQclear(res);
+    return 0;
+}
+
+static int pg_audit_purge(struct store *base, int64_t before_ms, unsigned batch_limit,
+                          int64_t *removed, struct err *err)
+{
+    struct params p;
+    PGresult *res;
+
+    params_init(&p, 2);
+    p_int(&p, before_ms);
+    p_int(&p, (int64_t)batch_limit);
+    res = pg_run(pg(base), STMT_AUDIT_PURGE, NULL, &p, false, "remove old audit entries", err);
+    params_free(&p);
+    if (res == NULL)
+        return -1;
+    *removed = strtoll(PQcmdTuples(res), NULL, 10);
+    PQclear(res);
     return 0;
 }
 
@@ -4091,6 +4291,9 @@ const struct store_backend store_postgres_backend = {
     .load_done = pg_load_done,
     .table_size = pg_table_size,
     .size = pg_size,
+    .audit_add = pg_audit_add,
+    .audit_list = pg_audit_list,
+    .audit_purge = pg_audit_purge,
     .purge = pg_purge,
     .person_calls = pg_person_calls,
     .remove_calls = pg_remove_calls,
@@ -4098,6 +4301,7 @@ const struct store_backend store_postgres_backend = {
     .remove_deliveries = pg_remove_deliveries,
     .scrub = pg_scrub,
     .meta_key = pg_meta_key,
+    .put_meta_key = pg_put_meta_key,
     .add_erasure = pg_add_erasure,
     .list_erasures = pg_list_erasures,
 };

@@ -193,6 +193,28 @@ int store_person_hash(struct store *st, const struct store_person *p, char hash[
     return 0;
 }
 
+int store_copy_erasure_key(struct store *from, struct store *to, struct err *err)
+{
+    unsigned char key[32], have[32];
+    struct err none = {0};
+    int rc = 0;
+
+    if (from->be->meta_key(from, "erasure_key", key, &none) == -1)
+        return 0; /* from never erased anything: nothing to carry over */
+    if (to->be->put_meta_key == NULL)
+        rc = err_set(err, ERR_UNSUPPORTED, "copies go into PostgreSQL databases");
+    else if (to->be->put_meta_key(to, "erasure_key", key, err) == -1 ||
+             to->be->meta_key(to, "erasure_key", have, err) == -1)
+        rc = -1;
+    else if (sodium_memcmp(key, have, sizeof key) != 0)
+        rc = err_set(err, ERR_STORAGE,
+                     "the destination has another erasure key: its erasures and the copied ones"
+                     " would not match; copy into a new database");
+    sodium_memzero(key, sizeof key);
+    sodium_memzero(have, sizeof have);
+    return rc;
+}
+
 int store_purge(struct store *st, int64_t calls_before_ms, int64_t rejected_before_ms,
                 unsigned limit, bool dry_run, struct store_removed *out, struct err *err)
 {

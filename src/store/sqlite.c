@@ -321,6 +321,13 @@ static const char *const migrations[] = {
     "((customer_digits >= ?1 AND customer_digits < ?2)"                                            \
     " OR (customer_digits >= ?3 AND customer_digits < ?4))"
 
+/* The audit's listed columns (alias a), and its oldest rows before ?1, at most ?2. */
+#define AUDIT_COLUMNS                                                                              \
+    "a.id, a.at_ms, a.transport, a.client_name, a.client_version, a.session_id, a.kind, a.name,"   \
+    " a.error, a.call_ids"
+#define AUDIT_OLDEST "SELECT id, call_ids FROM audit WHERE at_ms < ?1 ORDER BY at_ms, id LIMIT ?2"
+#define AUDIT_SCHEMA 6 /* the schema version that made the audit's tables */
+
 enum stmt_id {
     STMT_BEGIN,
     STMT_COMMIT,
@@ -370,6 +377,16 @@ enum stmt_id {
     STMT_DUMP_CALLS,
     STMT_SIZE_DELIVERIES,
     STMT_SIZE_CALLS,
+    STMT_AUDIT_INSERT,
+    STMT_AUDIT_CALL_INSERT,
+    STMT_AUDIT_LIST,
+    STMT_AUDIT_LIST_CALL,
+    STMT_AUDIT_PURGE_CALLS,
+    STMT_AUDIT_PURGE,
+    STMT_DUMP_AUDIT,
+    STMT_SIZE_AUDIT,
+    STMT_DUMP_ERASURES,
+    STMT_SIZE_ERASURES,
     STMT_COUNT_ /* number of statements */
 };
 
@@ -508,6 +525,27 @@ static const char *const stmt_sql[STMT_COUNT_] = {
     [STMT_SIZE_CALLS] = "SELECT count(*), coalesce(max(id), 0) FROM calls",
     [STMT_CALL_RAW] = "SELECT d.body FROM calls c JOIN deliveries d ON d.id = c.delivery_id"
                       " WHERE c.call_id = ?1",
+    /* The access audit (see the section of that name below). */
+    [STMT_AUDIT_INSERT] =
+        "INSERT INTO audit (at_ms, transport, client_name, client_version, session_id, kind,"
+        " name, error, call_ids) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    [STMT_AUDIT_CALL_INSERT] =
+        "INSERT OR IGNORE INTO audit_calls (call_id, audit_id) VALUES (?1, ?2)",
+    [STMT_AUDIT_LIST] = "SELECT " AUDIT_COLUMNS " FROM audit a WHERE a.at_ms >= ?1"
+                        " ORDER BY a.at_ms DESC, a.id DESC LIMIT ?2",
+    [STMT_AUDIT_LIST_CALL] = "SELECT " AUDIT_COLUMNS " FROM audit_calls c"
+                             " JOIN audit a ON a.id = c.audit_id"
+                             " WHERE c.call_id = ?3 AND a.at_ms >= ?1"
+                             " ORDER BY a.at_ms DESC, a.id DESC LIMIT ?2",
+    /* audit_calls has no foreign key here: its rows go by their key, from the call ids. */
+    [STMT_AUDIT_PURGE_CALLS] = "DELETE FROM audit_calls WHERE (call_id, audit_id) IN"
+                               " (SELECT j.value, o.id FROM (" AUDIT_OLDEST ") o,"
+                               " json_each(o.call_ids) j)",
+    [STMT_AUDIT_PURGE] = "DELETE FROM audit WHERE id IN (SELECT id FROM (" AUDIT_OLDEST "))",
+    [STMT_DUMP_AUDIT] = "SELECT * FROM audit WHERE id > ?1 ORDER BY id LIMIT ?2",
+    [STMT_SIZE_AUDIT] = "SELECT count(*), coalesce(max(id), 0) FROM audit",
+    [STMT_DUMP_ERASURES] = "SELECT * FROM erasures WHERE id > ?1 ORDER BY id LIMIT ?2",
+    [STMT_SIZE_ERASURES] = "SELECT count(*), coalesce(max(id), 0) FROM erasures",
 };
 
 /* Search statements, built from fragments, kept by their SQL text. */
@@ -3682,12 +3720,19 @@ static cJSON *dump_row(sqlite3_stmt *s)
 static int sq_dump(struct store *base, enum store_table t, int64_t after_id, unsigned limit,
                    cJSON *rows, struct err *err)
 {
+    static const enum stmt_id dump_stmt[STORE_TABLE_COUNT_] = {
+        [STORE_TABLE_DELIVERIES] = STMT_DUMP_DELIVERIES,
+        [STORE_TABLE_CALLS] = STMT_DUMP_CALLS,
+        [STORE_TABLE_AUDIT] = STMT_DUMP_AUDIT,
+        [STORE_TABLE_ERASURES] = STMT_DUMP_ERASURES,
+    };
     struct sq_store *st = sq(base);
-    sqlite3_stmt *s =
-        stmt_get(st, t == STORE_TABLE_CALLS ? STMT_DUMP_CALLS : STMT_DUMP_DELIVERIES, err);
+    sqlite3_stmt *s;
     int rc;
 
-    if (s == NULL)
+    if ((t == STORE_TABLE_AUDIT || t == STORE_TABLE_ERASURES) && st->version < AUDIT_SCHEMA)
+        return 0; /* an older read-only file: nothing audited */
+    if ((s = stmt_get(st, dump_stmt[t], err)) == NULL)
         return -1;
     sqlite3_bind_int64(s, 1, after_id);
     sqlite3_bind_int64(s, 2, limit);
@@ -3702,12 +3747,20 @@ static int sq_dump(struct store *base, enum store_table t, int64_t after_id, uns
 static int sq_table_size(struct store *base, enum store_table t, int64_t *rows, int64_t *max_id,
                          struct err *err)
 {
+    static const enum stmt_id size_stmt[STORE_TABLE_COUNT_] = {
+        [STORE_TABLE_DELIVERIES] = STMT_SIZE_DELIVERIES,
+        [STORE_TABLE_CALLS] = STMT_SIZE_CALLS,
+        [STORE_TABLE_AUDIT] = STMT_SIZE_AUDIT,
+        [STORE_TABLE_ERASURES] = STMT_SIZE_ERASURES,
+    };
     struct sq_store *st = sq(base);
-    sqlite3_stmt *s =
-        stmt_get(st, t == STORE_TABLE_CALLS ? STMT_SIZE_CALLS : STMT_SIZE_DELIVERIES, err);
+    sqlite3_stmt *s;
     int rc;
 
-    if (s == NULL)
+    *rows = *max_id = 0;
+    if ((t == STORE_TABLE_AUDIT || t == STORE_TABLE_ERASURES) && st->version < AUDIT_SCHEMA)
+        return 0;
+    if ((s = stmt_get(st, size_stmt[t], err)) == NULL)
         return -1;
     rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) {
@@ -4167,6 +4220,168 @@ static int sq_list_erasures(struct store *base, const char *hash,
     return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : db_fail(st, err, rc, "list erasures");
 }
 
+/* ---- the access audit ---- */
+
+/*
+ * audit holds one row per MCP tool call or resource read; audit_calls one
+ * (call_id, audit_id) row per call id an answer held, whose key finds the
+ * reads of one call. Both are written in the same transaction, and
+ * removed together: audit_calls rows by their key, from the call ids the
+ * audit row keeps (there is no index by audit_id to find them otherwise).
+ */
+
+static int audit_insert(struct sq_store *st, const struct store_audit_entry *e, struct err *err)
+{
+    sqlite3_stmt *s = stmt_get(st, STMT_AUDIT_INSERT, err);
+    char *ids = store_audit_ids_json(e);
+    int64_t audit_id;
+    int rc = -1;
+
+    if (s == NULL)
+        goto done;
+    sqlite3_bind_int64(s, 1, e->at_ms);
+    sqlite3_bind_text(s, 2, e->transport, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, e->client_name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 4, e->client_version, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 5, e->session_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 6, e->kind, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 7, e->name, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 8, e->error);
+    sqlite3_bind_text(s, 9, ids, -1, SQLITE_STATIC);
+    if (stmt_run(st, s, "record an audit entry", err) == -1)
+        goto done;
+    audit_id = sqlite3_last_insert_rowid(st->db);
+    if ((s = stmt_get(st, STMT_AUDIT_CALL_INSERT, err)) == NULL)
+        goto done;
+    for (size_t i = 0; i < e->ncall_ids; i++) {
+        sqlite3_bind_text(s, 1, e->call_ids[i], -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 2, audit_id);
+        if (stmt_run(st, s, "record an audit entry's calls", err) == -1)
+            goto done;
+    }
+    rc = 0;
+done:
+    free(ids);
+    return rc;
+}
+
+/* Run body(st, ctx) in one BEGIN IMMEDIATE transaction, rolled back when it fails. */
+static int audit_write(struct sq_store *st,
+                       int (*body)(struct sq_store *st, void *ctx, struct err *err), void *ctx,
+                       struct err *err)
+{
+    if (stmt_exec(st, STMT_BEGIN, "begin", err) == 0 && body(st, ctx, err) == 0 &&
+        stmt_exec(st, STMT_COMMIT, "commit", err) == 0)
+        return 0;
+    read_abort(st);
+    return -1;
+}
+
+struct audit_batch {
+    const struct store_audit_entry *entries;
+    size_t n;
+};
+
+static int audit_add_all(struct sq_store *st, void *ctx, struct err *err)
+{
+    const struct audit_batch *b = ctx;
+
+    for (size_t i = 0; i < b->n; i++)
+        if (audit_insert(st, &b->entries[i], err) == -1)
+            return -1;
+    return 0;
+}
+
+static int sq_audit_add(struct store *base, const struct store_audit_entry *entries, size_t n,
+                        struct err *err)
+{
+    struct sq_store *st = sq(base);
+    struct audit_batch b = {entries, n};
+
+    if (store_space_check(st, err) == -1)
+        return -1;
+    return audit_write(st, audit_add_all, &b, err);
+}
+
+static int sq_audit_list(struct store *base, const char *call_id, int64_t since_ms, unsigned limit,
+                         int (*fn)(const struct store_audit_row *row, void *arg), void *arg,
+                         struct err *err)
+{
+    struct sq_store *st = sq(base);
+    struct store_audit_row row;
+    sqlite3_stmt *s;
+    int rc;
+
+    if (st->version < AUDIT_SCHEMA)
+        return err_set(err, ERR_UNSUPPORTED,
+                       "the database's schema (%d) predates the audit; run `phonely-mcp serve` "
+                       "on it once to bring it up to date",
+                       st->version);
+    if ((s = stmt_get(st, call_id != NULL ? STMT_AUDIT_LIST_CALL : STMT_AUDIT_LIST, err)) == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, since_ms);
+    sqlite3_bind_int64(s, 2, (int64_t)limit);
+    if (call_id != NULL)
+        sqlite3_bind_text(s, 3, call_id, -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        row.id = sqlite3_column_int64(s, 0);
+        row.at_ms = sqlite3_column_int64(s, 1);
+        row.transport = col_text(s, 2);
+        row.client_name = col_text(s, 3);
+        row.client_version = col_text(s, 4);
+        row.session_id = col_text(s, 5);
+        row.kind = col_text(s, 6);
+        row.name = col_text(s, 7);
+        row.error = sqlite3_column_int(s, 8) != 0;
+        row.call_ids = col_text(s, 9);
+        if (fn(&row, arg) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    stmt_release(s);
+    if (rc != SQLITE_DONE)
+        return db_fail(st, err, rc, "list the audit");
+    return 0;
+}
+
+struct audit_old {
+    int64_t before_ms;
+    unsigned limit;
+    int64_t removed;
+};
+
+/* The oldest entries before before_ms and their calls (from their call ids). */
+static int audit_remove_old(struct sq_store *st, void *ctx, struct err *err)
+{
+    static const enum stmt_id steps[] = {STMT_AUDIT_PURGE_CALLS, STMT_AUDIT_PURGE};
+    struct audit_old *o = ctx;
+
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        sqlite3_stmt *s = stmt_get(st, steps[i], err);
+
+        if (s == NULL)
+            return -1;
+        sqlite3_bind_int64(s, 1, o->before_ms);
+        sqlite3_bind_int64(s, 2, (int64_t)o->limit);
+        if (stmt_run(st, s, "remove old audit entries", err) == -1)
+            return -1;
+    }
+    o->removed = sqlite3_changes(st->db);
+    return 0;
+}
+
+static int sq_audit_purge(struct store *base, int64_t before_ms, unsigned batch_limit,
+                          int64_t *removed, struct err *err)
+{
+    struct audit_old o = {before_ms, batch_limit, 0};
+
+    if (audit_write(sq(base), audit_remove_old, &o, err) == -1)
+        return -1;
+    *removed = o.removed;
+    return 0;
+}
+
 static void sq_close(struct store *base)
 {
     sq_free(sq(base));
@@ -4209,6 +4424,9 @@ const struct store_backend store_sqlite_backend = {
     .dump = sq_dump,
     .load = NULL, /* copies go into PostgreSQL */
     .table_size = sq_table_size,
+    .audit_add = sq_audit_add,
+    .audit_list = sq_audit_list,
+    .audit_purge = sq_audit_purge,
     .purge = sq_purge,
     .person_calls = sq_person_calls,
     .remove_calls = sq_remove_calls,

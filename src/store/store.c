@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "log.h"
 #include "xmalloc.h"
 
 /* What each outcome is called in the deliveries log, listings and /metrics. */
@@ -299,6 +300,8 @@ void store_set_interrupt(struct store *st, bool (*fn)(void *arg), void *arg)
 static const char *const table_names[] = {
     [STORE_TABLE_DELIVERIES] = "deliveries",
     [STORE_TABLE_CALLS] = "calls",
+    [STORE_TABLE_AUDIT] = "audit",
+    [STORE_TABLE_ERASURES] = "erasures",
 };
 
 const char *store_table_name(enum store_table t)
@@ -341,4 +344,74 @@ int store_table_size(struct store *st, enum store_table t, int64_t *rows, int64_
     if ((unsigned)t >= STORE_TABLE_COUNT_)
         return err_set(err, ERR_INVALID, "unknown table");
     return st->be->table_size(st, t, rows, max_id, err);
+}
+
+/* ---- the access audit ---- */
+
+char *store_audit_ids_json(const struct store_audit_entry *e)
+{
+    cJSON *ids;
+    char *text;
+
+    if (e->ncall_ids == 0)
+        return NULL;
+    ids = store_json_new(cJSON_CreateArray());
+    for (size_t i = 0; i < e->ncall_ids; i++)
+        store_json_push(ids, cJSON_CreateString(e->call_ids[i]));
+    text = cJSON_PrintUnformatted(ids);
+    cJSON_Delete(ids);
+    if (text == NULL)
+        fatalx("out of memory printing call ids");
+    return text;
+}
+
+static int audit_entry_check(const struct store_audit_entry *e, struct err *err)
+{
+    if (e->transport == NULL || e->name == NULL)
+        return err_set(err, ERR_INVALID, "an audit entry needs a transport and a name");
+    if (e->kind == NULL || (strcmp(e->kind, "tool") != 0 && strcmp(e->kind, "resource") != 0))
+        return err_set(err, ERR_INVALID, "an audit entry is of kind tool or resource");
+    if (e->ncall_ids > STORE_AUDIT_IDS_MAX)
+        return err_set(err, ERR_INVALID, "an audit entry holds at most %d call ids",
+                       STORE_AUDIT_IDS_MAX);
+    for (size_t i = 0; i < e->ncall_ids; i++)
+        if (e->call_ids[i] == NULL)
+            return err_set(err, ERR_INVALID, "an audit entry's call id is missing");
+    return 0;
+}
+
+int store_audit_add(struct store *st, const struct store_audit_entry *entries, size_t n,
+                    struct err *err)
+{
+    if (st->read_only)
+        return err_set(err, ERR_STORAGE, "the store is open read-only");
+    if (n > STORE_AUDIT_BATCH_MAX)
+        return err_set(err, ERR_INVALID, "at most %d audit entries at once", STORE_AUDIT_BATCH_MAX);
+    for (size_t i = 0; i < n; i++)
+        if (audit_entry_check(&entries[i], err) == -1)
+            return -1;
+    if (n == 0)
+        return 0;
+    return st->be->audit_add(st, entries, n, err);
+}
+
+int store_audit_list(struct store *st, const char *call_id, int64_t since_ms, unsigned limit,
+                     int (*fn)(const struct store_audit_row *row, void *arg), void *arg,
+                     struct err *err)
+{
+    if (limit == 0)
+        return 0;
+    return st->be->audit_list(st, call_id, since_ms, limit, fn, arg, err);
+}
+
+int store_audit_purge(struct store *st, int64_t before_ms, unsigned batch_limit, int64_t *removed,
+                      struct err *err)
+{
+    *removed = 0;
+    if (st->read_only)
+        return err_set(err, ERR_STORAGE, "the store is open read-only");
+    if (batch_limit == 0 || batch_limit > STORE_AUDIT_BATCH_MAX)
+        return err_set(err, ERR_INVALID, "an audit purge removes 1 to %d entries at once",
+                       STORE_AUDIT_BATCH_MAX);
+    return st->be->audit_purge(st, before_ms, batch_limit, removed, err);
 }
