@@ -275,6 +275,7 @@ struct audit *audit_start(const struct audit_opts *o, struct err *err)
         return NULL;
     }
     a->cap = o->queue_max > 0 ? o->queue_max : AUDIT_QUEUE_DEFAULT;
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers, sizeof(T *) each */
     a->ring = xcalloc(a->cap, sizeof *a->ring);
     a->retention_days = o->retention_days;
     a->purge_interval_ms =

@@ -138,7 +138,7 @@ static enum MHD_Result serve_metrics(void *arg, struct MHD_Connection *conn)
     struct ingest_stats is;
     struct retention_stats rs;
     struct mcp_http_stats hs;
-    struct audit_stats as;
+    struct audit_stats as = {0};
     struct store_counts counts = {.calls = -1, .deliveries = -1};
     struct err err = {0};
     uint64_t bytes = 0;

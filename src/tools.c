@@ -410,6 +410,7 @@ static const char *quoted(const char *s, char *out, size_t outsz)
  * lastCallId members, outside a call's extra (fields of the body as sent,
  * whose names mean nothing to us).
  */
+/* NOLINTNEXTLINE(misc-no-recursion): at most 5 levels deep (depth) */
 static void note_calls(struct mcp_call *c, const cJSON *v, int depth)
 {
     const cJSON *item;
