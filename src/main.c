@@ -187,8 +187,9 @@ static const struct command commands[] = {
      "rejected delivery whose body holds the number, email or id. Then the\n"
      "removed bytes are made unreadable in the database files (SQLite: zeroed,\n"
      "the search index merged, the WAL truncated; PostgreSQL: the tables\n"
-     "rewritten). Records the erasure (time, kind, counts, a keyed hash of the\n"
-     "identifier; never the identifier). `serve` keeps running meanwhile. With\n"
+     "rewritten, which holds up webhooks while it runs: see docs/privacy.md).\n"
+     "Records the erasure (time, kind, counts, a keyed hash of the identifier;\n"
+     "never the identifier). `serve` keeps running meanwhile. With\n"
      "--dry-run, prints what would be erased. Backups and replicas still hold\n"
      "the data: see docs/privacy.md. Exits 0, 1 on errors, 2 on a usage error.",
      false},

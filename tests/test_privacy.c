@@ -261,8 +261,10 @@ static const char *raw_leak(const struct ctx *c)
         struct stat sb;
         if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode))
             for (size_t i = 0; i < sizeof needles / sizeof needles[0] && !leak; i++)
-                if (file_holds(path, needles[i]))
+                if (file_holds(path, needles[i])) {
                     leak = needles[i];
+                    fprintf(stderr, "%s holds \"%s\"\n", path, leak);
+                }
         free(path);
     }
     if (d != NULL)
