@@ -380,16 +380,15 @@ char *store_person_key(const struct store_person *p, struct err *err);
 int store_person_calls(struct store *st, const struct store_person *p, cJSON *ids, struct err *err);
 
 /*
- * Whether a body (a delivery no stored call accounts for: a rejected one)
- * holds the person's identifier: the number's digits in any spelling, the
- * email in any case, the call id.
+ * Whether a body (of a rejected delivery) holds the person's identifier: the number's digits in any
+ * spelling, the email in any case, the call id.
  */
 bool store_body_holds(const char *body, size_t len, const struct store_person *p, const char *key);
 
 /*
- * Visit every delivery kept with a body that names no stored call (the
- * rejected ones), in id order: fn gets its id and body. fn returns 0 to
- * go on, -1 to stop with an error (err set).
+ * Visit every rejected delivery kept with its body, in id order: fn gets
+ * its id and body. fn returns 0 to go on, -1 to stop with an error (err
+ * set).
  */
 int store_loose_bodies(struct store *st,
                        int (*fn)(int64_t id, const char *body, size_t len, void *arg,
@@ -424,8 +423,8 @@ int store_person_hash(struct store *st, const struct store_person *p, char hash[
 /*
  * Erase everything stored about p: each of their calls (a batch of calls
  * per transaction) with every delivery naming it, their search entries
- * and follow-up state; every delivery body no call accounts for that
- * holds the identifier (store_body_holds); then make what was removed
+ * and follow-up state; every rejected delivery whose body holds the
+ * identifier (store_body_holds); then make what was removed
  * unreadable in the database's files (SQLite: deleted content is zeroed,
  * the search index merged past the removed entries, the WAL checkpointed
  * and truncated; PostgreSQL: the tables concerned rewritten), and record

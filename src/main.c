@@ -524,11 +524,11 @@ static int print_delivery(const struct delivery_row *r, void *arg)
     return 0;
 }
 
-/* The database opened read-only for an operator's listing, or NULL (the error printed). */
-static struct store *cli_open_read(const struct cli *cli, const char *cmd)
+/* The database opened for an operator's command, or NULL (the error printed). */
+static struct store *cli_open(const struct cli *cli, const char *cmd, bool read_only)
 {
     struct store_options opt = {
-        .read_only = true,
+        .read_only = read_only,
         .busy_timeout_ms = cli->cfg.busy_timeout_ms,
         .password = cli->cfg.db_password,
     };
@@ -543,7 +543,7 @@ static struct store *cli_open_read(const struct cli *cli, const char *cmd)
 static int cmd_deliveries(struct cli *cli)
 {
     struct err err = {0};
-    struct store *st = cli_open_read(cli, "deliveries");
+    struct store *st = cli_open(cli, "deliveries", true);
     int rc = 0;
 
     if (st == NULL)
@@ -659,7 +659,7 @@ static int cmd_audit(struct cli *cli)
                         "2026-05-01 or 2026-05-01T08:00:00Z\n");
         return 1;
     }
-    if ((st = cli_open_read(cli, "audit")) == NULL)
+    if ((st = cli_open(cli, "audit", true)) == NULL)
         return 1;
     if (!cli->json)
         printf("%-24s %-9s %s %s %-8s %-28s %-5s %s\n", "TIME", "TRANSPORT", "CLIENT/VERSION",
@@ -1114,20 +1114,6 @@ int main(int argc, char **argv)
 
 /* ---- personal data: purge, erase, erasures, export ---- */
 
-static struct store *open_rw(const struct cli *cli, const char *cmd)
-{
-    struct store_options opt = {
-        .busy_timeout_ms = cli->cfg.busy_timeout_ms,
-        .password = cli->cfg.db_password,
-    };
-    struct err err = {0};
-    struct store *st = store_open(cli->cfg.db_path, &opt, &err);
-
-    if (st == NULL)
-        fprintf(stderr, "phonely-mcp %s: %s\n", cmd, err.msg);
-    return st;
-}
-
 static int cmd_purge(struct cli *cli)
 {
     struct store_removed removed = {0};
@@ -1142,7 +1128,7 @@ static int cmd_purge(struct cli *cli)
                         " retention_rejected_days (e.g. --retention-days 365)\n");
         return 1;
     }
-    if ((st = open_rw(cli, "purge")) == NULL)
+    if ((st = cli_open(cli, "purge", false)) == NULL)
         return 1;
     rc = retention_sweep(st, &cli->cfg, time_now_ms(), cli->dry_run, 0, NULL, &removed, &stats,
                          &err);
@@ -1192,7 +1178,7 @@ static int cmd_erase(struct cli *cli)
 
     if ((rc = person_check(cli, "erase", false)) != 0)
         return rc;
-    if ((st = open_rw(cli, "erase")) == NULL)
+    if ((st = cli_open(cli, "erase", false)) == NULL)
         return 1;
     rc = store_erase(st, &cli->person, cli->dry_run, time_now_ms(), &e, &err);
     store_close(st);
@@ -1224,11 +1210,6 @@ static int print_erasure(const struct store_erasure *e, void *arg)
 
 static int cmd_erasures(struct cli *cli)
 {
-    struct store_options opt = {
-        .read_only = true,
-        .busy_timeout_ms = cli->cfg.busy_timeout_ms,
-        .password = cli->cfg.db_password,
-    };
     struct err err = {0};
     struct store *st;
     char hash[65];
@@ -1236,12 +1217,9 @@ static int cmd_erasures(struct cli *cli)
 
     if ((rc = person_check(cli, "erasures", true)) != 0)
         return rc;
-    if (cli->person_kinds > 0)
-        opt.read_only = false; /* the hash key may have to be made */
-    if ((st = store_open(cli->cfg.db_path, &opt, &err)) == NULL) {
-        fprintf(stderr, "phonely-mcp erasures: %s\n", err.msg);
+    /* With an identifier, the hash key may have to be made. */
+    if ((st = cli_open(cli, "erasures", cli->person_kinds == 0)) == NULL)
         return 1;
-    }
     rc = cli->person_kinds > 0 ? store_person_hash(st, &cli->person, hash, &err) : 0;
     printf("%-6s %-24s %-5s %7s %10s  %s\n", "ID", "ERASED", "KIND", "CALLS", "DELIVERIES",
            "IDENTIFIER HASH");
@@ -1260,11 +1238,6 @@ static int cmd_erasures(struct cli *cli)
 
 static int cmd_export(struct cli *cli)
 {
-    struct store_options opt = {
-        .read_only = true,
-        .busy_timeout_ms = cli->cfg.busy_timeout_ms,
-        .password = cli->cfg.db_password,
-    };
     int fmt = export_format_parse(cli->format);
     struct err err = {0};
     struct store *st;
@@ -1278,10 +1251,8 @@ static int cmd_export(struct cli *cli)
         fprintf(stderr, "phonely-mcp export: --format is jsonl or csv\n");
         return 2;
     }
-    if ((st = store_open(cli->cfg.db_path, &opt, &err)) == NULL) {
-        fprintf(stderr, "phonely-mcp export: %s\n", err.msg);
+    if ((st = cli_open(cli, "export", true)) == NULL)
         return 1;
-    }
     if (cli->output != NULL) {
         int fd = open(cli->output, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         if (fd == -1 || (out = fdopen(fd, "w")) == NULL) {

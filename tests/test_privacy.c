@@ -192,6 +192,17 @@ static bool file_holds(const char *path, const char *needle)
     return found;
 }
 
+/* The first needle the file at path holds (named on stderr), or NULL. */
+static const char *file_leak(const char *path)
+{
+    for (size_t i = 0; i < sizeof needles / sizeof needles[0]; i++)
+        if (file_holds(path, needles[i])) {
+            fprintf(stderr, "%s holds \"%s\"\n", path, needles[i]);
+            return needles[i];
+        }
+    return NULL;
+}
+
 /* A superuser connection to the test cluster's database of uri (over its Unix socket). */
 static PGconn *pg_super(const char *uri)
 {
@@ -240,9 +251,7 @@ static const char *raw_leak(const struct ctx *c)
         for (size_t s = 0; s < 3 && leak == NULL; s++) {
             char *path = xasprintf("%s%s", c->db, suffix[s]);
             if (access(path, F_OK) == 0)
-                for (size_t i = 0; i < sizeof needles / sizeof needles[0] && !leak; i++)
-                    if (file_holds(path, needles[i]))
-                        leak = needles[i];
+                leak = file_leak(path);
             free(path);
         }
         return leak;
@@ -260,11 +269,7 @@ static const char *raw_leak(const struct ctx *c)
         char *path = xasprintf("%s/%s", folder, e->d_name);
         struct stat sb;
         if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode))
-            for (size_t i = 0; i < sizeof needles / sizeof needles[0] && !leak; i++)
-                if (file_holds(path, needles[i])) {
-                    leak = needles[i];
-                    fprintf(stderr, "%s holds \"%s\"\n", path, leak);
-                }
+            leak = file_leak(path);
         free(path);
     }
     if (d != NULL)

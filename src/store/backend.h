@@ -100,7 +100,7 @@ struct store_backend {
     /* Remove the calls of ids (strings) and every delivery naming them, in one transaction. */
     int (*remove_calls)(struct store *st, const cJSON *ids, bool dry_run, struct store_removed *out,
                         struct err *err);
-    /* Up to limit deliveries with a body and no stored call, ids above after_id, in id order. */
+    /* Up to limit rejected deliveries kept with a body, ids above after_id, in id order. */
     int (*loose_bodies)(struct store *st, int64_t after_id, unsigned limit,
                         int (*fn)(int64_t id, const char *body, size_t len, void *arg,
                                   struct err *err),
@@ -168,6 +168,9 @@ int store_postgres_make_schema(const char *uri, int version, struct err *err);
 
 /* Whether a --db value names a PostgreSQL database (postgresql:// or postgres://). */
 bool store_is_postgres_uri(const char *db);
+
+/* The kind store_person_kind_name() names (as the erasures table keeps it). */
+enum store_person_kind store_person_kind_parse(const char *name);
 
 /* The checks every search passes before a backend sees it (ERR_INVALID, a message for a model). */
 int store_query_check(const struct call_query *q, struct err *err);

@@ -1735,10 +1735,7 @@ static int pg_list_erasures(struct store *base, const char *hash,
             .calls = res_int64(res, i, 4),
             .deliveries = res_int64(res, i, 5),
         };
-        const char *kind = PQgetvalue(res, i, 2);
-        e.kind = strcmp(kind, "phone") == 0   ? STORE_PERSON_PHONE
-                 : strcmp(kind, "email") == 0 ? STORE_PERSON_EMAIL
-                                              : STORE_PERSON_CALL;
+        e.kind = store_person_kind_parse(PQgetvalue(res, i, 2));
         snprintf(e.hash, sizeof e.hash, "%s", PQgetvalue(res, i, 3));
         if (fn(&e, arg) != 0)
             break;

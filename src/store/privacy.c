@@ -31,6 +31,14 @@ const char *store_person_kind_name(enum store_person_kind kind)
     return (unsigned)kind < sizeof kind_names / sizeof kind_names[0] ? kind_names[kind] : "unknown";
 }
 
+enum store_person_kind store_person_kind_parse(const char *name)
+{
+    for (size_t i = 0; i < sizeof kind_names / sizeof kind_names[0]; i++)
+        if (strcmp(name, kind_names[i]) == 0)
+            return (enum store_person_kind)i;
+    return STORE_PERSON_CALL; /* the schema allows no other value */
+}
+
 /* A plausible email address: one @, something on each side, no spaces or controls. */
 static bool email_plausible(const char *s)
 {

@@ -4208,10 +4208,7 @@ static int sq_list_erasures(struct store *base, const char *hash,
             .calls = sqlite3_column_int64(s, 4),
             .deliveries = sqlite3_column_int64(s, 5),
         };
-        const char *kind = col_text(s, 2);
-        e.kind = strcmp(kind, "phone") == 0   ? STORE_PERSON_PHONE
-                 : strcmp(kind, "email") == 0 ? STORE_PERSON_EMAIL
-                                              : STORE_PERSON_CALL;
+        e.kind = store_person_kind_parse(col_text(s, 2));
         snprintf(e.hash, sizeof e.hash, "%s", col_text(s, 3));
         if (fn(&e, arg) != 0)
             break;
