@@ -16,6 +16,7 @@ struct import_stats {
     uint64_t updated;
     uint64_t duplicate;
     uint64_t rejected;
+    uint64_t queued; /* acknowledged while an erasure rewrote the tables; moved at the end */
     uint64_t bytes;
 };
 

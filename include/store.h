@@ -103,7 +103,8 @@ enum delivery_outcome {
     DELIVERY_STORED = 0, /* a new call */
     DELIVERY_UPDATED,    /* a known call id with different content */
     DELIVERY_DUPLICATE,  /* the same content again: nothing changed */
-    DELIVERY_REJECTED    /* not stored as a call; reason says why */
+    DELIVERY_REJECTED,   /* not stored as a call; reason says why */
+    DELIVERY_QUEUED      /* durable, waiting for a table rewrite to end (store_drain_queued) */
 };
 
 const char *delivery_outcome_name(enum delivery_outcome outcome);
@@ -140,6 +141,21 @@ struct delivery {
  */
 int store_put_deliveries(struct store *st, struct delivery *const *items, size_t n,
                          struct err *err);
+
+/*
+ * While an erasure rewrites a PostgreSQL database's tables (store_erase),
+ * store_put_deliveries does not wait for them: it commits the batch to a
+ * durable queue and answers DELIVERY_QUEUED (no delivery_id yet), so that
+ * every webhook is still acknowledged at once. Queued deliveries are moved
+ * into the tables, with the outcome they would have had, once the rewrite
+ * is over: one chunk before each later batch, and by store_drain_queued,
+ * which moves them all (oldest first, in chunks) and says how many it
+ * moved (0 while the rewrite runs or none wait). store_queue_pending tells, without a
+ * round trip, whether some may wait (this store queued, or has not looked
+ * for others' lately). An SQLite store never queues: both are no-ops.
+ */
+int store_drain_queued(struct store *st, size_t *moved, struct err *err);
+bool store_queue_pending(struct store *st);
 
 /* What store_backup() wrote. */
 struct store_backup_info {

@@ -75,6 +75,9 @@ static int batch_commit(struct store *st, struct import_batch *b, const char *na
         case DELIVERY_REJECTED:
             stats->rejected++;
             break;
+        case DELIVERY_QUEUED:
+            stats->queued++;
+            break;
         }
     }
     batch_clear(b);

@@ -18,14 +18,22 @@
  * takes the next batch from the one queue and commits it on its own
  * connection, so that batches overlap on the server's cores. Each such
  * commit is durable when it returns; there is no syncer.
+ * A writer whose store may hold queued deliveries (store_queue_pending:
+ * acknowledged while an erasure rewrote the tables) wakes every
+ * QUEUE_WAKE_MS while idle to move them into the tables (QUEUE_RETRY_MS
+ * after a move failed: the database may be down).
  */
 #include <pthread.h>
+#include <time.h>
 #include <stdint.h>
 #include <stdlib.h>
 
 #include "ingest.h"
 #include "log.h"
 #include "xmalloc.h"
+
+#define QUEUE_WAKE_MS  500
+#define QUEUE_RETRY_MS 5000
 
 const unsigned ingest_batch_bounds[INGEST_BATCH_BUCKETS] = {1,  2,  4,   8,   16,
                                                             32, 64, 128, 256, UINT32_MAX};
@@ -51,6 +59,7 @@ struct writer {
     struct store *store;
     pthread_t thread;
     bool started;
+    unsigned queue_wake_ms; /* QUEUE_WAKE_MS, or QUEUE_RETRY_MS after a failed move */
 };
 
 struct ingest {
@@ -184,6 +193,19 @@ static void *syncer_main(void *arg)
     return NULL;
 }
 
+/* Move what waits in the store's queue; a failure is retried at the next wake. */
+static void drain_queued(struct writer *w)
+{
+    struct err err = {0};
+    size_t moved;
+
+    w->queue_wake_ms = QUEUE_WAKE_MS;
+    if (store_drain_queued(w->store, &moved, &err) == -1) {
+        log_warnx("moving queued deliveries failed: %s", err.msg);
+        w->queue_wake_ms = QUEUE_RETRY_MS;
+    }
+}
+
 static void *ingest_main(void *arg)
 {
     struct writer *w = arg;
@@ -191,8 +213,24 @@ static void *ingest_main(void *arg)
 
     pthread_mutex_lock(&in->lock);
     for (;;) {
-        while (in->queue.head == NULL && !in->stopping)
-            pthread_cond_wait(&in->wake, &in->lock);
+        while (in->queue.head == NULL && !in->stopping) {
+            if (!store_queue_pending(w->store)) {
+                pthread_cond_wait(&in->wake, &in->lock);
+                continue;
+            }
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += w->queue_wake_ms / 1000;
+            until.tv_nsec += (long)(w->queue_wake_ms % 1000) * 1000000L;
+            until.tv_sec += until.tv_nsec / 1000000000L;
+            until.tv_nsec %= 1000000000L;
+            if (pthread_cond_timedwait(&in->wake, &in->lock, &until) == 0 ||
+                in->queue.head != NULL || in->stopping)
+                continue;
+            pthread_mutex_unlock(&in->lock);
+            drain_queued(w);
+            pthread_mutex_lock(&in->lock);
+        }
         if (in->queue.head == NULL && in->stopping)
             break;
         /* Detach up to batch_max jobs from the front of the queue. */
@@ -291,6 +329,7 @@ struct ingest *ingest_new(struct store *const *stores, size_t n, unsigned batch_
     for (size_t i = 0; i < n; i++) {
         in->writers[i].in = in;
         in->writers[i].store = stores[i];
+        in->writers[i].queue_wake_ms = QUEUE_WAKE_MS;
     }
     in->batch_max = batch_max == 0 ? 1 : batch_max;
     pthread_mutex_init(&in->lock, NULL);

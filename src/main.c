@@ -504,6 +504,9 @@ static int cmd_import(struct cli *cli)
            (unsigned long long)stats.records, (unsigned long long)stats.stored,
            (unsigned long long)stats.updated, (unsigned long long)stats.duplicate,
            (unsigned long long)stats.rejected);
+    if (stats.queued > 0)
+        printf("%llu queued while an erasure rewrote the tables; they are stored once it ends\n",
+               (unsigned long long)stats.queued);
     if (rc == 0 && stats.rejected > 0)
         rc = 2;
     return rc;

@@ -245,7 +245,8 @@ static enum MHD_Result wh_answer_commit(struct wh_req *req)
     o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "status", delivery_outcome_name(job->d.outcome));
     cJSON_AddStringToObject(o, "callId", req->call.call_id);
-    cJSON_AddNumberToObject(o, "deliveryId", (double)job->d.delivery_id);
+    if (job->d.outcome != DELIVERY_QUEUED) /* a queued one gets its id when it is moved */
+        cJSON_AddNumberToObject(o, "deliveryId", (double)job->d.delivery_id);
     json = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     log_debug("webhook %s -> 200 %s delivery %lld", req->peer,

@@ -392,6 +392,69 @@ static void erase_by_phone(bool pg)
     ctx_free(&c);
 }
 
+/*
+ * PostgreSQL: while a rewrite holds the tables (here the test holds the
+ * writers' gate and the tables' locks, longer than the daemon waits for a
+ * lock), every webhook is still answered at once: queued, a malformed one
+ * refused as always. Once the tables are free, the queue goes into them with
+ * the outcomes it would have had, and nothing waits in it.
+ */
+static void webhooks_during_rewrite(void)
+{
+    struct ctx c;
+    struct daemon d;
+    const char *daemon_env[] = {"PHONELY_MCP_BUSY_TIMEOUT_MS=300", NULL};
+    PGconn *hold;
+    char *v;
+    int64_t now = time_now_ms();
+    int queued = 0, i;
+
+    ctx_init(&c, true, "privacy-queue");
+    seed(&c, now);
+    daemon_start_db(&d, c.db, daemon_env);
+    hold = pg_super(c.db);
+    free(pg_one(hold, "SELECT pg_advisory_lock(7203341102)"));
+    free(pg_one(hold, "BEGIN; LOCK TABLE calls, deliveries, call_search IN ACCESS EXCLUSIVE MODE"));
+    for (i = 0; i < 12; i++) {
+        char id[32];
+        struct http_resp r;
+        /* The last one sends the first again: a duplicate once moved. */
+        snprintf(id, sizeof id, "held-%d", i == 11 ? 0 : i);
+        char *body = call_json(id, "Someone Else", "+33 1 23 45 67 89", NULL, now + i % 11,
+                               "a held booking");
+        CHECK_INT_EQ(http_post(d.webhook_port, WEBHOOK, NULL, body, strlen(body), &r), 0);
+        CHECK_INT_EQ(r.status, 200);
+        queued += r.body != NULL && strstr(r.body, "\"status\":\"queued\"") != NULL;
+        http_resp_free(&r);
+        free(body);
+    }
+    {
+        struct http_resp r;
+        CHECK_INT_EQ(http_post(d.webhook_port, WEBHOOK, NULL, "{\"callId\":", 10, &r), 0);
+        CHECK_INT_EQ(r.status, 400);
+        http_resp_free(&r);
+    }
+    CHECK_INT_EQ(queued, 12);
+    free(pg_one(hold, "COMMIT"));
+    free(pg_one(hold, "SELECT pg_advisory_unlock(7203341102)"));
+
+    /* The idle writers move the queue within a second or so. */
+    for (i = 0; i < 100 && call_count(&c, "{\"query\": \"held booking\"}") != 11; i++)
+        sleep_ms(100);
+    CHECK_INT_EQ(call_count(&c, "{\"query\": \"held booking\"}"), 11);
+    CHECK_STR_EQ(v = pg_one(hold, "SELECT count(*) FROM queued"), "0");
+    free(v);
+    CHECK_STR_EQ(v = pg_one(hold, "SELECT string_agg(outcome || ':' || n, ' ' ORDER BY outcome)"
+                                  " FROM (SELECT outcome, count(*) n FROM deliveries"
+                                  " WHERE source = 'webhook' GROUP BY outcome) s"),
+                 "duplicate:1 rejected:1 stored:11");
+    free(v);
+    PQfinish(hold);
+    CHECK_INT_EQ(daemon_stop(&d), 0);
+    daemon_cleanup(&d);
+    ctx_free(&c);
+}
+
 /* By email (any case) one call goes; by call id one more; usage errors say what to give. */
 static void erase_by_email_and_call(bool pg)
 {
@@ -599,6 +662,7 @@ static void test_postgresql(void)
     export_person(true);
     retention(true);
     retention_batches(true);
+    webhooks_during_rewrite();
 }
 
 int main(void)

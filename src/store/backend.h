@@ -109,6 +109,9 @@ struct store_backend {
                              struct err *err);
     /* Make removed rows unreadable in the files (see store_erase). */
     int (*scrub)(struct store *st, struct err *err);
+    /* Optional (NULL: this backend never queues deliveries; see store_drain_queued). */
+    int (*drain_queued)(struct store *st, size_t *moved, struct err *err);
+    bool (*queue_pending)(struct store *st);
     /* A random 32-byte key kept under name in the database, made when missing. */
     int (*meta_key)(struct store *st, const char *name, unsigned char key[32], struct err *err);
     /* Keep key under name unless one is there; optional (NULL: not a destination of copies). */

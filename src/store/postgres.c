@@ -63,14 +63,23 @@
 #include "textutil.h"
 #include "xmalloc.h"
 
-#define PG_SCHEMA_VERSION 4
-/* Advisory lock keys: migrations (one bigint key), call ids (this class and hashtext). */
+#define PG_SCHEMA_VERSION 5
+/*
+ * Advisory lock keys: migrations and table rewrites (one bigint key each),
+ * call ids (this class and hashtext).
+ */
 #define PG_MIGRATE_LOCK       "7203341101"
+#define PG_REWRITE_LOCK       "7203341102"
 #define PG_CALL_LOCK          "18682"
 #define PG_POLL_MS            100   /* how often a running query asks the interrupt function */
 #define PG_CHUNK              5000  /* rows per read of statistics, list items and scans */
 #define PG_COUNT_MS           "250" /* a search's count gives up after this long (a lower bound) */
 #define PG_COMPLETE_RANGE_MAX 2000
+#define PG_QUEUE_CHUNK        64 /* queued deliveries moved per transaction */
+/* A number's digits in a statement's text. */
+#define PG_TEXT_(x)       #x
+#define PG_TEXT(x)        PG_TEXT_(x)
+#define PG_QUEUE_CHECK_MS 60000 /* how often a writer looks for rows others queued */
 
 /*
  * A call's search vector in its triggers (NEW the calls row). Weights:
@@ -347,6 +356,27 @@ static const char *const migration_4[] = {
     "CREATE INDEX audit_calls_audit ON audit_calls (audit_id);",
 };
 
+/*
+ * 5: the queue of deliveries acknowledged while a rewrite holds the tables
+ * (see pg_scrub). A row is everything store_put_deliveries was given: the
+ * whole body of an accepted delivery, parsed again when it is moved.
+ */
+static const char *const migration_5[] = {
+    "CREATE TABLE queued ("
+    "  seq bigserial PRIMARY KEY,"
+    "  received_ms bigint NOT NULL,"
+    "  source text NOT NULL,"
+    "  peer text,"
+    "  status integer NOT NULL,"
+    "  reason text,"
+    "  webhook_id text,"
+    "  body_size bigint NOT NULL,"
+    "  body_sha256 text,"
+    "  body bytea,"
+    "  accepted boolean NOT NULL"
+    ");",
+};
+
 struct pg_store;
 static int index_calls(struct pg_store *st, int64_t after, int64_t last, struct err *err);
 static int index_all_calls(struct pg_store *st, struct err *err)
@@ -367,6 +397,7 @@ static const struct {
     {migration_2, sizeof migration_2 / sizeof migration_2[0], NULL},
     {migration_3, sizeof migration_3 / sizeof migration_3[0], index_all_calls},
     {migration_4, sizeof migration_4 / sizeof migration_4[0], NULL},
+    {migration_5, sizeof migration_5 / sizeof migration_5[0], NULL},
 };
 
 /* ts_rank weights {D, C, B, A}: SQLite's bm25 weights 1, 1.5, 2, 3 scaled to 1. */
@@ -490,7 +521,9 @@ static const struct copy_col audit_cols[] = {
 #define NCOLS(a) (sizeof(a) / sizeof((a)[0]))
 
 enum stmt_id {
-    STMT_LOCK_CALLS,
+    STMT_GATE_LOCK,
+    STMT_QUEUE_PUT,
+    STMT_QUEUE_TAKE,
     STMT_CALL_FIND,
     STMT_DELIVERY_INSERT,
     STMT_CALL_INSERT,
@@ -554,10 +587,26 @@ enum stmt_id {
 
 static const char *const stmt_sql[STMT_COUNT_] = {
     /* $1: a JSON array of call ids. Sorted, so that two batches never wait in a cycle. */
-    [STMT_LOCK_CALLS] =
-        "SELECT count(pg_advisory_xact_lock(" PG_CALL_LOCK ", h)) FROM"
+    /*
+     * Whether no rewrite holds the tables (a shared hold on the rewrite
+     * key, kept to the commit, which a rewrite waits for), and then (or
+     * with $2 whatever the gate says) every call id of $1 locked, in one
+     * order so that writers never deadlock. Ids of one hash share a lock.
+     */
+    [STMT_GATE_LOCK] =
+        "SELECT g.open, (SELECT count(pg_advisory_xact_lock(" PG_CALL_LOCK ", h)) FROM"
         " (SELECT DISTINCT hashtext(x) AS h FROM jsonb_array_elements_text($1::jsonb) x"
-        " ORDER BY 1) s",
+        " ORDER BY 1) s WHERE g.open OR $2)"
+        " FROM (SELECT pg_try_advisory_xact_lock_shared(" PG_REWRITE_LOCK ") AS open) g",
+    [STMT_QUEUE_PUT] =
+        "INSERT INTO queued (received_ms, source, peer, status, reason, webhook_id, body_size,"
+        " body_sha256, body, accepted) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    [STMT_QUEUE_TAKE] = "DELETE FROM queued WHERE seq IN"
+                        " (SELECT seq FROM queued ORDER BY seq LIMIT " PG_TEXT(
+                            PG_QUEUE_CHUNK) " FOR UPDATE SKIP LOCKED)"
+                                            " RETURNING seq, received_ms, source, peer, status, "
+                                            "reason, webhook_id, body_size,"
+                                            " body_sha256, body, accepted",
     [STMT_CALL_FIND] = "SELECT c.id, d.body_sha256 FROM calls c"
                        " JOIN deliveries d ON d.id = c.delivery_id WHERE c.call_id = $1",
     [STMT_DELIVERY_INSERT] =
@@ -681,6 +730,8 @@ struct pg_store {
     void *interrupt_arg;
     bool cancel_sent;          /* the running query was asked to stop */
     struct store_words *words; /* made on first use */
+    bool queue_pending;        /* queued rows may wait (this one queued, or not looked yet) */
+    int64_t queue_checked_ms;  /* when this connection last found the queue empty */
 };
 
 static struct pg_store *pg(struct store *base)
@@ -1630,13 +1681,26 @@ static int pg_remove_deliveries(struct store *base, const int64_t *ids, size_t n
  * A delete leaves the old row versions in the tables' pages (and a GIN
  * index keeps every word it ever saw) until the table is rewritten: VACUUM
  * FULL writes each table concerned, and its indexes, into new files and
- * drops the old ones. It locks each table while it copies it, so webhook
- * commits wait for the largest table's copy.
+ * drops the old ones. It locks each table while it copies it, for as long
+ * as the copy takes, so it first closes the writers' gate (the rewrite key,
+ * taken once the transactions holding it have committed): until it is
+ * open again, every daemon's webhooks are acknowledged from the queue
+ * (pg_put_deliveries), and moved into the tables afterwards.
  */
 static int pg_scrub(struct store *base, struct err *err)
 {
-    return pg_do(pg(base), STMT_COUNT_, "VACUUM (FULL) call_search, calls, deliveries", NULL,
-                 "rewrite the tables", err);
+    struct pg_store *st = pg(base);
+    int rc;
+
+    if (pg_do(st, STMT_COUNT_, "SELECT pg_advisory_lock(" PG_REWRITE_LOCK ")", NULL,
+              "close the writers' gate", err) == -1)
+        return -1;
+    rc = pg_do(st, STMT_COUNT_, "VACUUM (FULL) call_search, calls, deliveries", NULL,
+               "rewrite the tables", err);
+    if (pg_do(st, STMT_COUNT_, "SELECT pg_advisory_unlock(" PG_REWRITE_LOCK ")", NULL,
+              "open the writers' gate", rc == 0 ? err : NULL) == -1)
+        rc = -1;
+    return rc;
 }
 
 static int pg_meta_key(struct store *base, const char *name, unsigned char key[32], struct err *err)
@@ -2413,45 +2477,241 @@ static int put_one(struct pg_store *st, struct delivery *d, struct err *err)
     return 0;
 }
 
-/* Lock every call id of the batch (see STMT_LOCK_CALLS); none: nothing to lock. */
-static int lock_calls(struct pg_store *st, struct delivery *const *items, size_t n, struct err *err)
+/*
+ * The gate of every writing transaction (STMT_GATE_LOCK): *open tells
+ * whether the tables can be written now, and then the call ids of the
+ * batch are locked. Closed, nothing is locked (unless wait: the calls are
+ * locked and the tables written, waiting for the rewrite) and the batch
+ * goes to the queue.
+ */
+static int gate_lock(struct pg_store *st, struct delivery *const *items, size_t n, bool wait,
+                     bool *open, struct err *err)
 {
     cJSON *ids = store_json_new(cJSON_CreateArray());
     struct params p;
+    PGresult *res;
     char *json;
     size_t i;
-    int rc = 0;
 
     for (i = 0; i < n; i++)
         if (items[i]->call != NULL)
             store_json_push(ids, cJSON_CreateString(items[i]->call->call_id));
-    if (cJSON_GetArraySize(ids) > 0) {
-        json = cJSON_PrintUnformatted(ids);
-        if (json == NULL)
-            fatalx("out of memory building JSON");
-        params_init(&p, 1);
-        p_text(&p, json);
-        rc = pg_do(st, STMT_LOCK_CALLS, NULL, &p, "lock calls", err);
-        params_free(&p);
-        free(json);
-    }
+    json = cJSON_PrintUnformatted(ids);
     cJSON_Delete(ids);
-    return rc;
+    if (json == NULL)
+        fatalx("out of memory building JSON");
+    params_init(&p, 2);
+    p_text(&p, json);
+    p_text(&p, wait ? "t" : "f");
+    res = pg_run(st, STMT_GATE_LOCK, NULL, &p, false, "lock calls", err);
+    params_free(&p);
+    free(json);
+    if (res == NULL)
+        return -1;
+    *open = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    return 0;
+}
+
+/* Whether every item can wait in the queue: an accepted one needs its whole body to be parsed
+ * again. */
+static bool queueable(struct delivery *const *items, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (items[i]->call != NULL &&
+            (items[i]->body == NULL || (uint64_t)items[i]->body_len != items[i]->body_size))
+            return false;
+    return true;
+}
+
+/* Queue every item inside the open transaction (outcome DELIVERY_QUEUED, no delivery id yet). */
+static int queue_put(struct pg_store *st, struct delivery *const *items, size_t n, struct err *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct delivery *d = items[i];
+        uint64_t size = d->body_size > (uint64_t)INT64_MAX ? (uint64_t)INT64_MAX : d->body_size;
+        struct params p;
+        int rc;
+
+        params_init(&p, 10);
+        p_int(&p, d->received_ms);
+        p_text(&p, d->source);
+        p_text(&p, d->peer);
+        p_int(&p, d->status);
+        p_text(&p, d->reason);
+        p_text(&p, d->webhook_id);
+        p_int(&p, (int64_t)size);
+        p_text(&p, d->body_sha256);
+        p_bytes(&p, d->body, d->body_len);
+        p_text(&p, d->call != NULL ? "t" : "f");
+        rc = pg_do(st, STMT_QUEUE_PUT, NULL, &p, "queue delivery", err);
+        params_free(&p);
+        if (rc == -1)
+            return -1;
+    }
+    return 0;
+}
+
+/* One queued row, made a delivery again. */
+struct queued {
+    int64_t seq;
+    struct delivery d;
+    struct call call;
+    struct call_forms forms;
+    bool parsed;
+    unsigned char *body;
+    char reason[sizeof((struct err *)0)->msg];
+};
+
+static int queued_order(const void *a, const void *b)
+{
+    const struct queued *x = a, *y = b;
+
+    return (x->seq > y->seq) - (x->seq < y->seq);
 }
 
 /*
- * Record n deliveries in one transaction (see store.h): lock the batch's
- * call ids, then for each delivery decide its outcome and write it.
- * Returns 0 only after COMMIT succeeded. On failure the transaction is
- * rolled back and every item's outcome and delivery_id are zeroed.
- * min_free_bytes does not apply: the server's disk is not ours to measure
- * (a full one answers SQLSTATE 53100, ERR_FULL).
+ * Row i of a STMT_QUEUE_TAKE result into q (pointing into res, which must
+ * outlive it). An accepted body is parsed as when it arrived (bodies are
+ * kept redacted, so this gives the call that was acknowledged); one the
+ * parser now refuses is kept as a rejected delivery, as it would be today.
+ */
+static void queued_read(PGresult *res, int i, struct queued *q)
+{
+    size_t len = 0;
+    struct err perr = {0};
+
+    q->seq = res_int64(res, i, 0);
+    q->d.received_ms = res_int64(res, i, 1);
+    q->d.source = res_text(res, i, 2, NULL);
+    q->d.peer = res_text(res, i, 3, NULL);
+    q->d.status = (int)res_int64(res, i, 4);
+    q->d.reason = res_text(res, i, 5, NULL);
+    q->d.webhook_id = res_text(res, i, 6, NULL);
+    q->d.body_size = (uint64_t)res_int64(res, i, 7);
+    q->d.body_sha256 = res_text(res, i, 8, NULL);
+    if (!res_null(res, i, 9)) {
+        q->body = PQunescapeBytea((const unsigned char *)PQgetvalue(res, i, 9), &len);
+        if (q->body == NULL)
+            fatalx("out of memory reading a queued body");
+        q->d.body = q->body;
+        q->d.body_len = len;
+    }
+    if (strcmp(res_text(res, i, 10, NULL), "t") != 0)
+        return;
+    if (payload_parse((const char *)q->body, len, &q->call, &perr) == 0) {
+        q->parsed = true;
+        callfmt_forms(&q->call, &q->forms);
+        q->d.call = &q->call;
+        q->d.forms = &q->forms;
+    } else {
+        snprintf(q->reason, sizeof q->reason, "%s", perr.msg);
+        q->d.reason = q->reason;
+        q->d.status = perr.code == ERR_NOT_A_CALL ? 422 : 400;
+    }
+}
+
+static void queued_free(struct queued *q, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (q[i].parsed) {
+            callfmt_forms_free(&q[i].forms);
+            payload_call_free(&q[i].call);
+        }
+        PQfreemem(q[i].body);
+    }
+    free(q);
+}
+
+/*
+ * Move up to PG_QUEUE_CHUNK queued deliveries, oldest first, into the
+ * tables in one transaction, as put_deliveries stores them; *moved says
+ * how many (0 while the gate is closed or nothing waits).
+ */
+static int pg_drain_queued(struct store *base, size_t *moved, struct err *err)
+{
+    struct pg_store *st = pg(base);
+    struct queued *q = NULL;
+    struct delivery **items = NULL;
+    PGresult *res = NULL;
+    size_t n = 0, i;
+    bool open;
+
+    *moved = 0;
+    if (st->base.read_only)
+        return err_set(err, ERR_STORAGE, "the store is open read-only");
+    if (pg_begin(st, false, err) == -1 || gate_lock(st, NULL, 0, false, &open, err) == -1)
+        goto fail;
+    if (!open) {
+        pg_abort(st);
+        return 0;
+    }
+    if ((res = pg_run(st, STMT_QUEUE_TAKE, NULL, NULL, false, "take queued deliveries", err)) ==
+        NULL)
+        goto fail;
+    n = (size_t)PQntuples(res);
+    q = xcalloc(n + 1, sizeof *q);
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers, sizeof(T *) each */
+    items = xcalloc(n + 1, sizeof *items);
+    for (i = 0; i < n; i++)
+        queued_read(res, (int)i, &q[i]);
+    qsort(q, n, sizeof *q, queued_order);
+    for (i = 0; i < n; i++)
+        items[i] = &q[i].d;
+    if (gate_lock(st, items, n, true, &open, err) == -1)
+        goto fail;
+    for (i = 0; i < n; i++)
+        if (put_one(st, items[i], err) == -1)
+            goto fail;
+    if (pg_commit(st, err) == -1)
+        goto fail;
+    *moved = n;
+    if (n < PG_QUEUE_CHUNK) {
+        st->queue_pending = false;
+        st->queue_checked_ms = time_now_ms();
+    }
+    if (n > 0)
+        log_info("moved %zu queued deliveries into the tables", n);
+    queued_free(q, n);
+    free(items);
+    PQclear(res);
+    return 0;
+
+fail:
+    pg_abort(st);
+    queued_free(q, n);
+    free(items);
+    PQclear(res);
+    return -1;
+}
+
+static bool pg_queue_pending(struct store *base)
+{
+    struct pg_store *st = pg(base);
+
+    if (!st->queue_pending && time_now_ms() - st->queue_checked_ms >= PG_QUEUE_CHECK_MS)
+        st->queue_pending = true;
+    return st->queue_pending;
+}
+
+/*
+ * Record n deliveries in one transaction (see store.h): pass the gate and
+ * lock the batch's call ids, then for each delivery decide its outcome and
+ * write it. While a rewrite holds the tables (the gate is closed) the batch
+ * is queued instead, in the same durable commit, and moved into the tables
+ * once the rewrite is over (pg_drain_queued): a webhook is acknowledged
+ * whatever a rewrite holds. Queued rows wait first: one chunk of them is
+ * moved before each batch. Returns 0 only after COMMIT succeeded. On
+ * failure the transaction is rolled back and every item's outcome and
+ * delivery_id are zeroed. min_free_bytes does not apply: the server's disk
+ * is not ours to measure (a full one answers SQLSTATE 53100, ERR_FULL).
  */
 static int pg_put_deliveries(struct store *base, struct delivery *const *items, size_t n,
                              struct err *err)
 {
     struct pg_store *st = pg(base);
-    size_t i;
+    size_t i, moved;
+    bool open, may_queue;
 
     if (st->base.read_only)
         return err_set(err, ERR_STORAGE, "the store is open read-only");
@@ -2459,8 +2719,21 @@ static int pg_put_deliveries(struct store *base, struct delivery *const *items, 
         return -1;
     if (n == 0)
         return 0;
-    if (pg_begin(st, false, err) == -1 || lock_calls(st, items, n, err) == -1)
+    if (pg_queue_pending(base) && pg_drain_queued(base, &moved, err) == -1)
+        return -1;
+    may_queue = queueable(items, n);
+    if (pg_begin(st, false, err) == -1 || gate_lock(st, items, n, !may_queue, &open, err) == -1)
         goto fail;
+    if (!open && may_queue) {
+        if (queue_put(st, items, n, err) == -1 || pg_commit(st, err) == -1)
+            goto fail;
+        for (i = 0; i < n; i++) {
+            items[i]->outcome = DELIVERY_QUEUED;
+            items[i]->delivery_id = 0;
+        }
+        st->queue_pending = true;
+        return 0;
+    }
     for (i = 0; i < n; i++)
         if (put_one(st, items[i], err) == -1)
             goto fail;
@@ -4297,6 +4570,8 @@ const struct store_backend store_postgres_backend = {
     .loose_bodies = pg_loose_bodies,
     .remove_deliveries = pg_remove_deliveries,
     .scrub = pg_scrub,
+    .drain_queued = pg_drain_queued,
+    .queue_pending = pg_queue_pending,
     .meta_key = pg_meta_key,
     .put_meta_key = pg_put_meta_key,
     .add_erasure = pg_add_erasure,

@@ -16,10 +16,9 @@
 
 /* What each outcome is called in the deliveries log, listings and /metrics. */
 static const char *const outcome_names[] = {
-    [DELIVERY_STORED] = "stored",
-    [DELIVERY_UPDATED] = "updated",
-    [DELIVERY_DUPLICATE] = "duplicate",
-    [DELIVERY_REJECTED] = "rejected",
+    [DELIVERY_STORED] = "stored",       [DELIVERY_UPDATED] = "updated",
+    [DELIVERY_DUPLICATE] = "duplicate", [DELIVERY_REJECTED] = "rejected",
+    [DELIVERY_QUEUED] = "queued",
 };
 
 const char *delivery_outcome_name(enum delivery_outcome outcome)
@@ -170,6 +169,29 @@ int store_put_deliveries(struct store *st, struct delivery *const *items, size_t
     if (st->read_only)
         return err_set(err, ERR_STORAGE, "the store is open read-only");
     return st->be->put_deliveries(st, items, n, err);
+}
+
+int store_drain_queued(struct store *st, size_t *moved, struct err *err)
+{
+    *moved = 0;
+    if (st->be->drain_queued == NULL)
+        return 0;
+    if (st->read_only)
+        return err_set(err, ERR_STORAGE, "the store is open read-only");
+    for (;;) {
+        size_t n;
+
+        if (st->be->drain_queued(st, &n, err) == -1)
+            return -1;
+        if (n == 0)
+            return 0;
+        *moved += n;
+    }
+}
+
+bool store_queue_pending(struct store *st)
+{
+    return st->be->queue_pending != NULL && !st->read_only && st->be->queue_pending(st);
 }
 
 int store_backup(struct store *st, const char *dest, bool replace, struct store_backup_info *info,
