@@ -1184,8 +1184,8 @@ static int cmd_erase(struct cli *cli)
     if ((st = cli_open(cli, "erase", false)) == NULL)
         return 1;
     rc = store_erase(st, &cli->person, cli->dry_run, time_now_ms(), &e, &err);
-    store_close(st);
     if (rc == -1) {
+        store_close(st);
         fprintf(stderr, "phonely-mcp erase: %s\n", err.msg);
         return 1;
     }
@@ -1197,6 +1197,22 @@ static int cmd_erase(struct cli *cli)
             "erased %lld calls and %lld deliveries in %.1f s; recorded as erasure %lld (%s %s)\n",
             (long long)e.calls, (long long)e.deliveries, time_mono() - t0, (long long)e.id,
             store_person_kind_name(e.kind), e.hash);
+    /* Webhooks acknowledged during the rewrite go into the tables now (serve's writers help). */
+    if (!cli->dry_run) {
+        size_t moved = 0;
+
+        t0 = time_mono();
+        (void)fflush(stdout);
+        if (store_drain_queued(st, &moved, &err) == -1)
+            fprintf(stderr,
+                    "phonely-mcp erase: the webhooks queued during the rewrite wait for "
+                    "serve to store them: %s\n",
+                    err.msg);
+        else if (moved > 0)
+            printf("stored %zu webhooks queued during the rewrite in %.1f s\n", moved,
+                   time_mono() - t0);
+    }
+    store_close(st);
     return fflush(stdout) == 0 ? 0 : 1;
 }
 

@@ -12,8 +12,8 @@
  * idle and under the grouped load, and the database's bytes per call once
  * the grouped run is over. With a PostgreSQL cluster (make bench
  * BENCH_PG=1): ingest.pg1.c32.* (one daemon) and ingest.pg2.c32.* (two
- * daemons on one database, 16 connections each). Numbers are printed,
- * never asserted.
+ * daemons on one database, 16 connections each) and an erasure under load
+ * (erase_figures). Numbers are printed, never asserted.
  *
  * usage: bench_ingest [SECONDS] [CONNECTIONS...]   (default 5 s; 1 8 32 128)
  * With PHONELY_BENCH_PORT set, drives the daemon already listening there
@@ -36,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
 #include <sqlite3.h>
 
 #include "bench_gen.h"
@@ -394,6 +395,129 @@ static void retention_figures(const struct pool *pool, unsigned *next_id, double
     free(db);
 }
 
+/* One load level on a thread of its own (erase_figures). */
+struct background_level {
+    const struct pool *pool;
+    uint16_t port;
+    unsigned first_id;
+    double seconds;
+    struct level_result result;
+};
+
+static void *background_level_main(void *arg)
+{
+    struct background_level *b = arg;
+
+    b->result = run_level(b->pool, b->port, 8, b->first_id, b->seconds, "pg_erase");
+    return NULL;
+}
+
+/* Searches through the CLI, one after another, while an erasure runs (erase_figures). */
+struct reader {
+    const char *const *env;
+    volatile bool stop;
+    int reads, failed;
+    double max_s;
+};
+
+static void *reader_main(void *arg)
+{
+    struct reader *r = arg;
+    const char *argv[] = {"tool", "search_calls", "{\"query\": \"refund\", \"limit\": 5}", NULL};
+
+    while (!r->stop) {
+        char *out = NULL, *errout = NULL;
+        double t0 = time_mono();
+        int rc = run_cli(argv, r->env, NULL, &out, &errout);
+        double took = time_mono() - t0;
+
+        r->reads++;
+        r->failed += rc != 0;
+        if (took > r->max_s)
+            r->max_s = took;
+        free(out);
+        free(errout);
+        sleep_ms(250);
+    }
+    return NULL;
+}
+
+/* The number after prefix in text, or -1. */
+static double number_after(const char *text, const char *prefix)
+{
+    const char *at = text != NULL ? strstr(text, prefix) : NULL;
+
+    return at != NULL ? atof(at + strlen(prefix)) : -1;
+}
+
+/*
+ * PostgreSQL: erasing one caller while webhooks come in. One daemon on a
+ * new database is filled at 8 connections for 12 x seconds; then 8
+ * connections post for 20 x seconds, and `phonely-mcp erase --phone` of
+ * the caller of the first generated body (one call in POOL has that
+ * number) starts seconds into that load. The rewrite's webhooks are
+ * queued: ingest.pg_erase.c8.{max,errors} are what the load saw;
+ * erase.pg.* the erasure's own (queued: webhooks answered "queued"), and
+ * erase.pg.reads.* what searches made one after another meanwhile saw
+ * (reads wait for a table being copied, and fail after busy_timeout_ms).
+ */
+static void erase_figures(const struct pool *pool, unsigned *next_id, double seconds)
+{
+    const char *env[] = {"PHONELY_MCP_CONNECTION_LIMIT=1024", "PHONELY_MCP_PER_IP_LIMIT=0", NULL};
+    char *uri = pg_newdb(), *db_env = xasprintf("PHONELY_MCP_DB=%s", uri), *out = NULL,
+         *errout = NULL;
+    const char *cli_env[] = {db_env, NULL};
+    struct background_level load = {.pool = pool, .seconds = 20 * seconds};
+    struct level_result fill;
+    cJSON *first = cJSON_Parse(pool->body[0].data);
+    const cJSON *phone = cJSON_GetObjectItemCaseSensitive(first, "customerPhoneNumber");
+    struct reader reader = {.env = cli_env};
+    struct daemon d;
+    pthread_t th, rth;
+    double t0;
+    int rc;
+
+    if (!cJSON_IsString(phone))
+        fatalx("bench: the first generated body has no customerPhoneNumber");
+    const char *argv[] = {"erase", "--phone", phone->valuestring, NULL};
+    daemon_start_db(&d, uri, env);
+    bench_watch(d.pid);
+    fill = run_level(pool, d.webhook_port, 8, *next_id, 12 * seconds, "pg_erase_fill");
+    *next_id += 8;
+    bench_figure("erase.pg.db_calls", (double)fill.ok, "count");
+    load.port = d.webhook_port;
+    load.first_id = *next_id;
+    *next_id += 8;
+    pthread_create(&th, NULL, background_level_main, &load);
+    sleep_ms((long)(seconds * 1000));
+    pthread_create(&rth, NULL, reader_main, &reader);
+    t0 = time_mono();
+    rc = run_cli(argv, cli_env, NULL, &out, &errout);
+    bench_figure("erase.pg.wall_s", time_mono() - t0, "s");
+    reader.stop = true;
+    pthread_join(rth, NULL);
+    pthread_join(th, NULL);
+    bench_figure("erase.pg.reads.count", reader.reads, "count");
+    bench_figure("erase.pg.reads.failed", reader.failed, "count");
+    bench_figure("erase.pg.reads.max", reader.max_s * 1000.0, "ms");
+    if (rc != 0)
+        fprintf(stderr, "bench: erase failed (%d): %s\n", rc, errout != NULL ? errout : "");
+    bench_figure("erase.pg.erased_calls", number_after(out, "erased "), "count");
+    bench_figure("erase.pg.erase_s", number_after(out, " deliveries in "), "s");
+    bench_figure("erase.pg.moved_by_erase",
+                 number_after(out, "stored ") < 0 ? 0 : number_after(out, "stored "), "count");
+    bench_figure("erase.pg.queued",
+                 metric(&d, "phonely_webhook_requests_total{status=\"200\",outcome=\"queued\"}"),
+                 "count");
+    bench_unwatch(d.pid);
+    daemon_cleanup(&d);
+    cJSON_Delete(first);
+    free(out);
+    free(errout);
+    free(db_env);
+    free(uri);
+}
+
 /* Bytes of a file, 0 when missing. */
 static long long file_bytes(const char *path)
 {
@@ -451,6 +575,16 @@ int main(int argc, char **argv)
     /* Every point is bounded by seconds; this bounds the whole program. */
     bench_watchdog((unsigned)(2 * nlevels * (seconds + 30) + 120));
     pool_make(&pool);
+    /* PHONELY_BENCH_ONLY: one part alone (erase, here) or, naming another program's part, none. */
+    if (getenv("PHONELY_BENCH_ONLY") != NULL) {
+        if (strcmp(getenv("PHONELY_BENCH_ONLY"), "erase") == 0) {
+            if (getenv("PHONELY_TEST_PG_CLUSTER") == NULL)
+                fatalx("bench: BENCH_ONLY=erase needs BENCH_PG=1");
+            erase_figures(&pool, &next_id, seconds);
+        }
+        pool_free(&pool);
+        return 0;
+    }
     /* PHONELY_BENCH_PORT: drive a daemon that is already running (e.g. under perf). */
     if (getenv("PHONELY_BENCH_PORT") != NULL) {
         for (int i = 0; i < nlevels; i++) {
@@ -505,8 +639,10 @@ int main(int argc, char **argv)
         bench_figuref(single[i].rps > 0 ? grouped[i].rps / single[i].rps : 0, "x",
                       "ingest.gain.c%d", levels[i]);
     retention_figures(&pool, &next_id, seconds);
-    if (getenv("PHONELY_TEST_PG_CLUSTER") != NULL)
+    if (getenv("PHONELY_TEST_PG_CLUSTER") != NULL) {
         pg_figures(&pool, &next_id, seconds);
+        erase_figures(&pool, &next_id, seconds);
+    }
     pool_free(&pool);
     return 0;
 }

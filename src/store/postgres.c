@@ -2671,7 +2671,7 @@ static int pg_drain_queued(struct store *base, size_t *moved, struct err *err)
         st->queue_checked_ms = time_now_ms();
     }
     if (n > 0)
-        log_info("moved %zu queued deliveries into the tables", n);
+        log_debug("moved %zu queued deliveries into the tables", n);
     queued_free(q, n);
     free(items);
     PQclear(res);

@@ -12,7 +12,6 @@
 #include <sodium.h>
 
 #include "backend.h"
-#include "log.h"
 #include "textutil.h"
 #include "xmalloc.h"
 
@@ -320,14 +319,6 @@ int store_erase(struct store *st, const struct store_person *p, bool dry_run, in
     /* Recorded before the files are scrubbed: the rows are gone, whatever the scrub meets. */
     if (!dry_run && (st->be->add_erasure(st, out, err) == -1 || st->be->scrub(st, err) == -1))
         goto done;
-    /* What was acknowledged during the scrub goes into the tables now (so do serve's writers). */
-    if (!dry_run) {
-        struct err derr = {0};
-        size_t moved;
-
-        if (store_drain_queued(st, &moved, &derr) == -1)
-            log_warn("queued deliveries wait for the next writer: %s", derr.msg);
-    }
     rc = 0;
 done:
     if (key != NULL) {
