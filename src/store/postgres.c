@@ -2719,8 +2719,16 @@ static int pg_put_deliveries(struct store *base, struct delivery *const *items, 
         return -1;
     if (n == 0)
         return 0;
-    if (pg_queue_pending(base) && pg_drain_queued(base, &moved, err) == -1)
-        return -1;
+    /* A queue that cannot be moved now never costs this batch its commit. */
+    if (pg_queue_pending(base)) {
+        struct err qerr = {0};
+
+        if (pg_drain_queued(base, &moved, &qerr) == -1) {
+            log_warnx("moving queued deliveries failed: %s", qerr.msg);
+            st->queue_checked_ms = time_now_ms();
+            st->queue_pending = false;
+        }
+    }
     may_queue = queueable(items, n);
     if (pg_begin(st, false, err) == -1 || gate_lock(st, items, n, !may_queue, &open, err) == -1)
         goto fail;
