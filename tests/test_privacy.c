@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -310,14 +311,14 @@ static void *poster_main(void *arg)
     return NULL;
 }
 
-static int call_count(const struct ctx *c, const char *args)
+static int call_count_env(const struct ctx *c, const char *args, const char *const *extra)
 {
     const char *argv[] = {"tool", "search_calls", args, NULL};
     char *out = NULL;
     cJSON *o, *total;
     int n = -1;
 
-    if (cli(c, argv, NULL, &out, NULL) == 0 && (o = cJSON_Parse(out)) != NULL) {
+    if (cli(c, argv, extra, &out, NULL) == 0 && (o = cJSON_Parse(out)) != NULL) {
         total = cJSON_GetObjectItemCaseSensitive(
             cJSON_GetObjectItemCaseSensitive(o, "structuredContent"), "total");
         n = cJSON_IsNumber(total) ? total->valueint : -1;
@@ -325,6 +326,11 @@ static int call_count(const struct ctx *c, const char *args)
     }
     free(out);
     return n;
+}
+
+static int call_count(const struct ctx *c, const char *args)
+{
+    return call_count_env(c, args, NULL);
 }
 
 /*
@@ -452,6 +458,89 @@ static void webhooks_during_rewrite(void)
     PQfinish(hold);
     CHECK_INT_EQ(daemon_stop(&d), 0);
     daemon_cleanup(&d);
+    ctx_free(&c);
+}
+
+/* Everything of the schema a rewrite must keep: indexes, constraints, triggers, options, owners,
+ * privileges, where the ids go on. */
+#define SCHEMA_PRINT                                                                               \
+    "SELECT string_agg(d, E'\n' ORDER BY d) FROM ("                                                \
+    " SELECT indexdef AS d FROM pg_indexes WHERE schemaname = current_schema()"                    \
+    " UNION ALL SELECT conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(oid)"   \
+    "  || ' ' || convalidated FROM pg_constraint WHERE connamespace = "                            \
+    "current_schema()::regnamespace"                                                               \
+    " UNION ALL SELECT pg_get_triggerdef(oid) FROM pg_trigger WHERE NOT tgisinternal"              \
+    " UNION ALL SELECT relname || ' ' || relkind::text || ' ' || coalesce(reloptions::text, '') "  \
+    "|| ' '"                                                                                       \
+    "  || relowner::regrole || ' ' || coalesce(relacl::text, '') FROM pg_class"                    \
+    "  WHERE relnamespace = current_schema()::regnamespace AND relkind IN ('r', 'S')"              \
+    " UNION ALL SELECT 'next call id ' || last_value FROM calls_id_seq"                            \
+    " UNION ALL SELECT 'next delivery id ' || last_value FROM deliveries_id_seq) x"
+
+/*
+ * PostgreSQL: reads go on while an erasure rewrites the tables. A reader
+ * that keeps calls open holds the rewrite at its swap; meanwhile other
+ * reads answer (VACUUM FULL would queue them behind its lock) and the
+ * erased caller is gone already. Once the reader lets go, the erasure ends
+ * with the schema as it was.
+ */
+static void reads_during_rewrite(void)
+{
+    struct ctx c;
+    const char *erase[] = {"erase", "--phone", "415 555 0199", NULL};
+    const char *get[] = {"tool", "get_call", "{\"call_id\": \"other-3\"}", NULL};
+    const char *impatient[] = {"PHONELY_MCP_BUSY_TIMEOUT_MS=1000", NULL};
+    PGconn *hold;
+    char *before, *after, *v, *out = NULL;
+    pid_t pid;
+    int status = -1, i;
+
+    ctx_init(&c, true, "privacy-reads");
+    seed(&c, time_now_ms());
+    hold = pg_super(c.db);
+    free(pg_one(hold, "GRANT SELECT ON calls TO PUBLIC"));
+    before = pg_one(hold, SCHEMA_PRINT);
+    free(pg_one(hold, "BEGIN; SELECT count(*) FROM calls"));
+    pid = fork();
+    if (pid == 0) {
+        char *eout = NULL, *eerr = NULL;
+        _exit(cli(&c, erase, NULL, &eout, &eerr));
+    }
+    CHECK(pid > 0);
+    /* The erasure's backend waits for the table locks (or sleeps between tries). */
+    for (i = 0; i < 200; i++) {
+        free(pg_one(hold, "SELECT pg_stat_clear_snapshot()")); /* fresh within the transaction */
+        v = pg_one(hold, "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
+                         " AND state = 'active' AND wait_event IN ('relation', 'PgSleep')");
+        bool waiting = v != NULL && strcmp(v, "0") != 0;
+        free(v);
+        if (waiting)
+            break;
+        sleep_ms(50);
+    }
+    CHECK(i < 200);
+    /* Readers that give up after 1 s, where the erasure waits 5 s for a lock. */
+    CHECK_INT_EQ(call_count_env(&c, "{\"query\": \"routine booking\"}", impatient), 10);
+    CHECK_INT_EQ(call_count_env(&c, "{\"query\": \"" TARGET_WORD "\"}", impatient), 0);
+    CHECK_INT_EQ(cli(&c, get, impatient, &out, NULL), 0);
+    CHECK_STR_CONTAINS(out, "Other Caller 3");
+    free(out);
+    free(pg_one(hold, "COMMIT"));
+    CHECK_INT_EQ(waitpid(pid, &status, 0), pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    after = pg_one(hold, SCHEMA_PRINT);
+    CHECK(before != NULL && after != NULL);
+    if (before != NULL && after != NULL)
+        CHECK_STR_EQ(after, before);
+    CHECK_STR_EQ(v = pg_one(hold, "SELECT count(*) FROM pg_namespace WHERE nspname = "
+                                  "'phonely_rewrite'"),
+                 "0");
+    free(v);
+    CHECK_INT_EQ(call_count(&c, "{\"query\": \"routine booking\"}"), 10);
+    CHECK(raw_leak(&c) == NULL);
+    free(before);
+    free(after);
+    PQfinish(hold);
     ctx_free(&c);
 }
 
@@ -663,6 +752,7 @@ static void test_postgresql(void)
     retention(true);
     retention_batches(true);
     webhooks_during_rewrite();
+    reads_during_rewrite();
 }
 
 int main(void)

@@ -589,15 +589,16 @@ static const char *const stmt_sql[STMT_COUNT_] = {
     /* $1: a JSON array of call ids. Sorted, so that two batches never wait in a cycle. */
     /*
      * Whether no rewrite holds the tables (a shared hold on the rewrite
-     * key, kept to the commit, which a rewrite waits for), and then (or
-     * with $2 whatever the gate says) every call id of $1 locked, in one
-     * order so that writers never deadlock. Ids of one hash share a lock.
+     * key, kept to the commit, which a rewrite waits for; with $2 the hold
+     * waits for a rewrite to end), and then every call id of $1 locked, in
+     * one order so that writers never deadlock. Ids of one hash share a lock.
      */
     [STMT_GATE_LOCK] =
         "SELECT g.open, (SELECT count(pg_advisory_xact_lock(" PG_CALL_LOCK ", h)) FROM"
         " (SELECT DISTINCT hashtext(x) AS h FROM jsonb_array_elements_text($1::jsonb) x"
-        " ORDER BY 1) s WHERE g.open OR $2)"
-        " FROM (SELECT pg_try_advisory_xact_lock_shared(" PG_REWRITE_LOCK ") AS open) g",
+        " ORDER BY 1) s WHERE g.open)"
+        " FROM (SELECT CASE WHEN $2::bool THEN pg_advisory_xact_lock_shared(" PG_REWRITE_LOCK
+        ")::text = '' ELSE pg_try_advisory_xact_lock_shared(" PG_REWRITE_LOCK ") END AS open) g",
     [STMT_QUEUE_PUT] =
         "INSERT INTO queued (received_ms, source, peer, status, reason, webhook_id, body_size,"
         " body_sha256, body, accepted) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -1465,11 +1466,24 @@ static int remove_json_calls(struct pg_store *st, const char *ids, struct store_
     return rc;
 }
 
+/*
+ * Begin a transaction that writes the tables other than through the queue:
+ * it holds the rewrite key shared to its commit, so that a rewrite (see
+ * pg_scrub) never copies a table under it, and waits (up to lock_timeout)
+ * while one runs.
+ */
 static int pg_write_begin(struct pg_store *st, struct err *err)
 {
     if (st->base.read_only)
         return err_set(err, ERR_STORAGE, "the store is open read-only");
-    return pg_begin(st, false, err);
+    if (pg_begin(st, false, err) == -1)
+        return -1;
+    if (pg_do(st, STMT_COUNT_, "SELECT pg_advisory_xact_lock_shared(" PG_REWRITE_LOCK ")", NULL,
+              "wait for the tables' rewrite", err) == -1) {
+        pg_abort(st);
+        return -1;
+    }
+    return 0;
 }
 
 #define PG_OLD_REJECTED "SELECT id FROM deliveries WHERE outcome = 'rejected' AND received_ms < $1"
@@ -1679,26 +1693,155 @@ static int pg_remove_deliveries(struct store *base, const int64_t *ids, size_t n
 
 /*
  * A delete leaves the old row versions in the tables' pages (and a GIN
- * index keeps every word it ever saw) until the table is rewritten: VACUUM
- * FULL writes each table concerned, and its indexes, into new files and
- * drops the old ones. It locks each table while it copies it, for as long
- * as the copy takes, so it first closes the writers' gate (the rewrite key,
- * taken once the transactions holding it have committed): until it is
- * open again, every daemon's webhooks are acknowledged from the queue
- * (pg_put_deliveries), and moved into the tables afterwards.
+ * index keeps every word it ever saw) until the table is rewritten into new
+ * files and the old ones are dropped. VACUUM FULL would do it, but it holds
+ * each table exclusively for as long as its copy takes, and every read
+ * waits for that. The rewrite below copies instead: while the writers' gate
+ * is closed (the rewrite key, taken once the transactions holding it have
+ * committed; every daemon's webhooks are then acknowledged from the queue,
+ * see pg_put_deliveries, and every other write waits, see pg_write_begin),
+ * it builds the tables afresh, with their constraints, indexes, storage
+ * options, owner and privileges, in a schema of their own, while readers
+ * go on reading the old ones. Only the swap (drop the old tables, move the
+ * new ones in, foreign keys and triggers again) holds them exclusively; its
+ * lock is asked for 50 ms at a time, so that readers never queue behind it
+ * for longer. Every step runs in one transaction: a failure leaves the
+ * tables as they were. The constraints come back NOT VALID (the copy keeps
+ * them) and are validated after the commit, without blocking anyone.
  */
+#define REWRITE_SCHEMA "phonely_rewrite"
+#define REWRITE_TABLES "ARRAY['deliveries', 'calls', 'call_search']"
+static const char *const rewrite_sql[] = {
+    "DO $rw$ DECLARE"
+    "  s text := current_schema(); w text := '" REWRITE_SCHEMA "';"
+    "  tabs text[] := " REWRITE_TABLES ";"
+    "  oids oid[]; t text; r record; cols text; x text; lock_wait text;"
+    "  fk_drop text[]; fk_add text[]; triggers text[];"
+    " BEGIN"
+    "  SELECT array_agg(format('%I.%I', s, u)::regclass::oid) INTO oids FROM unnest(tabs) u;"
+    "  EXECUTE format('CREATE SCHEMA %I', w);"
+    "  FOREACH t IN ARRAY tabs LOOP"
+    "   EXECUTE format('CREATE TABLE %I.%I (LIKE %I.%I INCLUDING ALL EXCLUDING INDEXES)', w, t, s, "
+    "t);"
+    "   SELECT c.reloptions, pg_get_userbyid(c.relowner) AS owner INTO r FROM pg_class c"
+    "    WHERE c.oid = format('%I.%I', s, t)::regclass;"
+    "   IF r.reloptions IS NOT NULL THEN"
+    "    EXECUTE format('ALTER TABLE %I.%I SET (%s)', w, t, array_to_string(r.reloptions, ', '));"
+    "   END IF;"
+    "   IF r.owner <> current_user THEN"
+    "    EXECUTE format('ALTER TABLE %I.%I OWNER TO %I', w, t, r.owner);"
+    "   END IF;"
+    "   FOR r IN SELECT a.privilege_type AS priv, a.is_grantable AS again,"
+    "     CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END"
+    "     AS who FROM pg_class c, aclexplode(c.relacl) a"
+    "     WHERE c.oid = format('%I.%I', s, t)::regclass AND a.grantee <> c.relowner LOOP"
+    "    EXECUTE format('GRANT %s ON %I.%I TO %s%s', r.priv, w, t, r.who,"
+    "     CASE WHEN r.again THEN ' WITH GRANT OPTION' ELSE '' END);"
+    "   END LOOP;"
+    "   SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) INTO cols FROM pg_attribute"
+    "    WHERE attrelid = format('%I.%I', s, t)::regclass AND attnum > 0 AND NOT attisdropped"
+    "    AND attgenerated = '';"
+    "   EXECUTE format('INSERT INTO %I.%I (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %I.%I',"
+    "    w, t, cols, cols, s, t);"
+    "   FOR r IN SELECT conname, pg_get_constraintdef(oid) AS def FROM pg_constraint"
+    "     WHERE conrelid = format('%I.%I', s, t)::regclass AND contype IN ('p', 'u', 'x') LOOP"
+    "    EXECUTE format('ALTER TABLE %I.%I ADD CONSTRAINT %I %s', w, t, r.conname, r.def);"
+    "   END LOOP;"
+    "   FOR r IN SELECT pg_get_indexdef(i.indexrelid) AS def FROM pg_index i"
+    "     WHERE i.indrelid = format('%I.%I', s, t)::regclass AND NOT EXISTS"
+    "     (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid AND c.conrelid = "
+    "i.indrelid)"
+    "   LOOP"
+    "    x := replace(r.def, format(' ON %I.%I ', s, t), format(' ON %I.%I ', w, t));"
+    "    IF x = r.def THEN RAISE EXCEPTION 'cannot place the index %', r.def; END IF;"
+    "    EXECUTE x;"
+    "   END LOOP;"
+    "   EXECUTE format('ANALYZE %I.%I', w, t);"
+    "  END LOOP;",
+    /* What the drop takes with it: foreign keys from or to the tables, their triggers. */
+    "  SELECT coalesce(array_agg(format('ALTER TABLE %s DROP CONSTRAINT %I', conrelid::regclass,"
+    "    conname)), '{}'), coalesce(array_agg(format('ALTER TABLE %s ADD CONSTRAINT %I %s%s',"
+    "    conrelid::regclass, conname, pg_get_constraintdef(oid),"
+    "    CASE WHEN convalidated THEN ' NOT VALID' ELSE '' END)), '{}')"
+    "   INTO fk_drop, fk_add FROM pg_constraint"
+    "   WHERE contype = 'f' AND (conrelid = ANY (oids) OR confrelid = ANY (oids));"
+    "  SELECT coalesce(array_agg(pg_get_triggerdef(oid)), '{}') INTO triggers FROM pg_trigger"
+    "   WHERE tgrelid = ANY (oids) AND NOT tgisinternal;"
+    "  lock_wait := current_setting('lock_timeout');"
+    "  PERFORM set_config('lock_timeout', '50ms', true);"
+    "  LOOP"
+    "   BEGIN"
+    "    EXECUTE format('LOCK TABLE %I.call_search, %I.calls, %I.deliveries"
+    " IN ACCESS EXCLUSIVE MODE', s, s, s);"
+    "    EXIT;"
+    "   EXCEPTION WHEN lock_not_available THEN PERFORM pg_sleep(0.05);"
+    "   END;"
+    "  END LOOP;"
+    "  PERFORM set_config('lock_timeout', lock_wait, true);"
+    "  FOREACH t IN ARRAY tabs LOOP"
+    "   FOR r IN SELECT pg_get_serial_sequence(format('%I.%I', s, t), attname) AS old,"
+    "     pg_get_serial_sequence(format('%I.%I', w, t), attname) AS new FROM pg_attribute"
+    "     WHERE attrelid = format('%I.%I', s, t)::regclass AND attnum > 0 AND NOT attisdropped LOOP"
+    "    IF r.old IS NOT NULL AND r.new IS NOT NULL THEN"
+    "     EXECUTE format('SELECT setval(%L, last_value, is_called) FROM %s', r.new, r.old);"
+    "    END IF;"
+    "   END LOOP;"
+    "  END LOOP;"
+    "  FOREACH x IN ARRAY fk_drop LOOP EXECUTE x; END LOOP;"
+    "  EXECUTE format('DROP TABLE %I.call_search, %I.calls, %I.deliveries', s, s, s);"
+    "  FOREACH t IN ARRAY tabs LOOP"
+    "   EXECUTE format('ALTER TABLE %I.%I SET SCHEMA %I', w, t, s);"
+    "  END LOOP;"
+    "  EXECUTE format('DROP SCHEMA %I', w);"
+    "  FOREACH x IN ARRAY fk_add LOOP EXECUTE x; END LOOP;"
+    "  FOREACH x IN ARRAY triggers LOOP EXECUTE x; END LOOP;"
+    " END $rw$",
+};
+
+/* The foreign keys the rewrite left NOT VALID, checked while reads and writes go on. */
+static const char rewrite_validate_sql[] =
+    "DO $rw$ DECLARE r record; BEGIN"
+    "  FOR r IN SELECT conrelid::regclass AS t, conname FROM pg_constraint,"
+    "   (SELECT array_agg(format('%I.%I', current_schema(), u)::regclass::oid) AS oids"
+    "   FROM unnest(" REWRITE_TABLES ") u) o"
+    "   WHERE contype = 'f' AND NOT convalidated AND (conrelid = ANY (o.oids) OR"
+    "   confrelid = ANY (o.oids)) LOOP"
+    "   EXECUTE format('ALTER TABLE %s VALIDATE CONSTRAINT %I', r.t, r.conname);"
+    "  END LOOP;"
+    " END $rw$";
+
 static int pg_scrub(struct store *base, struct err *err)
 {
     struct pg_store *st = pg(base);
+    int64_t may_create = 0;
+    char *sql;
+    bool copy;
     int rc;
 
+    if (pg_int(st, "SELECT has_database_privilege(current_database(), 'CREATE')::int", NULL,
+               "check the right to create a schema", &may_create, err) == -1)
+        return -1;
+    copy = may_create == 1;
+    if (!copy)
+        log_warnx("the database role may not create a schema: the tables are rewritten with"
+                  " VACUUM FULL, which holds reads until it is done (grant CREATE on the database"
+                  " to let reads go on)");
     if (pg_do(st, STMT_COUNT_, "SELECT pg_advisory_lock(" PG_REWRITE_LOCK ")", NULL,
               "close the writers' gate", err) == -1)
         return -1;
-    rc = pg_do(st, STMT_COUNT_, "VACUUM (FULL) call_search, calls, deliveries", NULL,
-               "rewrite the tables", err);
+    sql = copy ? xasprintf("%s%s", rewrite_sql[0], rewrite_sql[1])
+               : xstrdup("VACUUM (FULL) call_search, calls, deliveries");
+    rc = pg_do(st, STMT_COUNT_, sql, NULL, "rewrite the tables", err);
+    free(sql);
     if (pg_do(st, STMT_COUNT_, "SELECT pg_advisory_unlock(" PG_REWRITE_LOCK ")", NULL,
               "open the writers' gate", rc == 0 ? err : NULL) == -1)
+        rc = -1;
+    /* The new files' visibility map, so that index-only scans stay so. */
+    if (rc == 0 && copy &&
+        (pg_do(st, STMT_COUNT_, rewrite_validate_sql, NULL, "validate the foreign keys", err) ==
+             -1 ||
+         pg_do(st, STMT_COUNT_, "VACUUM call_search, calls, deliveries", NULL,
+               "vacuum the new tables", err) == -1))
         rc = -1;
     return rc;
 }
@@ -2480,9 +2623,9 @@ static int put_one(struct pg_store *st, struct delivery *d, struct err *err)
 /*
  * The gate of every writing transaction (STMT_GATE_LOCK): *open tells
  * whether the tables can be written now, and then the call ids of the
- * batch are locked. Closed, nothing is locked (unless wait: the calls are
- * locked and the tables written, waiting for the rewrite) and the batch
- * goes to the queue.
+ * batch are locked. Closed, nothing is locked and the batch goes to the
+ * queue; with wait, the gate is waited for (up to lock_timeout) and so is
+ * always open.
  */
 static int gate_lock(struct pg_store *st, struct delivery *const *items, size_t n, bool wait,
                      bool *open, struct err *err)
@@ -3872,11 +4015,9 @@ static int pg_set_follow_up(struct store *base, const char *call_id, bool resolv
 
     if (out != NULL)
         *out = NULL;
-    if (st->base.read_only)
-        return err_set(err, ERR_STORAGE, "the store is open read-only");
-    if (call_id == NULL)
+    if (call_id == NULL && !st->base.read_only)
         return err_set(err, ERR_NOT_FOUND, "no such call");
-    if (pg_begin(st, false, err) == -1)
+    if (pg_write_begin(st, err) == -1)
         return -1;
     params_init(&p, 5);
     p_text(&p, call_id);
