@@ -150,14 +150,16 @@ test: test-deps
 
 # The same suite without sanitizers, with every test program, daemon and
 # fixture server under valgrind memcheck; fails on any memory error or
-# definite leak (tests/valgrind-report.sh prints them). The lint tests are
-# left to `make test`.
+# definite leak (tests/valgrind-report.sh prints them). The lint tests, and
+# the client-compatibility tests (MCP Inspector, Naftiko), whose server
+# paths the stdio and HTTP end-to-end tests already take, are left to
+# `make test`.
 VALGRIND_BUILD ?= build-valgrind
 valgrind: test-deps
 	@$(MAKE) --no-print-directory $(E2E_STAMP) $(CONF_STAMP)
 	cmake -S . -B $(VALGRIND_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPHONELY_VALGRIND=ON -DPHONELY_WERROR=$(WERROR)
 	cmake --build $(VALGRIND_BUILD) -j $(JOBS)
-	cd $(VALGRIND_BUILD) && ctest --output-on-failure -j $(JOBS) -E '^lint_'
+	cd $(VALGRIND_BUILD) && ctest --output-on-failure -j $(JOBS) -E '^(lint_|e2e_inspector|e2e_naftiko)'
 
 # libFuzzer: build every tests/fuzz/ target with clang (-fsanitize=fuzzer,
 # address,undefined) in $(FUZZ_BUILD)/, then run each for FUZZ_SECONDS on a
