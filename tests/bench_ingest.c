@@ -347,30 +347,37 @@ static double metric(const struct daemon *d, const char *name)
  * (ingest.retention_off.c32.*), then the same on a daemon with
  * retention_days 365, whose sweep at start removes the old calls while
  * the load runs (ingest.retention_sweep.c32.*). The longest pause a
- * webhook saw is the .max figure; retention.* are the sweep's own.
+ * webhook saw is the .max figure; retention.* are the sweep's own. On
+ * PostgreSQL (pg) the same, as ingest.pg_retention_* and retention.pg.*.
  */
-static void retention_figures(const struct pool *pool, unsigned *next_id, double seconds)
+static void retention_figures(const struct pool *pool, unsigned *next_id, double seconds, bool pg)
 {
     const char *env_off[] = {"PHONELY_MCP_CONNECTION_LIMIT=1024", "PHONELY_MCP_PER_IP_LIMIT=0",
                              NULL};
     const char *env_on[] = {"PHONELY_MCP_CONNECTION_LIMIT=1024", "PHONELY_MCP_PER_IP_LIMIT=0",
                             "PHONELY_MCP_RETENTION_DAYS=365", NULL};
+    const char *fig = pg ? "retention.pg" : "retention", *lvl = pg ? "pg_retention" : "retention";
     struct daemon d;
-    char *dir = tmpdir_make("bench-retention"), *db = xasprintf("%s/calls.db", dir);
+    char *dir = tmpdir_make("bench-retention"),
+         *db = pg ? pg_newdb() : xasprintf("%s/calls.db", dir), *name;
     double removed, longest, t0;
     struct level_result old;
 
     daemon_start_db(&d, db, env_off);
     calls_age_ms = 400LL * 86400 * 1000;
-    old = run_level(pool, d.webhook_port, 32, *next_id, seconds, "retention_fill");
+    name = xasprintf("%s_fill", lvl);
+    old = run_level(pool, d.webhook_port, 32, *next_id, seconds, name);
+    free(name);
     calls_age_ms = 0;
     *next_id += 32;
     daemon_cleanup(&d);
-    bench_figure("retention.old_calls", (double)old.ok, "count");
+    bench_figuref((double)old.ok, "count", "%s.old_calls", fig);
 
     daemon_start_db(&d, db, env_off);
     bench_watch(d.pid);
-    run_level(pool, d.webhook_port, 32, *next_id, seconds, "retention_off");
+    name = xasprintf("%s_off", lvl);
+    run_level(pool, d.webhook_port, 32, *next_id, seconds, name);
+    free(name);
     *next_id += 32;
     bench_unwatch(d.pid);
     daemon_cleanup(&d);
@@ -378,16 +385,18 @@ static void retention_figures(const struct pool *pool, unsigned *next_id, double
     daemon_start_db(&d, db, env_on);
     bench_watch(d.pid);
     t0 = time_mono();
-    run_level(pool, d.webhook_port, 32, *next_id, seconds, "retention_sweep");
+    name = xasprintf("%s_sweep", lvl);
+    run_level(pool, d.webhook_port, 32, *next_id, seconds, name);
+    free(name);
     *next_id += 32;
     /* The sweep may outlast the load: wait for it, to report all it removed. */
     while ((removed = metric(&d, "phonely_retention_removed_calls_total")) >= 0 &&
            removed < (double)old.ok && time_mono() - t0 < 10 * seconds)
         sleep_ms(100);
     longest = metric(&d, "phonely_retention_longest_batch_seconds");
-    bench_figure("retention.removed_calls", removed, "count");
-    bench_figure("retention.sweep_s", time_mono() - t0, "s");
-    bench_figure("retention.longest_batch", longest * 1000.0, "ms");
+    bench_figuref(removed, "count", "%s.removed_calls", fig);
+    bench_figuref(time_mono() - t0, "s", "%s.sweep_s", fig);
+    bench_figuref(longest * 1000.0, "ms", "%s.longest_batch", fig);
     bench_unwatch(d.pid);
     daemon_cleanup(&d);
     tmpdir_remove(dir);
@@ -459,7 +468,7 @@ static double number_after(const char *text, const char *prefix)
  * queued: ingest.pg_erase.c8.{max,errors} are what the load saw;
  * erase.pg.* the erasure's own (queued: webhooks answered "queued"), and
  * erase.pg.reads.* what searches made one after another meanwhile saw
- * (reads wait for a table being copied, and fail after busy_timeout_ms).
+ * (reads go on during the copy and wait only for the swap).
  */
 static void erase_figures(const struct pool *pool, unsigned *next_id, double seconds)
 {
@@ -575,12 +584,20 @@ int main(int argc, char **argv)
     /* Every point is bounded by seconds; this bounds the whole program. */
     bench_watchdog((unsigned)(2 * nlevels * (seconds + 30) + 120));
     pool_make(&pool);
-    /* PHONELY_BENCH_ONLY: one part alone (erase, here) or, naming another program's part, none. */
+    /*
+     * PHONELY_BENCH_ONLY: one part alone (erase or retention, here) or,
+     * naming another program's part, none.
+     */
     if (getenv("PHONELY_BENCH_ONLY") != NULL) {
+        bool with_pg = getenv("PHONELY_TEST_PG_CLUSTER") != NULL;
         if (strcmp(getenv("PHONELY_BENCH_ONLY"), "erase") == 0) {
-            if (getenv("PHONELY_TEST_PG_CLUSTER") == NULL)
+            if (!with_pg)
                 fatalx("bench: BENCH_ONLY=erase needs BENCH_PG=1");
             erase_figures(&pool, &next_id, seconds);
+        } else if (strcmp(getenv("PHONELY_BENCH_ONLY"), "retention") == 0) {
+            retention_figures(&pool, &next_id, seconds, false);
+            if (with_pg)
+                retention_figures(&pool, &next_id, seconds, true);
         }
         pool_free(&pool);
         return 0;
@@ -638,9 +655,10 @@ int main(int argc, char **argv)
     for (int i = 0; i < nlevels; i++)
         bench_figuref(single[i].rps > 0 ? grouped[i].rps / single[i].rps : 0, "x",
                       "ingest.gain.c%d", levels[i]);
-    retention_figures(&pool, &next_id, seconds);
+    retention_figures(&pool, &next_id, seconds, false);
     if (getenv("PHONELY_TEST_PG_CLUSTER") != NULL) {
         pg_figures(&pool, &next_id, seconds);
+        retention_figures(&pool, &next_id, seconds, true);
         erase_figures(&pool, &next_id, seconds);
     }
     pool_free(&pool);

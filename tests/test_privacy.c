@@ -557,7 +557,15 @@ static void erase_by_email_and_call(bool pg)
     ctx_init(&c, pg, "privacy-erase-email");
     seed(&c, time_now_ms());
     expect_cli(&c, by_email, NULL, 0, false, "erased 1 calls and 1 deliveries");
-    expect_cli(&c, by_call, NULL, 0, false, "erased 1 calls and 1 deliveries");
+    if (pg) {
+        /* A role that may not create a schema gets the rewrite that holds reads, and is told. */
+        PGconn *admin = pg_super(c.db);
+        free(pg_one(admin, "DO $$ BEGIN EXECUTE format('REVOKE CREATE ON DATABASE %I FROM"
+                           " phonely', current_database()); END $$"));
+        PQfinish(admin);
+        expect_cli(&c, by_call, NULL, 0, true, "rewritten with VACUUM FULL");
+    } else
+        expect_cli(&c, by_call, NULL, 0, false, "erased 1 calls and 1 deliveries");
     CHECK_INT_EQ(call_count(&c, "{\"phone\": \"4155550199\"}"), 1);
     expect_cli(&c, none, NULL, 2, true, "name one of --phone");
     expect_cli(&c, two, NULL, 2, true, "name one of --phone");
