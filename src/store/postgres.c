@@ -1044,11 +1044,15 @@ static int pg_do(struct pg_store *st, enum stmt_id id, const char *sql, struct p
  * trigger of migration 3 reads; set in the transaction, not the session,
  * so that a pooler in transaction mode keeps it). A BEGIN that finds the
  * connection closed by the server (a restart) has done nothing, so it is
- * sent once more, on the new connection pg_run() makes.
+ * sent once more, on the new connection pg_run() makes. A snapshot locks
+ * the tables a rewrite swaps (pg_scrub) before its first query, which is
+ * when the snapshot is taken: one taken while a swap holds them would not
+ * see the rows the swap's transaction copied.
  */
 static int pg_begin(struct pg_store *st, bool snapshot, struct err *err)
 {
-    const char *sql = snapshot ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+    const char *sql = snapshot ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;"
+                                 " LOCK TABLE call_search, calls, deliveries IN ACCESS SHARE MODE"
                                : "BEGIN; SET LOCAL phonely.vectors = 'on'";
 
     struct err first = {0};
@@ -1706,8 +1710,11 @@ static int pg_remove_deliveries(struct store *base, const int64_t *ids, size_t n
  * new ones in, foreign keys and triggers again) holds them exclusively; its
  * lock is asked for 50 ms at a time, so that readers never queue behind it
  * for longer. Every step runs in one transaction: a failure leaves the
- * tables as they were. The constraints come back NOT VALID (the copy keeps
- * them) and are validated after the commit, without blocking anyone.
+ * tables as they were. The copied rows are new row versions, which a
+ * snapshot older than the commit does not see; pg_begin makes sure that a
+ * reading transaction's snapshot comes after its locks. Foreign keys come
+ * back NOT VALID (the copy keeps them) and are validated after the commit,
+ * without blocking anyone.
  */
 #define REWRITE_SCHEMA "phonely_rewrite"
 #define REWRITE_TABLES "ARRAY['deliveries', 'calls', 'call_search']"
