@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -477,6 +476,22 @@ static void webhooks_during_rewrite(void)
     " UNION ALL SELECT 'next call id ' || last_value FROM calls_id_seq"                            \
     " UNION ALL SELECT 'next delivery id ' || last_value FROM deliveries_id_seq) x"
 
+/* A command run on a thread of its own (cli_thread). */
+struct cli_run {
+    const struct ctx *c;
+    const char *const *argv;
+    int status;
+    char *out, *err;
+};
+
+static void *cli_thread(void *arg)
+{
+    struct cli_run *r = arg;
+
+    r->status = cli(r->c, r->argv, NULL, &r->out, &r->err);
+    return NULL;
+}
+
 /*
  * PostgreSQL: reads go on while an erasure rewrites the tables. A reader
  * that keeps calls open holds the rewrite at its swap; meanwhile other
@@ -492,8 +507,9 @@ static void reads_during_rewrite(void)
     const char *impatient[] = {"PHONELY_MCP_BUSY_TIMEOUT_MS=1000", NULL};
     PGconn *hold;
     char *before, *after, *v, *out = NULL;
-    pid_t pid;
-    int status = -1, i;
+    struct cli_run run = {0};
+    pthread_t th;
+    int i;
 
     ctx_init(&c, true, "privacy-reads");
     seed(&c, time_now_ms());
@@ -501,12 +517,9 @@ static void reads_during_rewrite(void)
     free(pg_one(hold, "GRANT SELECT ON calls TO PUBLIC"));
     before = pg_one(hold, SCHEMA_PRINT);
     free(pg_one(hold, "BEGIN; SELECT count(*) FROM calls"));
-    pid = fork();
-    if (pid == 0) {
-        char *eout = NULL, *eerr = NULL;
-        _exit(cli(&c, erase, NULL, &eout, &eerr));
-    }
-    CHECK(pid > 0);
+    run.c = &c;
+    run.argv = erase;
+    pthread_create(&th, NULL, cli_thread, &run);
     /* The erasure's backend waits for the table locks (or sleeps between tries). */
     for (i = 0; i < 200; i++) {
         free(pg_one(hold, "SELECT pg_stat_clear_snapshot()")); /* fresh within the transaction */
@@ -526,8 +539,13 @@ static void reads_during_rewrite(void)
     CHECK_STR_CONTAINS(out, "Other Caller 3");
     free(out);
     free(pg_one(hold, "COMMIT"));
-    CHECK_INT_EQ(waitpid(pid, &status, 0), pid);
-    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    pthread_join(th, NULL);
+    CHECK_INT_EQ(run.status, 0);
+    if (run.status != 0)
+        fprintf(stderr, "erase: %s%s\n", run.out != NULL ? run.out : "",
+                run.err != NULL ? run.err : "");
+    free(run.out);
+    free(run.err);
     after = pg_one(hold, SCHEMA_PRINT);
     CHECK(before != NULL && after != NULL);
     if (before != NULL && after != NULL)
